@@ -1,0 +1,41 @@
+# Wraps CMake. `make` builds build/kproxy; `make test` installs dependencies if missing, builds
+# and runs every test; `make asan-test` runs the unit tests under AddressSanitizer and UBSan.
+JOBS ?= 2
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all deps configure test unit-test root-test asan-test bench clean demo
+
+all: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	./scripts/install-deps.sh
+
+configure: deps
+	@[ -f $(BUILD)/CMakeCache.txt ] || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+test: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|root'
+
+unit-test: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
+
+root-test: all
+	cd $(BUILD) && ctest --output-on-failure -L root
+
+asan-test: deps
+	@[ -f $(ASAN_BUILD)/CMakeCache.txt ] || cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKPROXY_SANITIZE=ON -DKPROXY_BENCH=OFF
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target kproxy_unit_tests kproxy
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
+
+bench: all
+	$(BUILD)/render_bench
+
+demo: all
+	@echo "make demo: the live iptables demo lands with the sync loop (issue: iptables mode live)."
+	@echo "Meanwhile, the rules kproxy would program for deploy/examples/:"
+	$(BUILD)/kproxy render --manifests deploy/examples --node node1 --cluster-cidr 10.244.0.0/16
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

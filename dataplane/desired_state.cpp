@@ -1,0 +1,251 @@
+#include "dataplane/desired_state.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "dataplane/ip.h"
+
+namespace kproxy::dataplane {
+
+std::string ServicePortName::str() const {
+  std::string s = service.str();
+  if (!port.empty()) {
+    s += ':';
+    s += port;
+  }
+  return s;
+}
+
+std::pair<const ServicePortInfo*, const ServicePortInfo*> DesiredState::portsOf(
+    const NamespacedName& svc) const {
+  auto lo = std::lower_bound(ports.begin(), ports.end(), svc,
+                             [](const ServicePortInfo& p, const NamespacedName& n) { return p.name.service < n; });
+  auto hi = lo;
+  while (hi != ports.end() && hi->name.service == svc) ++hi;
+  if (lo == hi) return {nullptr, nullptr};
+  return {&*lo, &*lo + (hi - lo)};
+}
+
+size_t DesiredState::endpointCount() const {
+  size_t n = 0;
+  for (const auto& p : ports) n += p.endpoints.size();
+  return n;
+}
+
+namespace {
+
+bool hasHint(const EndpointInfo& ep, const std::string& zone) {
+  return std::binary_search(ep.zoneHints.begin(), ep.zoneHints.end(), zone);
+}
+
+// Topology hints are honoured only when every ready endpoint carries hints, this node has a
+// zone, and some endpoint is hinted for it; otherwise traffic would black-hole.
+bool canUseTopology(const ServicePortInfo& port, const NodeContext& node) {
+  auto zoneIt = node.nodeLabels.find(model::kLabelTopologyZone);
+  bool hasEndpointForZone = false;
+  for (const auto& ep : port.endpoints) {
+    if (!ep.ready) continue;
+    if (ep.zoneHints.empty()) return false;
+    if (zoneIt != node.nodeLabels.end() && hasHint(ep, zoneIt->second)) hasEndpointForZone = true;
+  }
+  if (zoneIt == node.nodeLabels.end() || zoneIt->second.empty()) return false;
+  return hasEndpointForZone;
+}
+
+template <typename Pred>
+std::vector<size_t> filterEndpoints(const std::vector<EndpointInfo>& eps, Pred pred) {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < eps.size(); ++i)
+    if (pred(eps[i])) out.push_back(i);
+  return out;
+}
+
+}  // namespace
+
+void categorizeEndpoints(ServicePortInfo& port, const NodeContext& node) {
+  const auto& eps = port.endpoints;
+  port.clusterEndpoints.clear();
+  port.localEndpoints.clear();
+  port.reachableEndpoints.clear();
+  port.hasAnyEndpoints = false;
+
+  if (port.usesClusterEndpoints()) {
+    bool useTopology = canUseTopology(port, node);
+    std::string zone = useTopology ? node.nodeLabels.at(model::kLabelTopologyZone) : std::string();
+    port.clusterEndpoints = filterEndpoints(eps, [&](const EndpointInfo& ep) {
+      return ep.ready && (!useTopology || hasHint(ep, zone));
+    });
+    // No ready endpoint anywhere: fall back to terminating ones that still serve.
+    if (port.clusterEndpoints.empty())
+      port.clusterEndpoints =
+          filterEndpoints(eps, [](const EndpointInfo& ep) { return ep.serving && ep.terminating; });
+    if (!port.clusterEndpoints.empty()) port.hasAnyEndpoints = true;
+  }
+
+  if (!port.usesLocalEndpoints()) {
+    port.reachableEndpoints = port.clusterEndpoints;
+    return;
+  }
+
+  bool localReady = false, localServingTerminating = false;
+  for (const auto& ep : eps) {
+    if (ep.ready) {
+      port.hasAnyEndpoints = true;
+      localReady = localReady || ep.local;
+    } else if (ep.serving && ep.terminating) {
+      port.hasAnyEndpoints = true;
+      localServingTerminating = localServingTerminating || ep.local;
+    }
+  }
+  if (localReady)
+    port.localEndpoints = filterEndpoints(eps, [](const EndpointInfo& ep) { return ep.local && ep.ready; });
+  else if (localServingTerminating)
+    port.localEndpoints = filterEndpoints(
+        eps, [](const EndpointInfo& ep) { return ep.local && ep.serving && ep.terminating; });
+
+  if (!port.usesClusterEndpoints()) {
+    port.reachableEndpoints = port.localEndpoints;
+    return;
+  }
+  std::set_union(port.clusterEndpoints.begin(), port.clusterEndpoints.end(), port.localEndpoints.begin(),
+                 port.localEndpoints.end(), std::back_inserter(port.reachableEndpoints));
+}
+
+namespace {
+
+bool sliceMatchesFamily(const model::EndpointSlice& s, IPFamily family) {
+  if (s.addressType == model::AddressType::kFQDN) return false;
+  return (s.addressType == model::AddressType::kIPv4) == (family == IPFamily::kIPv4);
+}
+
+std::string clusterIPFor(const model::Service& svc, IPFamily family) {
+  for (const auto& ip : svc.clusterIPs) {
+    auto parsed = net::parseIP(ip);
+    if (parsed && parsed->family == family) return ip;
+  }
+  return {};
+}
+
+std::vector<std::string> ipsOfFamily(const std::vector<std::string>& ips, IPFamily family) {
+  std::vector<std::string> out;
+  for (const auto& ip : ips) {
+    auto parsed = net::parseIP(ip);
+    if (parsed && parsed->family == family) out.push_back(ip);
+  }
+  return out;
+}
+
+void addEndpoints(ServicePortInfo& info, const std::vector<const model::EndpointSlice*>& slices,
+                  const NodeContext& node, std::unordered_set<std::string>& seen) {
+  for (const auto* slice : slices) {
+    const model::EndpointPort* match = nullptr;
+    for (const auto& p : slice->ports)
+      if (p.name == info.name.port && p.protocol == info.protocol && p.port) match = &p;
+    if (!match) continue;
+    for (const auto& ep : slice->endpoints) {
+      if (ep.addresses.empty()) continue;
+      EndpointInfo e;
+      // kube-proxy uses only the first address: the others are interchangeable by definition.
+      e.ip = ep.addresses.front();
+      e.port = *match->port;
+      e.hostPort = net::joinHostPort(e.ip, info.family, e.port);
+      if (!seen.insert(e.hostPort).second) continue;
+      e.ready = ep.conditions.ready.value_or(true);
+      e.serving = ep.conditions.serving.value_or(e.ready);
+      e.terminating = ep.conditions.terminating.value_or(false);
+      e.nodeName = ep.nodeName;
+      e.local = !node.nodeName.empty() && ep.nodeName == node.nodeName;
+      e.zone = ep.zone;
+      e.zoneHints = ep.hintsForZones;
+      std::sort(e.zoneHints.begin(), e.zoneHints.end());
+      info.endpoints.push_back(std::move(e));
+    }
+  }
+  std::sort(info.endpoints.begin(), info.endpoints.end(),
+            [](const EndpointInfo& a, const EndpointInfo& b) { return a.hostPort < b.hostPort; });
+}
+
+}  // namespace
+
+DesiredState buildDesiredState(const std::vector<model::Service>& services,
+                               const std::vector<model::EndpointSlice>& slices, const NodeContext& node,
+                               IPFamily family) {
+  DesiredState state;
+  state.family = family;
+
+  std::vector<const model::EndpointSlice*> usable;
+  usable.reserve(slices.size());
+  for (const auto& s : slices)
+    if (sliceMatchesFamily(s, family) && !model::ignoredByProxyLabels(s.meta)) usable.push_back(&s);
+  // Grouped by service, then by slice name, so the first slice to name an endpoint wins stably.
+  std::sort(usable.begin(), usable.end(), [](const auto* a, const auto* b) {
+    if (a->serviceKey() != b->serviceKey()) return a->serviceKey() < b->serviceKey();
+    return a->meta.name < b->meta.name;
+  });
+
+  std::vector<const model::Service*> order;
+  order.reserve(services.size());
+  for (const auto& s : services) order.push_back(&s);
+  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return a->key() < b->key(); });
+
+  for (const auto* svc : order) {
+    if (!svc->isProxied() || model::ignoredByProxyLabels(svc->meta)) continue;
+    std::string clusterIP = clusterIPFor(*svc, family);
+    if (clusterIP.empty()) continue;
+    NamespacedName key = svc->key();
+
+    auto lo = std::lower_bound(usable.begin(), usable.end(), key,
+                               [](const auto* s, const NamespacedName& k) { return s->serviceKey() < k; });
+    std::vector<const model::EndpointSlice*> own;
+    for (auto it = lo; it != usable.end() && (*it)->serviceKey() == key; ++it) own.push_back(*it);
+
+    bool externallyAccessibleType = svc->type == model::ServiceType::kNodePort ||
+                                    svc->type == model::ServiceType::kLoadBalancer ||
+                                    !svc->externalIPs.empty();
+    std::vector<std::string> lbVIPs;
+    if (svc->type == model::ServiceType::kLoadBalancer) {
+      for (const auto& ing : svc->loadBalancerIngress) {
+        // ipMode Proxy: the load balancer proxies to the node, so the VIP is not ours to capture.
+        if (ing.ip.empty() || ing.ipMode == "Proxy") continue;
+        lbVIPs.push_back(ing.ip);
+      }
+      lbVIPs = ipsOfFamily(lbVIPs, family);
+    }
+    std::vector<std::string> sourceRanges;
+    for (const auto& r : svc->loadBalancerSourceRanges) {
+      auto c = net::parseCidr(r);
+      if (c && c->network.family == family) sourceRanges.push_back(c->str());
+    }
+
+    for (const auto& sp : svc->ports) {
+      ServicePortInfo info;
+      info.name = ServicePortName{key, sp.name, sp.protocol};
+      info.nameString = info.name.str();
+      info.family = family;
+      info.clusterIP = clusterIP;
+      info.port = sp.port;
+      info.protocol = sp.protocol;
+      if (svc->type == model::ServiceType::kNodePort || svc->type == model::ServiceType::kLoadBalancer)
+        info.nodePort = sp.nodePort;
+      info.externalIPs = ipsOfFamily(svc->externalIPs, family);
+      info.loadBalancerVIPs = lbVIPs;
+      info.loadBalancerSourceRanges = sourceRanges;
+      info.affinityClientIP = svc->sessionAffinityClientIP;
+      info.stickySeconds = svc->sessionAffinityTimeoutSeconds;
+      info.externalPolicyLocal =
+          externallyAccessibleType && svc->externalTrafficPolicy == model::TrafficPolicy::kLocal;
+      info.internalPolicyLocal = svc->internalTrafficPolicy == model::TrafficPolicy::kLocal;
+      if (info.externalPolicyLocal && svc->type == model::ServiceType::kLoadBalancer)
+        info.healthCheckNodePort = svc->healthCheckNodePort;
+      std::unordered_set<std::string> seen;
+      addEndpoints(info, own, node, seen);
+      categorizeEndpoints(info, node);
+      state.ports.push_back(std::move(info));
+    }
+  }
+  std::sort(state.ports.begin(), state.ports.end(),
+            [](const ServicePortInfo& a, const ServicePortInfo& b) { return a.name < b.name; });
+  return state;
+}
+
+}  // namespace kproxy::dataplane

@@ -1,0 +1,40 @@
+// IP address and CIDR parsing, normalization and matching (inet_pton based, no kernel access).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dataplane/model.h"
+
+namespace kproxy::net {
+
+struct IPAddress {
+  model::IPFamily family = model::IPFamily::kIPv4;
+  std::array<uint8_t, 16> bytes{};  // IPv4 uses the first 4
+
+  std::string str() const;
+  bool isLoopback() const;
+  auto operator<=>(const IPAddress&) const = default;
+};
+
+// Strict: no leading zeros, no IPv4-mapped IPv6, no zone suffix.
+std::optional<IPAddress> parseIP(std::string_view text);
+
+struct Cidr {
+  IPAddress network;  // masked
+  int prefix = 0;
+
+  std::string str() const;
+  bool contains(const IPAddress& ip) const;
+  auto operator<=>(const Cidr&) const = default;
+};
+
+std::optional<Cidr> parseCidr(std::string_view text);
+
+// "ip:port", or "[ip]:port" for IPv6, as kube-proxy prints endpoints.
+std::string joinHostPort(const std::string& ip, model::IPFamily family, uint16_t port);
+
+}  // namespace kproxy::net

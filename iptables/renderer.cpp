@@ -1,0 +1,519 @@
+#include "iptables/renderer.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <initializer_list>
+#include <string_view>
+#include <unordered_set>
+
+#include "iptables/chain_names.h"
+
+namespace kproxy::iptables {
+
+using dataplane::DesiredState;
+using dataplane::EndpointInfo;
+using dataplane::ServicePortInfo;
+using model::IPFamily;
+using std::string_view;
+
+std::string probabilityString(size_t n) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%0.10f", 1.0 / static_cast<double>(n));
+  return buf;
+}
+
+namespace {
+
+// Accumulates restore lines; words are joined by one space like kube-proxy's LineBuffer.
+class LineBuffer {
+ public:
+  void line(std::initializer_list<string_view> words) {
+    bool first = true;
+    for (auto w : words) {
+      if (w.empty()) continue;
+      if (!first) buf_ += ' ';
+      buf_.append(w);
+      first = false;
+    }
+    buf_ += '\n';
+    ++lines_;
+  }
+  void chainLine(string_view chain) {
+    buf_ += ':';
+    buf_.append(chain);
+    buf_.append(" - [0:0]\n");
+    ++lines_;
+  }
+  const std::string& data() const { return buf_; }
+  size_t lines() const { return lines_; }
+  void reserve(size_t n) { buf_.reserve(n); }
+
+ private:
+  std::string buf_;
+  size_t lines_ = 0;
+};
+
+struct PortNumber {
+  explicit PortNumber(unsigned v) {
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    (void)ec;
+    len = static_cast<size_t>(p - buf);
+  }
+  string_view view() const { return {buf, len}; }
+  char buf[8];
+  size_t len;
+};
+
+std::string quoted(string_view a, string_view b) {
+  std::string s;
+  s.reserve(a.size() + b.size() + 2);
+  s += '"';
+  s.append(a).append(b);
+  s += '"';
+  return s;
+}
+
+// Which chains and filter verdicts a service port needs; shared by the writer and by
+// natChainsOf so that "what we wrote" and "what we delete" can never disagree.
+struct PortPlan {
+  bool hasEndpoints = false;
+  bool hasInternalEndpoints = false;
+  bool hasExternalEndpoints = false;
+  bool usesClusterChain = false;
+  bool usesLocalChain = false;
+  bool usesExternalChain = false;
+  bool usesFirewallChain = false;
+  string_view internalFilterTarget;  // REJECT or DROP when the ClusterIP has nowhere to go
+  string_view externalFilterTarget;
+  bool internalNoLocal = false;  // comment says "no local endpoints" rather than "no endpoints"
+  bool externalNoLocal = false;
+};
+
+PortPlan planPort(const ServicePortInfo& p) {
+  PortPlan plan;
+  plan.hasEndpoints = p.hasAnyEndpoints;
+  plan.usesClusterChain = !p.clusterEndpoints.empty() && p.usesClusterEndpoints();
+  plan.usesLocalChain = !p.localEndpoints.empty() && p.usesLocalEndpoints();
+  plan.hasInternalEndpoints = plan.hasEndpoints && !(p.internalPolicyLocal && p.localEndpoints.empty());
+  plan.hasExternalEndpoints = plan.hasEndpoints && !(p.externalPolicyLocal && p.localEndpoints.empty());
+  plan.usesExternalChain = plan.hasEndpoints && p.externallyAccessible();
+  plan.usesFirewallChain =
+      plan.hasEndpoints && !p.loadBalancerVIPs.empty() && !p.loadBalancerSourceRanges.empty();
+  if (!plan.hasEndpoints) {
+    plan.internalFilterTarget = "REJECT";
+    plan.externalFilterTarget = "REJECT";
+  } else {
+    if (!plan.hasInternalEndpoints) {
+      plan.internalFilterTarget = "DROP";
+      plan.internalNoLocal = true;
+    }
+    if (!plan.hasExternalEndpoints) {
+      plan.externalFilterTarget = "DROP";
+      plan.externalNoLocal = true;
+    }
+  }
+  return plan;
+}
+
+}  // namespace
+
+Renderer::Renderer(RenderOptions options) : options_(std::move(options)) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%x", 1u << options_.masqueradeBit);
+  markHex_ = buf;
+  for (const auto& c : options_.clusterCIDRs)
+    if (c.network.family == options_.family) localCIDRs_.push_back(c);
+  probabilities_.push_back("<bad>");
+}
+
+const Renderer::ServiceChains& Renderer::chainsFor(const ServicePortInfo& port) {
+  string_view proto = model::protocolLower(port.protocol);
+  std::string key = port.nameString;
+  key += '\0';
+  key.append(proto);
+  auto it = names_.find(key);
+  if (it != names_.end()) return it->second;
+  std::string hash = portProtoHash(port.nameString, proto);
+  ServiceChains c{std::string(kSvcPrefix) + hash, std::string(kSvlPrefix) + hash, std::string(kExtPrefix) + hash,
+                  std::string(kFwPrefix) + hash};
+  return names_.emplace(std::move(key), std::move(c)).first->second;
+}
+
+std::vector<std::string> Renderer::natChainsOf(const ServicePortInfo& port) {
+  PortPlan plan = planPort(port);
+  const ServiceChains& c = chainsFor(port);
+  std::vector<std::string> out;
+  if (plan.usesExternalChain) out.push_back(c.ext);
+  if (plan.usesFirewallChain) out.push_back(c.fw);
+  if (plan.usesClusterChain) out.push_back(c.svc);
+  if (plan.usesLocalChain) out.push_back(c.svl);
+  string_view proto = model::protocolLower(port.protocol);
+  for (size_t i : port.reachableEndpoints)
+    out.push_back(endpointChainName(port.nameString, proto, port.endpoints[i].hostPort));
+  return out;
+}
+
+// One render: the state of a single restore text being built.
+class RenderPass {
+ public:
+  RenderPass(Renderer& r, const DesiredState& state, const std::set<model::NamespacedName>* changed)
+      : r_(r), opt_(r.options_), changed_(changed), ipv6_(opt_.family == IPFamily::kIPv6) {
+    largeCluster_ = state.endpointCount() > kLargeClusterEndpointsThreshold;
+    size_t estimate = changed ? state.ports.size() * 200 : state.ports.size() * 600 + state.endpointCount() * 260;
+    natRules_.reserve(estimate);
+    natChains_.reserve(changed ? 4096 : state.endpointCount() * 32 + state.ports.size() * 96);
+    localDetect_ = r_.localCIDRs_.empty() ? std::string() : r_.localCIDRs_.front().str();
+    localhostNodePorts_ = opt_.localhostNodePorts && !ipv6_ && nodePortAddressesIncludeLoopback();
+  }
+
+  RenderResult run(const DesiredState& state, std::vector<std::string> deleted) {
+    for (auto c : {kServicesChain, kExternalServicesChain, kForwardChain, kNodePortsChain, kProxyFirewallChain})
+      filterChains_.chainLine(c);
+    for (auto c : {kServicesChain, kNodePortsChain, kPostroutingChain, kMarkMasqChain}) natChains_.chainLine(c);
+
+    std::string markMask = r_.markHex_ + "/" + r_.markHex_;
+    natRules_.line({"-A", kPostroutingChain, "-m mark ! --mark", markMask, "-j RETURN"});
+    // Clear the mark so a packet that re-traverses the stack is not masqueraded twice.
+    natRules_.line({"-A", kPostroutingChain, "-j MARK --xor-mark", r_.markHex_});
+    natRules_.line({"-A", kPostroutingChain, "-m comment --comment",
+                    "\"kubernetes service traffic requiring SNAT\"", "-j MASQUERADE --random-fully"});
+    natRules_.line({"-A", kMarkMasqChain, "-j MARK --or-mark", r_.markHex_});
+
+    if (localhostNodePorts_) {
+      // route_localnet opens 127.0.0.0/8 to the network (issue 90259); this closes it again.
+      filterChains_.chainLine(kKubeletFirewallChain);
+      filterRules_.line({"-A", kKubeletFirewallChain, "-m comment --comment",
+                         "\"block incoming localnet connections\"", "-d 127.0.0.0/8 ! -s 127.0.0.0/8",
+                         "-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"});
+    }
+
+    for (const auto& port : state.ports) writePort(port);
+
+    std::sort(deleted.begin(), deleted.end());
+    deleted.erase(std::unique(deleted.begin(), deleted.end()), deleted.end());
+    for (const auto& chain : deleted) {
+      // A chain line flushes the chain, so the -X that follows finds it empty.
+      natChains_.chainLine(chain);
+      natRules_.line({"-X", chain});
+    }
+
+    writeNodePortsJump();
+
+    if (!opt_.conntrackTCPLiberal)
+      filterRules_.line({"-A", kForwardChain, "-m conntrack --ctstate INVALID -j DROP"});
+    filterRules_.line({"-A", kForwardChain, "-m comment --comment", "\"kubernetes forwarding rules\"",
+                       "-m mark --mark", markMask, "-j ACCEPT"});
+    filterRules_.line({"-A", kForwardChain, "-m comment --comment", "\"kubernetes forwarding conntrack rule\"",
+                       "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"});
+
+    RenderResult res;
+    res.text.reserve(filterChains_.data().size() + filterRules_.data().size() + natChains_.data().size() +
+                     natRules_.data().size() + 32);
+    res.text += "*filter\n";
+    res.text += filterChains_.data();
+    res.text += filterRules_.data();
+    res.text += "COMMIT\n*nat\n";
+    res.text += natChains_.data();
+    res.text += natRules_.data();
+    res.text += "COMMIT\n";
+    res.deletedChains = std::move(deleted);
+    res.filterChains = filterChains_.lines();
+    res.filterRules = filterRules_.lines();
+    res.natChains = natChains_.lines();
+    res.natRules = natRules_.lines();
+    res.servicePortsWritten = written_;
+    return res;
+  }
+
+ private:
+  bool nodePortAddressesIncludeLoopback() const {
+    if (opt_.nodePortAddresses.empty()) return true;
+    auto loop = net::parseIP("127.0.0.1");
+    for (const auto& c : opt_.nodePortAddresses)
+      if (c.contains(*loop)) return true;
+    return false;
+  }
+
+  void writeNodePortsJump() {
+    static constexpr string_view kComment =
+        "\"kubernetes service nodeports; NOTE: this must be the last rule in this chain\"";
+    if (opt_.nodePortAddresses.empty()) {
+      string_view except = ipv6_ ? "! -d ::1/128" : (localhostNodePorts_ ? "" : "! -d 127.0.0.0/8");
+      natRules_.line({"-A", kServicesChain, "-m comment --comment", kComment, "-m addrtype --dst-type LOCAL",
+                      except, "-j", kNodePortsChain});
+      return;
+    }
+    std::vector<net::IPAddress> ips;
+    for (const auto& s : opt_.nodeIPs) {
+      auto ip = net::parseIP(s);
+      if (!ip || ip->family != opt_.family) continue;
+      bool match = std::any_of(opt_.nodePortAddresses.begin(), opt_.nodePortAddresses.end(),
+                               [&](const net::Cidr& c) { return c.contains(*ip); });
+      if (!match) continue;
+      if (ip->isLoopback() && (ipv6_ || !localhostNodePorts_)) continue;
+      ips.push_back(*ip);
+    }
+    std::sort(ips.begin(), ips.end());
+    ips.erase(std::unique(ips.begin(), ips.end()), ips.end());
+    for (const auto& ip : ips)
+      natRules_.line({"-A", kServicesChain, "-m comment --comment", kComment, "-d", ip.str(), "-j", kNodePortsChain});
+  }
+
+  const std::string& probability(size_t n) {
+    auto& cache = r_.probabilities_;
+    while (cache.size() <= n) cache.push_back(probabilityString(cache.size()));
+    return cache[n];
+  }
+
+  bool nodeIPIn(const std::string& cidrText) const {
+    auto cidr = net::parseCidr(cidrText);
+    if (!cidr) return false;
+    for (const auto& s : opt_.nodeIPs) {
+      auto ip = net::parseIP(s);
+      if (ip && ip->family == opt_.family) return cidr->contains(*ip);  // the node IP is the first of the family
+    }
+    return false;
+  }
+
+  void writePort(const ServicePortInfo& p) {
+    const PortPlan plan = planPort(p);
+    const Renderer::ServiceChains& chains = r_.chainsFor(p);
+    const string_view proto = model::protocolLower(p.protocol);
+    const PortNumber port(p.port);
+    const PortNumber nodePort(p.nodePort);
+    const string_view name = p.nameString;
+
+    const string_view internalChain = p.internalPolicyLocal ? chains.svl : chains.svc;
+    const string_view externalPolicyChain = p.externalPolicyLocal ? chains.svl : chains.svc;
+    const string_view lbChain = plan.usesFirewallChain ? string_view(chains.fw) : string_view(chains.ext);
+
+    std::string clusterComment = quoted(name, " cluster IP");
+    std::string internalFilterComment, externalFilterComment;
+    if (!plan.internalFilterTarget.empty())
+      internalFilterComment = quoted(name, plan.internalNoLocal ? " has no local endpoints" : " has no endpoints");
+    if (!plan.externalFilterTarget.empty())
+      externalFilterComment = quoted(name, plan.externalNoLocal ? " has no local endpoints" : " has no endpoints");
+
+    // Capture the ClusterIP.
+    if (plan.hasInternalEndpoints)
+      natRules_.line({"-A", kServicesChain, "-m comment --comment", clusterComment, "-m", proto, "-p", proto, "-d",
+                      p.clusterIP, "--dport", port.view(), "-j", internalChain});
+    else
+      filterRules_.line({"-A", kServicesChain, "-m comment --comment", internalFilterComment, "-m", proto, "-p",
+                         proto, "-d", p.clusterIP, "--dport", port.view(), "-j", plan.internalFilterTarget});
+
+    // Capture externalIPs.
+    if (!p.externalIPs.empty()) {
+      std::string comment = quoted(name, " external IP");
+      for (const auto& ip : p.externalIPs) {
+        if (plan.hasEndpoints)
+          natRules_.line({"-A", kServicesChain, "-m comment --comment", comment, "-m", proto, "-p", proto, "-d", ip,
+                          "--dport", port.view(), "-j", chains.ext});
+        if (!plan.hasExternalEndpoints)
+          filterRules_.line({"-A", kExternalServicesChain, "-m comment --comment", externalFilterComment, "-m",
+                             proto, "-p", proto, "-d", ip, "--dport", port.view(), "-j", plan.externalFilterTarget});
+      }
+    }
+
+    // Capture load-balancer ingress IPs.
+    if (!p.loadBalancerVIPs.empty()) {
+      std::string comment = quoted(name, " loadbalancer IP");
+      std::string fwComment = quoted(name, " traffic not accepted by " + chains.fw);
+      for (const auto& ip : p.loadBalancerVIPs) {
+        if (plan.hasEndpoints)
+          natRules_.line({"-A", kServicesChain, "-m comment --comment", comment, "-m", proto, "-p", proto, "-d", ip,
+                          "--dport", port.view(), "-j", lbChain});
+        if (plan.usesFirewallChain)
+          filterRules_.line({"-A", kProxyFirewallChain, "-m comment --comment", fwComment, "-m", proto, "-p", proto,
+                             "-d", ip, "--dport", port.view(), "-j DROP"});
+      }
+      if (!plan.hasExternalEndpoints)
+        for (const auto& ip : p.loadBalancerVIPs)
+          filterRules_.line({"-A", kExternalServicesChain, "-m comment --comment", externalFilterComment, "-m",
+                             proto, "-p", proto, "-d", ip, "--dport", port.view(), "-j", plan.externalFilterTarget});
+    }
+
+    // Capture NodePorts.
+    if (p.nodePort != 0) {
+      if (plan.hasEndpoints)
+        natRules_.line({"-A", kNodePortsChain, "-m comment --comment", name, "-m", proto, "-p", proto, "--dport",
+                        nodePort.view(), "-j", chains.ext});
+      if (!plan.hasExternalEndpoints)
+        filterRules_.line({"-A", kExternalServicesChain, "-m comment --comment", externalFilterComment,
+                           "-m addrtype --dst-type LOCAL -m", proto, "-p", proto, "--dport", nodePort.view(), "-j",
+                           plan.externalFilterTarget});
+    }
+
+    // Health-check NodePorts are accepted whether or not there are local endpoints.
+    if (p.healthCheckNodePort != 0) {
+      const PortNumber hc(p.healthCheckNodePort);
+      filterRules_.line({"-A", kNodePortsChain, "-m comment --comment", quoted(name, " health check node port"),
+                         "-m tcp -p tcp --dport", hc.view(), "-j ACCEPT"});
+    }
+
+    // Unchanged services keep the chains the kernel already holds.
+    if (changed_ && !changed_->count(p.name.service)) return;
+    ++written_;
+
+    if (plan.hasInternalEndpoints) {
+      if (opt_.masqueradeAll)
+        natRules_.line({"-A", internalChain, "-m comment --comment", clusterComment, "-m", proto, "-p", proto, "-d",
+                        p.clusterIP, "--dport", port.view(), "-j", kMarkMasqChain});
+      else if (!localDetect_.empty())
+        // Off-cluster traffic to a ClusterIP (a static route to any node) may bounce off-node: masquerade.
+        natRules_.line({"-A", internalChain, "-m comment --comment", clusterComment, "-m", proto, "-p", proto, "-d",
+                        p.clusterIP, "--dport", port.view(), "!", "-s", localDetect_, "-j", kMarkMasqChain});
+    }
+
+    if (plan.usesExternalChain) {
+      natChains_.chainLine(chains.ext);
+      if (!p.externalPolicyLocal) {
+        // Cluster policy may cross nodes: masquerade so replies come back through us.
+        natRules_.line({"-A", chains.ext, "-m comment --comment",
+                        quoted("masquerade traffic for ", std::string(name) + " external destinations"), "-j",
+                        kMarkMasqChain});
+      } else {
+        // Upstream jumps to the SVC chain here, which does not exist when internalTrafficPolicy is
+        // Local too (no cluster endpoints are used); fall back to the local chain then.
+        string_view shortCircuit = plan.usesClusterChain ? string_view(chains.svc)
+                                   : plan.usesLocalChain ? string_view(chains.svl)
+                                                         : string_view();
+        if (!localDetect_.empty() && !shortCircuit.empty())
+          // Pods reaching an external IP of a Local service skip the policy, as if hairpinning
+          // through an outside load balancer.
+          natRules_.line({"-A", chains.ext, "-m comment --comment",
+                          quoted("pod traffic for ", std::string(name) + " external destinations"), "-s",
+                          localDetect_, "-j", shortCircuit});
+        natRules_.line({"-A", chains.ext, "-m comment --comment",
+                        quoted("masquerade LOCAL traffic for ", std::string(name) + " external destinations"),
+                        "-m addrtype --src-type LOCAL -j", kMarkMasqChain});
+        if (!shortCircuit.empty())
+          natRules_.line({"-A", chains.ext, "-m comment --comment",
+                          quoted("route LOCAL traffic for ", std::string(name) + " external destinations"),
+                          "-m addrtype --src-type LOCAL -j", shortCircuit});
+      }
+      if (plan.hasExternalEndpoints) natRules_.line({"-A", chains.ext, "-j", externalPolicyChain});
+    }
+
+    if (plan.usesFirewallChain) {
+      natChains_.chainLine(chains.fw);
+      std::string comment = quoted(name, " loadbalancer IP");
+      bool allowFromNode = false;
+      for (const auto& cidr : p.loadBalancerSourceRanges) {
+        natRules_.line({"-A", chains.fw, "-m comment --comment", comment, "-s", cidr, "-j", chains.ext});
+        allowFromNode = allowFromNode || nodeIPIn(cidr);
+      }
+      // A VIP often is a local address too: the node reaching it loops back with the VIP as source.
+      if (allowFromNode)
+        for (const auto& ip : p.loadBalancerVIPs)
+          natRules_.line({"-A", chains.fw, "-m comment --comment", comment, "-s", ip, "-j", chains.ext});
+      // Falling off the end means no DNAT: KUBE-PROXY-FIREWALL in filter drops it.
+      natRules_.line({"-A", chains.fw, "-m comment --comment",
+                      quoted("other traffic to ", std::string(name) + " will be dropped by KUBE-PROXY-FIREWALL")});
+    }
+
+    const string_view protoView = proto;
+    std::vector<std::string> sepNames(p.endpoints.size());
+    auto sep = [&](size_t i) -> const std::string& {
+      if (sepNames[i].empty()) sepNames[i] = endpointChainName(name, protoView, p.endpoints[i].hostPort);
+      return sepNames[i];
+    };
+
+    if (plan.usesClusterChain) {
+      natChains_.chainLine(chains.svc);
+      writeServiceToEndpoints(p, chains.svc, p.clusterEndpoints, sep);
+    }
+    if (plan.usesLocalChain) {
+      natChains_.chainLine(chains.svl);
+      writeServiceToEndpoints(p, chains.svl, p.localEndpoints, sep);
+    }
+
+    for (size_t i : p.reachableEndpoints) {
+      const EndpointInfo& ep = p.endpoints[i];
+      const std::string& chain = sep(i);
+      natChains_.chainLine(chain);
+      string_view commentFlag = largeCluster_ ? "" : "-m comment --comment";
+      string_view comment = largeCluster_ ? "" : name;
+      // Hairpin: a pod reaching its own Service must be masqueraded or the reply bypasses us.
+      natRules_.line({"-A", chain, commentFlag, comment, "-s", ep.ip, "-j", kMarkMasqChain});
+      natRules_.line({"-A", chain, commentFlag, comment, p.affinityClientIP ? "-m recent --name" : "",
+                      p.affinityClientIP ? string_view(chain) : "", p.affinityClientIP ? "--set" : "", "-m", proto,
+                      "-p", proto, "-j DNAT --to-destination", ep.hostPort});
+    }
+  }
+
+  template <typename SepName>
+  void writeServiceToEndpoints(const ServicePortInfo& p, string_view chain, const std::vector<size_t>& eps,
+                               SepName& sep) {
+    string_view commentFlag = largeCluster_ ? "" : "-m comment --comment";
+    auto epComment = [&](const EndpointInfo& ep) {
+      return largeCluster_ ? std::string() : quoted(p.nameString, " -> " + ep.hostPort);
+    };
+    if (p.affinityClientIP) {
+      const PortNumber seconds(static_cast<unsigned>(p.stickySeconds));
+      for (size_t i : eps)
+        natRules_.line({"-A", chain, commentFlag, epComment(p.endpoints[i]), "-m recent --name", sep(i),
+                        "--rcheck --seconds", seconds.view(), "--reap -j", sep(i)});
+    }
+    const size_t n = eps.size();
+    for (size_t k = 0; k < n; ++k) {
+      size_t i = eps[k];
+      if (k + 1 < n)
+        natRules_.line({"-A", chain, commentFlag, epComment(p.endpoints[i]),
+                        "-m statistic --mode random --probability", probability(n - k), "-j", sep(i)});
+      else
+        natRules_.line({"-A", chain, commentFlag, epComment(p.endpoints[i]), "-j", sep(i)});
+    }
+  }
+
+  Renderer& r_;
+  const RenderOptions& opt_;
+  const std::set<model::NamespacedName>* changed_;
+  bool ipv6_;
+  bool largeCluster_ = false;
+  bool localhostNodePorts_ = true;
+  std::string localDetect_;
+  size_t written_ = 0;
+  LineBuffer filterChains_, filterRules_, natChains_, natRules_;
+};
+
+RenderResult Renderer::render(const DesiredState& state, const std::set<model::NamespacedName>* changed,
+                              std::vector<std::string> deleted) {
+  RenderPass pass(*this, state, changed);
+  return pass.run(state, std::move(deleted));
+}
+
+RenderResult Renderer::renderFull(const DesiredState& state, const std::vector<std::string>& existingNatChains) {
+  // Names of services that are gone need not stay cached.
+  if (names_.size() > 2 * state.ports.size() + 1024) names_.clear();
+  std::vector<std::string> deleted;
+  if (!existingNatChains.empty()) {
+    std::unordered_set<std::string> active;
+    for (const auto& p : state.ports)
+      for (auto& c : natChainsOf(p)) active.insert(std::move(c));
+    for (const auto& c : existingNatChains)
+      if (isServiceChainName(c) && !active.count(c)) deleted.push_back(c);
+  }
+  return render(state, nullptr, std::move(deleted));
+}
+
+RenderResult Renderer::renderPartial(const DesiredState& current, const DesiredState& previous,
+                                     const std::set<model::NamespacedName>& changed) {
+  std::vector<std::string> deleted;
+  for (const auto& svc : changed) {
+    std::vector<std::string> before, after;
+    auto [pb, pe] = previous.portsOf(svc);
+    for (auto* p = pb; p != pe; ++p)
+      for (auto& c : natChainsOf(*p)) before.push_back(std::move(c));
+    auto [cb, ce] = current.portsOf(svc);
+    for (auto* p = cb; p != ce; ++p)
+      for (auto& c : natChainsOf(*p)) after.push_back(std::move(c));
+    std::sort(before.begin(), before.end());
+    std::sort(after.begin(), after.end());
+    std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(deleted));
+  }
+  return render(current, &changed, std::move(deleted));
+}
+
+}  // namespace kproxy::iptables

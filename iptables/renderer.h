@@ -1,0 +1,83 @@
+// Pure renderer: DesiredState -> iptables-restore input for the filter and nat tables, laid out
+// as upstream kube-proxy's iptables mode does, with a partial (changed services only) variant.
+#pragma once
+
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dataplane/desired_state.h"
+#include "dataplane/ip.h"
+
+namespace kproxy::iptables {
+
+struct RenderOptions {
+  model::IPFamily family = model::IPFamily::kIPv4;
+  // Detect-local by cluster CIDR: traffic from outside it is masqueraded. Empty: no such rule.
+  std::vector<net::Cidr> clusterCIDRs;
+  bool masqueradeAll = false;
+  int masqueradeBit = 14;
+  // Empty: NodePorts answer on every local address (--dst-type LOCAL).
+  std::vector<net::Cidr> nodePortAddresses;
+  // The node's addresses: matched against nodePortAddresses, and the first of the family is the
+  // node IP that loadBalancerSourceRanges may allow.
+  std::vector<std::string> nodeIPs;
+  bool localhostNodePorts = true;
+  // nf_conntrack_tcp_be_liberal set: kube-proxy then skips the INVALID drop rule.
+  bool conntrackTCPLiberal = false;
+};
+
+struct RenderResult {
+  std::string text;                        // iptables-restore input (--noflush)
+  std::vector<std::string> deletedChains;  // nat chains flushed and deleted by `text`, sorted
+  size_t filterChains = 0, filterRules = 0, natChains = 0, natRules = 0;
+  size_t servicePortsWritten = 0;          // service ports whose own chains are in `text`
+};
+
+// Above this many endpoints in total, per-endpoint comments are dropped (kube-proxy's
+// "large cluster mode": the ruleset shrinks by ~40% and restores faster).
+inline constexpr size_t kLargeClusterEndpointsThreshold = 1000;
+
+class Renderer {
+ public:
+  explicit Renderer(RenderOptions options);
+
+  // Every chain. Service chains in `existingNatChains` (from iptables-save) that are no longer
+  // used are deleted.
+  RenderResult renderFull(const dataplane::DesiredState& state,
+                          const std::vector<std::string>& existingNatChains = {});
+
+  // The top-level chains in full, but per-service chains only for `changed` services; chains
+  // those services used in `previous` and no longer use are deleted.
+  RenderResult renderPartial(const dataplane::DesiredState& current, const dataplane::DesiredState& previous,
+                             const std::set<model::NamespacedName>& changed);
+
+  // The nat chains this service port owns under the current rules (SVC, SVL, EXT, FW, SEPs).
+  std::vector<std::string> natChainsOf(const dataplane::ServicePortInfo& port);
+
+  const RenderOptions& options() const { return options_; }
+
+ private:
+  struct ServiceChains {
+    std::string svc, svl, ext, fw;
+  };
+  const ServiceChains& chainsFor(const dataplane::ServicePortInfo& port);
+
+  RenderResult render(const dataplane::DesiredState& state, const std::set<model::NamespacedName>* changed,
+                      std::vector<std::string> deleted);
+
+  RenderOptions options_;
+  std::string markHex_;  // "0x4000"
+  std::vector<net::Cidr> localCIDRs_;  // cluster CIDRs of this family
+  std::vector<std::string> probabilities_;
+  // Service chain names cost a SHA-256 each; a partial render must not pay that for every service.
+  std::unordered_map<std::string, ServiceChains> names_;
+
+  friend class RenderPass;
+};
+
+// Probability kube-proxy gives the i-th of n remaining endpoints: 1/n with 10 decimals.
+std::string probabilityString(size_t n);
+
+}  // namespace kproxy::iptables

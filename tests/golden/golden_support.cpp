@@ -1,0 +1,124 @@
+#include "tests/golden/golden_support.h"
+
+#include <cmath>
+#include <set>
+#include <sstream>
+
+namespace kproxy::testing {
+
+std::vector<std::string> splitRuleWords(const std::string& line) {
+  std::vector<std::string> words;
+  std::string cur;
+  bool inQuote = false, have = false;
+  for (char c : line) {
+    if (c == '"') {
+      inQuote = !inQuote;
+      cur += c;
+      have = true;
+    } else if (c == ' ' && !inQuote) {
+      if (have) words.push_back(cur);
+      cur.clear();
+      have = false;
+    } else {
+      cur += c;
+      have = true;
+    }
+  }
+  if (have) words.push_back(cur);
+  return words;
+}
+
+std::string RestoreRule::option(const std::string& flag) const {
+  for (size_t i = 0; i + 1 < words.size(); ++i)
+    if (words[i] == flag) return words[i + 1];
+  return {};
+}
+std::string RestoreRule::target() const { return option("-j"); }
+bool RestoreRule::has(const std::string& word) const {
+  for (const auto& w : words)
+    if (w == word) return true;
+  return false;
+}
+
+std::map<std::string, RestoreTable> parseRestore(const std::string& text) {
+  std::map<std::string, RestoreTable> tables;
+  RestoreTable* cur = nullptr;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line[0] == '*') {
+      cur = &tables[line.substr(1)];
+    } else if (line == "COMMIT") {
+      cur = nullptr;
+    } else if (cur && line[0] == ':') {
+      cur->chains.push_back(line.substr(1, line.find(' ') - 1));
+    } else if (cur && line.rfind("-X ", 0) == 0) {
+      cur->deleted.push_back(line.substr(3));
+    } else if (cur && line.rfind("-A ", 0) == 0) {
+      auto words = splitRuleWords(line);
+      RestoreRule r;
+      r.chain = words.size() > 1 ? words[1] : "";
+      r.words.assign(words.begin() + std::min<size_t>(2, words.size()), words.end());
+      cur->rules.push_back(std::move(r));
+    }
+  }
+  return tables;
+}
+
+std::vector<std::string> checkInvariants(const std::string& text) {
+  static const std::set<std::string> kTargets = {"ACCEPT", "DROP", "RETURN", "REJECT", "DNAT",
+                                                 "SNAT",   "MASQUERADE", "MARK"};
+  static const std::set<std::string> kBuiltinChains = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"};
+  std::vector<std::string> bad;
+  auto tables = parseRestore(text);
+  if (!tables.count("filter") || !tables.count("nat")) bad.push_back("missing *filter or *nat table");
+
+  for (const auto& [tname, table] : tables) {
+    std::set<std::string> declared(table.chains.begin(), table.chains.end());
+    for (const auto& c : table.chains)
+      if (c.size() > 28) bad.push_back(tname + ": chain name longer than 28: " + c);
+    std::set<std::string> deleted(table.deleted.begin(), table.deleted.end());
+    std::map<std::string, bool> sepHasDnat;
+    for (const auto& c : table.chains)
+      if (c.rfind("KUBE-SEP-", 0) == 0 && !deleted.count(c)) sepHasDnat[c] = false;
+
+    std::map<std::string, std::vector<const RestoreRule*>> byChain;
+    for (const auto& r : table.rules) {
+      if (!declared.count(r.chain) && !kBuiltinChains.count(r.chain))
+        bad.push_back(tname + ": rule in undeclared chain " + r.chain);
+      if (deleted.count(r.chain)) bad.push_back(tname + ": rule in deleted chain " + r.chain);
+      std::string t = r.target();
+      if (!t.empty() && !kTargets.count(t) && (!declared.count(t) || deleted.count(t)))
+        bad.push_back(tname + ": " + r.chain + " jumps to undefined chain " + t);
+      if (t == "DNAT" && sepHasDnat.count(r.chain)) sepHasDnat[r.chain] = true;
+      byChain[r.chain].push_back(&r);
+    }
+    for (const auto& [sep, ok] : sepHasDnat)
+      if (!ok) bad.push_back(tname + ": " + sep + " has no DNAT rule");
+
+    for (const auto& [chain, rules] : byChain) {
+      if (chain.rfind("KUBE-SVC-", 0) != 0 && chain.rfind("KUBE-SVL-", 0) != 0) continue;
+      // Walk the random-balancing rules: each is reached with what the earlier ones left over.
+      double remaining = 1.0;
+      std::vector<std::pair<std::string, double>> shares;
+      for (const auto* r : rules) {
+        std::string t = r->target();
+        if (t.rfind("KUBE-SEP-", 0) != 0 || r->has("--rcheck")) continue;
+        std::string p = r->option("--probability");
+        double prob = p.empty() ? 1.0 : std::stod(p);
+        shares.emplace_back(t, remaining * prob);
+        remaining -= remaining * prob;
+      }
+      if (shares.empty()) continue;
+      if (std::fabs(remaining) > 1e-9) bad.push_back(chain + ": " + std::to_string(remaining) + " of traffic selects no endpoint");
+      double want = 1.0 / static_cast<double>(shares.size());
+      for (const auto& [sep, share] : shares)
+        if (std::fabs(share - want) > 1e-6)
+          bad.push_back(chain + ": " + sep + " gets " + std::to_string(share) + ", want " + std::to_string(want));
+    }
+  }
+  return bad;
+}
+
+}  // namespace kproxy::testing

@@ -1,0 +1,33 @@
+// Test support: parse iptables-restore text and check the invariants every ruleset must hold.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace kproxy::testing {
+
+struct RestoreRule {
+  std::string chain;
+  std::vector<std::string> words;  // after "-A CHAIN", quotes kept
+  std::string target() const;      // the word after -j
+  std::string option(const std::string& flag) const;  // the word after `flag`
+  bool has(const std::string& word) const;
+};
+
+struct RestoreTable {
+  std::vector<std::string> chains;  // declared with ":NAME"
+  std::vector<RestoreRule> rules;
+  std::vector<std::string> deleted;  // "-X NAME"
+};
+
+// Splits on spaces, keeping "quoted strings" as one word.
+std::vector<std::string> splitRuleWords(const std::string& line);
+std::map<std::string, RestoreTable> parseRestore(const std::string& text);
+
+// Every violation found, empty when the text is sound: each jump target is defined, no chain
+// name is longer than 28 characters, every SEP chain DNATs, and each SVC/SVL chain selects each
+// of its endpoints with equal probability.
+std::vector<std::string> checkInvariants(const std::string& text);
+
+}  // namespace kproxy::testing

@@ -1,0 +1,110 @@
+// Golden tests: tests/golden/<case>/input.json -> iptables.golden, plus the ruleset invariants.
+// KPROXY_UPDATE_GOLDEN=1 rewrites the golden files; review the diff.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "dataplane/desired_state.h"
+#include "iptables/renderer.h"
+#include "tests/golden/golden_support.h"
+#include "watch/decode.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const fs::path kGoldenDir = fs::path(KPROXY_SOURCE_DIR) / "tests" / "golden";
+
+std::vector<std::string> listCases() {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(kGoldenDir))
+    if (e.is_directory() && fs::exists(e.path() / "input.json")) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string readFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string renderCase(const std::string& name) {
+  json input = json::parse(readFile(kGoldenDir / name / "input.json"));
+  const json& o = input.at("options");
+  kproxy::iptables::RenderOptions opts;
+  opts.family = o.value("family", 4) == 6 ? kproxy::model::IPFamily::kIPv6 : kproxy::model::IPFamily::kIPv4;
+  for (const auto& c : o.value("clusterCIDRs", std::vector<std::string>{}))
+    opts.clusterCIDRs.push_back(*kproxy::net::parseCidr(c));
+  for (const auto& c : o.value("nodePortAddresses", std::vector<std::string>{}))
+    opts.nodePortAddresses.push_back(*kproxy::net::parseCidr(c));
+  opts.nodeIPs = o.value("nodeIPs", std::vector<std::string>{});
+  opts.masqueradeAll = o.value("masqueradeAll", false);
+  opts.localhostNodePorts = o.value("localhostNodePorts", true);
+
+  kproxy::watch::Objects objects;
+  for (const auto& item : input.at("items")) kproxy::watch::decodeObject(item, name, objects);
+  for (const auto& e : objects.errors) ADD_FAILURE() << "decode error in " << name << ": " << e.str();
+
+  kproxy::dataplane::NodeContext node;
+  node.nodeName = o.value("node", "node1");
+  for (const auto& n : objects.nodes)
+    if (n.meta.name == node.nodeName) node.nodeLabels = n.meta.labels;
+  auto state = kproxy::dataplane::buildDesiredState(objects.services, objects.slices, node, opts.family);
+  kproxy::iptables::Renderer renderer(opts);
+  return renderer.renderFull(state).text;
+}
+
+class GoldenTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GoldenTest, RendersAsRecordedAndHoldsInvariants) {
+  const std::string name = GetParam();
+  std::string got = renderCase(name);
+  fs::path golden = kGoldenDir / name / "iptables.golden";
+  if (std::getenv("KPROXY_UPDATE_GOLDEN")) {
+    std::ofstream(golden) << got;
+  }
+  ASSERT_TRUE(fs::exists(golden)) << golden << " missing; run with KPROXY_UPDATE_GOLDEN=1";
+  EXPECT_EQ(readFile(golden), got) << "render of " << name << " differs from " << golden;
+  for (const auto& v : kproxy::testing::checkInvariants(got)) ADD_FAILURE() << name << ": " << v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GoldenTest, ::testing::ValuesIn(listCases()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string s = info.param;
+                           for (auto& c : s)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return s;
+                         });
+
+TEST(GoldenSuite, CoversEnoughCases) { EXPECT_GE(listCases().size(), 12u); }
+
+// The checker itself must catch what it claims to catch.
+TEST(GoldenSupport, FlagsUndefinedTargetsLongNamesAndUnequalShares) {
+  const std::string bad =
+      "*filter\nCOMMIT\n*nat\n"
+      ":KUBE-SVC-AAAAAAAAAAAAAAAA - [0:0]\n"
+      ":KUBE-SEP-AAAAAAAAAAAAAAAA - [0:0]\n"
+      ":KUBE-SEP-BBBBBBBBBBBBBBBB - [0:0]\n"
+      ":KUBE-THIS-NAME-IS-FAR-TOO-LONG-FOR-IPTABLES - [0:0]\n"
+      "-A KUBE-SVC-AAAAAAAAAAAAAAAA -m statistic --mode random --probability 0.2500000000 -j KUBE-SEP-AAAAAAAAAAAAAAAA\n"
+      "-A KUBE-SVC-AAAAAAAAAAAAAAAA -j KUBE-SEP-BBBBBBBBBBBBBBBB\n"
+      "-A KUBE-SEP-AAAAAAAAAAAAAAAA -j DNAT --to-destination 10.0.0.1:80\n"
+      "-A KUBE-SEP-BBBBBBBBBBBBBBBB -j KUBE-MISSING\n"
+      "COMMIT\n";
+  auto v = kproxy::testing::checkInvariants(bad);
+  auto has = [&](const std::string& needle) {
+    return std::any_of(v.begin(), v.end(), [&](const std::string& s) { return s.find(needle) != std::string::npos; });
+  };
+  EXPECT_TRUE(has("longer than 28"));
+  EXPECT_TRUE(has("undefined chain KUBE-MISSING"));
+  EXPECT_TRUE(has("KUBE-SEP-BBBBBBBBBBBBBBBB has no DNAT"));
+  EXPECT_TRUE(has("gets 0.25"));
+}
+
+}  // namespace

@@ -1,0 +1,145 @@
+#include "iptables/renderer.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "iptables/chain_names.h"
+#include "tests/golden/golden_support.h"
+#include "watch/decode.h"
+
+namespace kproxy::iptables {
+namespace {
+
+using dataplane::DesiredState;
+
+std::string serviceYaml(const std::string& name, const std::string& ip, const std::vector<std::string>& eps,
+                        const std::string& extraSpec = "") {
+  std::string y = "kind: Service\nmetadata: {name: " + name + ", namespace: ns1}\nspec:\n  clusterIP: " + ip +
+                  "\n  ports: [{port: 80}]\n" + extraSpec + "---\n";
+  y += "kind: EndpointSlice\nmetadata: {name: " + name + "-1, namespace: ns1, labels: {kubernetes.io/service-name: " +
+       name + "}}\naddressType: IPv4\nendpoints:\n";
+  for (const auto& e : eps) y += "- addresses: [" + e + "]\n";
+  y += "ports: [{port: 80}]\n---\n";
+  return y;
+}
+
+DesiredState stateOf(const std::string& yaml) {
+  auto o = watch::decodeManifestText(yaml, "test");
+  EXPECT_TRUE(o.errors.empty()) << (o.errors.empty() ? "" : o.errors[0].str());
+  dataplane::NodeContext n;
+  n.nodeName = "node1";
+  return dataplane::buildDesiredState(o.services, o.slices, n, model::IPFamily::kIPv4);
+}
+
+RenderOptions opts() {
+  RenderOptions o;
+  o.clusterCIDRs = {*net::parseCidr("10.0.0.0/16")};
+  return o;
+}
+
+bool hasLine(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos;
+}
+
+TEST(Probability, TenDecimals) {
+  EXPECT_EQ(probabilityString(3), "0.3333333333");
+  EXPECT_EQ(probabilityString(2), "0.5000000000");
+  EXPECT_EQ(probabilityString(1), "1.0000000000");
+}
+
+TEST(Renderer, ClusterIPBalancesOverEndpointsLikeUpstream) {
+  Renderer r(opts());
+  auto text = r.renderFull(stateOf(serviceYaml("svc1", "172.30.0.41", {"10.0.1.1", "10.0.1.2", "10.0.1.3"}))).text;
+  const std::string svc = "KUBE-SVC-AQI2S6QIMU7PVVRP";
+  const std::string sep1 = "KUBE-SEP-3JOIVZTXZZRGORX4";
+  EXPECT_TRUE(hasLine(text, "-A KUBE-SERVICES -m comment --comment \"ns1/svc1 cluster IP\" -m tcp -p tcp -d "
+                            "172.30.0.41 --dport 80 -j " + svc)) << text;
+  EXPECT_TRUE(hasLine(text, "-A " + svc + " -m comment --comment \"ns1/svc1 cluster IP\" -m tcp -p tcp -d "
+                            "172.30.0.41 --dport 80 ! -s 10.0.0.0/16 -j KUBE-MARK-MASQ")) << text;
+  EXPECT_TRUE(hasLine(text, "-A " + svc + " -m comment --comment \"ns1/svc1 -> 10.0.1.1:80\" -m statistic --mode "
+                            "random --probability 0.3333333333 -j " + sep1)) << text;
+  EXPECT_TRUE(hasLine(text, "-A " + sep1 + " -m comment --comment ns1/svc1 -s 10.0.1.1 -j KUBE-MARK-MASQ")) << text;
+  EXPECT_TRUE(hasLine(text, "-A " + sep1 + " -m comment --comment ns1/svc1 -m tcp -p tcp -j DNAT --to-destination "
+                            "10.0.1.1:80")) << text;
+  EXPECT_TRUE(hasLine(text, "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000"));
+  EXPECT_TRUE(hasLine(text, "-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must "
+                            "be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS"));
+  EXPECT_EQ(kproxy::testing::checkInvariants(text), std::vector<std::string>{});
+}
+
+TEST(Renderer, NoEndpointsRejectsInFilterAndWritesNoNatChains) {
+  Renderer r(opts());
+  auto text = r.renderFull(stateOf(serviceYaml("svc1", "172.30.0.41", {}))).text;
+  EXPECT_TRUE(hasLine(text, "-A KUBE-SERVICES -m comment --comment \"ns1/svc1 has no endpoints\" -m tcp -p tcp -d "
+                            "172.30.0.41 --dport 80 -j REJECT")) << text;
+  EXPECT_EQ(text.find("KUBE-SVC-"), std::string::npos);
+}
+
+TEST(Renderer, LargeClusterDropsPerEndpointComments) {
+  std::string yaml;
+  std::vector<std::string> eps;
+  for (int i = 0; i < 100; ++i) eps.push_back("10.0.1." + std::to_string(i + 1));
+  for (int s = 0; s < 11; ++s) yaml += serviceYaml("s" + std::to_string(s), "172.30.0." + std::to_string(s + 1), eps);
+  Renderer r(opts());
+  auto state = stateOf(yaml);
+  ASSERT_GT(state.endpointCount(), kLargeClusterEndpointsThreshold);
+  auto text = r.renderFull(state).text;
+  EXPECT_EQ(text.find(" -> 10.0.1.1:80"), std::string::npos);
+  EXPECT_NE(text.find("-s 10.0.1.1 -j KUBE-MARK-MASQ"), std::string::npos);
+  EXPECT_NE(text.find("\"ns1/s0 cluster IP\""), std::string::npos);  // service-level comments stay
+  EXPECT_EQ(kproxy::testing::checkInvariants(text), std::vector<std::string>{});
+}
+
+TEST(Renderer, PartialWritesOnlyChangedServiceChainsAndDeletesWhatTheyDropped) {
+  Renderer r(opts());
+  auto before = stateOf(serviceYaml("a", "172.30.0.1", {"10.0.1.1", "10.0.1.2"}) +
+                        serviceYaml("b", "172.30.0.2", {"10.0.2.1"}) + serviceYaml("c", "172.30.0.3", {"10.0.3.1"}));
+  auto after = stateOf(serviceYaml("a", "172.30.0.1", {"10.0.1.1"}) + serviceYaml("b", "172.30.0.2", {"10.0.2.1"}));
+  auto res = r.renderPartial(after, before, {{"ns1", "a"}, {"ns1", "c"}});
+
+  std::string sepA2 = endpointChainName("ns1/a", "tcp", "10.0.1.2:80");
+  std::string svcB = std::string(kSvcPrefix) + portProtoHash("ns1/b", "tcp");
+  std::string svcC = std::string(kSvcPrefix) + portProtoHash("ns1/c", "tcp");
+  std::string sepC = endpointChainName("ns1/c", "tcp", "10.0.3.1:80");
+  std::vector<std::string> wantDeleted{sepA2, svcC, sepC};
+  std::sort(wantDeleted.begin(), wantDeleted.end());
+  EXPECT_EQ(res.deletedChains, wantDeleted);
+  EXPECT_TRUE(hasLine(res.text, "-X " + sepA2));
+  EXPECT_TRUE(hasLine(res.text, "-X " + svcC));
+  EXPECT_EQ(res.servicePortsWritten, 1u);
+  // b is unchanged: its jump from KUBE-SERVICES is rewritten, its own chain is not.
+  EXPECT_NE(res.text.find("-j " + svcB), std::string::npos);
+  EXPECT_EQ(res.text.find(":" + svcB), std::string::npos);
+  EXPECT_NE(res.text.find(":" + std::string(kSvcPrefix) + portProtoHash("ns1/a", "tcp")), std::string::npos);
+
+  // Nothing changed: a partial render carries no service chain at all.
+  auto idle = r.renderPartial(after, after, {});
+  EXPECT_EQ(idle.servicePortsWritten, 0u);
+  EXPECT_TRUE(idle.deletedChains.empty());
+  EXPECT_LT(idle.text.size(), r.renderFull(after).text.size());
+}
+
+TEST(Renderer, FullDeletesStaleServiceChainsButNotForeignOnes) {
+  Renderer r(opts());
+  auto state = stateOf(serviceYaml("a", "172.30.0.1", {"10.0.1.1"}));
+  std::string live = std::string(kSvcPrefix) + portProtoHash("ns1/a", "tcp");
+  auto res = r.renderFull(state, {live, "KUBE-SVC-OLDOLDOLDOLDOLD0", "KUBE-SEP-OLDOLDOLDOLDOLD0", "MY-CHAIN",
+                                  "KUBE-SERVICES", "KUBE-MARK-MASQ"});
+  EXPECT_EQ(res.deletedChains, (std::vector<std::string>{"KUBE-SEP-OLDOLDOLDOLDOLD0", "KUBE-SVC-OLDOLDOLDOLDOLD0"}));
+  EXPECT_EQ(kproxy::testing::checkInvariants(res.text), std::vector<std::string>{});
+}
+
+TEST(Renderer, NatChainsOfListsEverythingAServiceOwns) {
+  Renderer r(opts());
+  auto state = stateOf(serviceYaml("a", "172.30.0.1", {"10.0.1.1", "10.0.1.2"}, "  externalIPs: [192.0.2.1]\n"));
+  ASSERT_EQ(state.ports.size(), 1u);
+  auto chains = r.natChainsOf(state.ports[0]);
+  std::string hash = portProtoHash("ns1/a", "tcp");
+  EXPECT_EQ(chains, (std::vector<std::string>{"KUBE-EXT-" + hash, "KUBE-SVC-" + hash,
+                                              endpointChainName("ns1/a", "tcp", "10.0.1.1:80"),
+                                              endpointChainName("ns1/a", "tcp", "10.0.1.2:80")}));
+}
+
+}  // namespace
+}  // namespace kproxy::iptables
