@@ -25,15 +25,36 @@ std::string probabilityString(size_t n) {
 
 namespace {
 
+// One word of a rule: plain text, or "a" + "b" in double quotes (a comment), built without
+// allocating since a partial render writes a line per service on every sync.
+struct Word {
+  Word(string_view s) : a(s) {}          // NOLINT: implicit by design
+  Word(const std::string& s) : a(s) {}   // NOLINT
+  Word(const char* s) : a(s) {}          // NOLINT
+  static Word quoted(string_view a, string_view b) {
+    Word w(a);
+    w.b = b;
+    w.quote = true;
+    return w;
+  }
+  string_view a, b;
+  bool quote = false;
+};
+
 // Accumulates restore lines; words are joined by one space like kube-proxy's LineBuffer.
 class LineBuffer {
  public:
-  void line(std::initializer_list<string_view> words) {
+  void line(std::initializer_list<Word> words) {
     bool first = true;
-    for (auto w : words) {
-      if (w.empty()) continue;
+    for (const Word& w : words) {
+      if (w.a.empty() && !w.quote) continue;
       if (!first) buf_ += ' ';
-      buf_.append(w);
+      if (w.quote) buf_ += '"';
+      buf_.append(w.a);
+      if (w.quote) {
+        buf_.append(w.b);
+        buf_ += '"';
+      }
       first = false;
     }
     buf_ += '\n';
@@ -64,15 +85,6 @@ struct PortNumber {
   char buf[8];
   size_t len;
 };
-
-std::string quoted(string_view a, string_view b) {
-  std::string s;
-  s.reserve(a.size() + b.size() + 2);
-  s += '"';
-  s.append(a).append(b);
-  s += '"';
-  return s;
-}
 
 // Which chains and filter verdicts a service port needs; shared by the writer and by
 // natChainsOf so that "what we wrote" and "what we delete" can never disagree.
@@ -128,16 +140,13 @@ Renderer::Renderer(RenderOptions options) : options_(std::move(options)) {
 }
 
 const Renderer::ServiceChains& Renderer::chainsFor(const ServicePortInfo& port) {
-  string_view proto = model::protocolLower(port.protocol);
-  std::string key = port.nameString;
-  key += '\0';
-  key.append(proto);
-  auto it = names_.find(key);
-  if (it != names_.end()) return it->second;
-  std::string hash = portProtoHash(port.nameString, proto);
+  auto& names = names_[static_cast<int>(port.protocol)];
+  auto it = names.find(string_view(port.nameString));
+  if (it != names.end()) return it->second;
+  std::string hash = portProtoHash(port.nameString, model::protocolLower(port.protocol));
   ServiceChains c{std::string(kSvcPrefix) + hash, std::string(kSvlPrefix) + hash, std::string(kExtPrefix) + hash,
                   std::string(kFwPrefix) + hash};
-  return names_.emplace(std::move(key), std::move(c)).first->second;
+  return names.emplace(port.nameString, std::move(c)).first->second;
 }
 
 std::vector<std::string> Renderer::natChainsOf(const ServicePortInfo& port) {
@@ -288,12 +297,11 @@ class RenderPass {
     const string_view externalPolicyChain = p.externalPolicyLocal ? chains.svl : chains.svc;
     const string_view lbChain = plan.usesFirewallChain ? string_view(chains.fw) : string_view(chains.ext);
 
-    std::string clusterComment = quoted(name, " cluster IP");
-    std::string internalFilterComment, externalFilterComment;
-    if (!plan.internalFilterTarget.empty())
-      internalFilterComment = quoted(name, plan.internalNoLocal ? " has no local endpoints" : " has no endpoints");
-    if (!plan.externalFilterTarget.empty())
-      externalFilterComment = quoted(name, plan.externalNoLocal ? " has no local endpoints" : " has no endpoints");
+    const Word clusterComment = Word::quoted(name, " cluster IP");
+    const Word internalFilterComment =
+        Word::quoted(name, plan.internalNoLocal ? " has no local endpoints" : " has no endpoints");
+    const Word externalFilterComment =
+        Word::quoted(name, plan.externalNoLocal ? " has no local endpoints" : " has no endpoints");
 
     // Capture the ClusterIP.
     if (plan.hasInternalEndpoints)
@@ -305,7 +313,7 @@ class RenderPass {
 
     // Capture externalIPs.
     if (!p.externalIPs.empty()) {
-      std::string comment = quoted(name, " external IP");
+      const Word comment = Word::quoted(name, " external IP");
       for (const auto& ip : p.externalIPs) {
         if (plan.hasEndpoints)
           natRules_.line({"-A", kServicesChain, "-m comment --comment", comment, "-m", proto, "-p", proto, "-d", ip,
@@ -318,8 +326,9 @@ class RenderPass {
 
     // Capture load-balancer ingress IPs.
     if (!p.loadBalancerVIPs.empty()) {
-      std::string comment = quoted(name, " loadbalancer IP");
-      std::string fwComment = quoted(name, " traffic not accepted by " + chains.fw);
+      const Word comment = Word::quoted(name, " loadbalancer IP");
+      const std::string fwText = " traffic not accepted by " + chains.fw;
+      const Word fwComment = Word::quoted(name, fwText);
       for (const auto& ip : p.loadBalancerVIPs) {
         if (plan.hasEndpoints)
           natRules_.line({"-A", kServicesChain, "-m comment --comment", comment, "-m", proto, "-p", proto, "-d", ip,
@@ -348,7 +357,7 @@ class RenderPass {
     // Health-check NodePorts are accepted whether or not there are local endpoints.
     if (p.healthCheckNodePort != 0) {
       const PortNumber hc(p.healthCheckNodePort);
-      filterRules_.line({"-A", kNodePortsChain, "-m comment --comment", quoted(name, " health check node port"),
+      filterRules_.line({"-A", kNodePortsChain, "-m comment --comment", Word::quoted(name, " health check node port"),
                          "-m tcp -p tcp --dport", hc.view(), "-j ACCEPT"});
     }
 
@@ -371,7 +380,7 @@ class RenderPass {
       if (!p.externalPolicyLocal) {
         // Cluster policy may cross nodes: masquerade so replies come back through us.
         natRules_.line({"-A", chains.ext, "-m comment --comment",
-                        quoted("masquerade traffic for ", std::string(name) + " external destinations"), "-j",
+                        Word::quoted("masquerade traffic for ", std::string(name) + " external destinations"), "-j",
                         kMarkMasqChain});
       } else {
         // Upstream jumps to the SVC chain here, which does not exist when internalTrafficPolicy is
@@ -383,14 +392,14 @@ class RenderPass {
           // Pods reaching an external IP of a Local service skip the policy, as if hairpinning
           // through an outside load balancer.
           natRules_.line({"-A", chains.ext, "-m comment --comment",
-                          quoted("pod traffic for ", std::string(name) + " external destinations"), "-s",
+                          Word::quoted("pod traffic for ", std::string(name) + " external destinations"), "-s",
                           localDetect_, "-j", shortCircuit});
         natRules_.line({"-A", chains.ext, "-m comment --comment",
-                        quoted("masquerade LOCAL traffic for ", std::string(name) + " external destinations"),
+                        Word::quoted("masquerade LOCAL traffic for ", std::string(name) + " external destinations"),
                         "-m addrtype --src-type LOCAL -j", kMarkMasqChain});
         if (!shortCircuit.empty())
           natRules_.line({"-A", chains.ext, "-m comment --comment",
-                          quoted("route LOCAL traffic for ", std::string(name) + " external destinations"),
+                          Word::quoted("route LOCAL traffic for ", std::string(name) + " external destinations"),
                           "-m addrtype --src-type LOCAL -j", shortCircuit});
       }
       if (plan.hasExternalEndpoints) natRules_.line({"-A", chains.ext, "-j", externalPolicyChain});
@@ -398,7 +407,7 @@ class RenderPass {
 
     if (plan.usesFirewallChain) {
       natChains_.chainLine(chains.fw);
-      std::string comment = quoted(name, " loadbalancer IP");
+      const Word comment = Word::quoted(name, " loadbalancer IP");
       bool allowFromNode = false;
       for (const auto& cidr : p.loadBalancerSourceRanges) {
         natRules_.line({"-A", chains.fw, "-m comment --comment", comment, "-s", cidr, "-j", chains.ext});
@@ -410,7 +419,7 @@ class RenderPass {
           natRules_.line({"-A", chains.fw, "-m comment --comment", comment, "-s", ip, "-j", chains.ext});
       // Falling off the end means no DNAT: KUBE-PROXY-FIREWALL in filter drops it.
       natRules_.line({"-A", chains.fw, "-m comment --comment",
-                      quoted("other traffic to ", std::string(name) + " will be dropped by KUBE-PROXY-FIREWALL")});
+                      Word::quoted("other traffic to ", std::string(name) + " will be dropped by KUBE-PROXY-FIREWALL")});
     }
 
     const string_view protoView = proto;
@@ -447,8 +456,11 @@ class RenderPass {
   void writeServiceToEndpoints(const ServicePortInfo& p, string_view chain, const std::vector<size_t>& eps,
                                SepName& sep) {
     string_view commentFlag = largeCluster_ ? "" : "-m comment --comment";
-    auto epComment = [&](const EndpointInfo& ep) {
-      return largeCluster_ ? std::string() : quoted(p.nameString, " -> " + ep.hostPort);
+    std::string arrow;
+    auto epComment = [&](const EndpointInfo& ep) -> Word {
+      if (largeCluster_) return Word("");
+      arrow.assign(" -> ").append(ep.hostPort);
+      return Word::quoted(p.nameString, arrow);
     };
     if (p.affinityClientIP) {
       const PortNumber seconds(static_cast<unsigned>(p.stickySeconds));
@@ -486,7 +498,8 @@ RenderResult Renderer::render(const DesiredState& state, const std::set<model::N
 
 RenderResult Renderer::renderFull(const DesiredState& state, const std::vector<std::string>& existingNatChains) {
   // Names of services that are gone need not stay cached.
-  if (names_.size() > 2 * state.ports.size() + 1024) names_.clear();
+  for (auto& names : names_)
+    if (names.size() > 2 * state.ports.size() + 1024) names.clear();
   std::vector<std::string> deleted;
   if (!existingNatChains.empty()) {
     std::unordered_set<std::string> active;

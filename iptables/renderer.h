@@ -4,6 +4,7 @@
 
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -71,8 +72,13 @@ class Renderer {
   std::string markHex_;  // "0x4000"
   std::vector<net::Cidr> localCIDRs_;  // cluster CIDRs of this family
   std::vector<std::string> probabilities_;
-  // Service chain names cost a SHA-256 each; a partial render must not pay that for every service.
-  std::unordered_map<std::string, ServiceChains> names_;
+  // Service chain names cost a SHA-256 each; a partial render must not pay that for every
+  // service. One map per protocol, looked up by the port name without building a key.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, ServiceChains, NameHash, std::equal_to<>> names_[3];
 
   friend class RenderPass;
 };
