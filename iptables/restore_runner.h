@@ -1,0 +1,52 @@
+// Thin client for iptables-restore/-save of one backend (nft or legacy) and family: no diff logic.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/model.h"
+#include "dataplane/status.h"
+
+namespace kproxy::iptables {
+
+enum class XtablesBackend { kNft, kLegacy };
+
+const char* backendName(XtablesBackend b);
+
+struct RestoreFailure {
+  int line = 0;            // 1-based line of the input the tool rejected, 0 when unknown
+  std::string lineText;    // that line, for the log
+  std::string toolOutput;  // what the tool said
+};
+
+class RestoreRunner {
+ public:
+  RestoreRunner(XtablesBackend backend, model::IPFamily family);
+
+  // iptables-restore --noflush --counters -w: changes only the chains the input names, waits
+  // for the xtables lock instead of failing. On failure nothing was changed (the tool commits
+  // each table atomically) and the error names the rejected line.
+  Status restore(std::string_view input) const;
+
+  // iptables-save -t TABLE.
+  Result<std::string> save(std::string_view table) const;
+
+  // Chain names of one table, parsed from iptables-save.
+  Result<std::vector<std::string>> listChains(std::string_view table) const;
+
+  const std::string& restoreProgram() const { return restore_; }
+
+  // Parses "Error occurred at line: N" from the tool's stderr (0 when absent).
+  static int failedLine(std::string_view toolOutput);
+
+ private:
+  std::string restore_, save_;
+  int lockWaitSeconds_ = 5;
+};
+
+// kube-proxy's (iptables-wrapper's) rule: use the backend that already holds kube rules, or
+// more rules overall; nft when neither holds anything.
+XtablesBackend detectBackend(model::IPFamily family);
+
+}  // namespace kproxy::iptables
