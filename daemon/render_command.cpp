@@ -1,7 +1,6 @@
 #include "daemon/render_command.h"
 
-#include <algorithm>
-#include <iostream>
+#include <ostream>
 #include <sstream>
 
 #include "dataplane/desired_state.h"

@@ -136,7 +136,8 @@ std::vector<std::string> ipsOfFamily(const std::vector<std::string>& ips, IPFami
 }
 
 void addEndpoints(ServicePortInfo& info, const std::vector<const model::EndpointSlice*>& slices,
-                  const NodeContext& node, std::unordered_set<std::string>& seen) {
+                  const NodeContext& node) {
+  std::unordered_set<std::string> seen;
   for (const auto* slice : slices) {
     const model::EndpointPort* match = nullptr;
     for (const auto& p : slice->ports)
@@ -237,8 +238,7 @@ DesiredState buildDesiredState(const std::vector<model::Service>& services,
       info.internalPolicyLocal = svc->internalTrafficPolicy == model::TrafficPolicy::kLocal;
       if (info.externalPolicyLocal && svc->type == model::ServiceType::kLoadBalancer)
         info.healthCheckNodePort = svc->healthCheckNodePort;
-      std::unordered_set<std::string> seen;
-      addEndpoints(info, own, node, seen);
+      addEndpoints(info, own, node);
       categorizeEndpoints(info, node);
       state.ports.push_back(std::move(info));
     }

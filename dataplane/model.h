@@ -72,7 +72,7 @@ struct Service {
   std::string externalName;
 
   NamespacedName key() const { return {meta.namespace_, meta.name}; }
-  // True for headless and ExternalName services: kube-proxy programs nothing for them.
+  // False for headless and ExternalName services: kube-proxy programs nothing for them.
   bool isProxied() const;
 };
 

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -178,10 +179,6 @@ bool isLabelValue(std::string_view s) {
   if (!alnum(s.front()) || !alnum(s.back())) return false;
   return std::all_of(s.begin(), s.end(), [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
 }
-
-struct Meta {
-  model::ObjectMeta meta;
-};
 
 model::ObjectMeta decodeMeta(const Obj& root, bool namespaced, bool (*nameOk)(std::string_view),
                              DecodeError& ctx) {
