@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <random>
 
 namespace kproxy::watch {
 namespace {
@@ -254,6 +255,64 @@ TEST(DecodeManifests, TypedListItemsWithoutKind) {
                                  "list.json");
   ASSERT_EQ(o.services.size(), 1u);
   EXPECT_TRUE(o.errors.empty());
+}
+
+}  // namespace
+}  // namespace kproxy::watch
+
+namespace kproxy::watch {
+namespace {
+
+// Hostile input: random type swaps, deletions and oversized values anywhere in a real object
+// must give either an object or an error naming a field, never an exception or a crash.
+void mutate(json& j, std::mt19937& rng, int depth = 0) {
+  if (j.is_object() && !j.empty()) {
+    auto it = j.begin();
+    std::advance(it, rng() % j.size());
+    switch (rng() % 6) {
+      case 0: j.erase(it); return;
+      case 1: *it = 12345678901LL; return;
+      case 2: *it = std::string(5000, 'z'); return;
+      case 3: *it = json::array({nullptr, true, -1}); return;
+      case 4: *it = nullptr; return;
+      default: if (depth < 6) mutate(*it, rng, depth + 1); return;
+    }
+  }
+  if (j.is_array() && !j.empty()) {
+    if (rng() % 3 == 0) j.push_back(json::object({{"x", "y"}}));
+    else mutate(j[rng() % j.size()], rng, depth + 1);
+    return;
+  }
+  j = (rng() % 2) ? json("\"; rm -rf / #") : json(-70000);
+}
+
+TEST(DecodeFuzz, MutatedObjectsNeverEscapeTheDecoder) {
+  std::mt19937 rng(20261124);
+  const json service = json::parse(kApiService);
+  const json slice = json::parse(R"({"metadata": {"name": "web-abc12", "namespace": "shop",
+      "labels": {"kubernetes.io/service-name": "web"}}, "addressType": "IPv4",
+      "endpoints": [{"addresses": ["10.0.1.1"], "conditions": {"ready": true}, "nodeName": "node1", "zone": "a",
+                     "hints": {"forZones": [{"name": "a"}]}}],
+      "ports": [{"name": "http", "protocol": "TCP", "port": 8080}]})");
+  int decoded = 0, rejected = 0;
+  for (int i = 0; i < 3000; ++i) {
+    json s = service, e = slice;
+    for (int k = 0; k < 1 + i % 3; ++k) {
+      mutate(s, rng);
+      mutate(e, rng);
+    }
+    auto ds = decodeService(s);
+    auto de = decodeEndpointSlice(e);
+    for (bool ok : {std::holds_alternative<model::Service>(ds), std::holds_alternative<model::EndpointSlice>(de)})
+      ok ? ++decoded : ++rejected;
+    for (const DecodeError* err : {std::get_if<DecodeError>(&ds), std::get_if<DecodeError>(&de)}) {
+      if (err) {
+        EXPECT_FALSE(err->message.empty());
+      }
+    }
+  }
+  EXPECT_GT(rejected, 1000);
+  EXPECT_GT(decoded, 100);
 }
 
 }  // namespace
