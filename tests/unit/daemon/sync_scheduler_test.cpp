@@ -1,0 +1,103 @@
+#include "daemon/sync_scheduler.h"
+
+#include <gtest/gtest.h>
+
+namespace kproxy::daemon {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using TP = SyncScheduler::TimePoint;
+
+const TP t0 = TP{} + seconds(1000);
+
+SyncScheduler scheduler() {
+  SyncScheduler::Options o;
+  o.minSyncPeriod = seconds(1);
+  o.syncPeriod = seconds(30);
+  o.firstRetry = seconds(1);
+  o.maxRetry = seconds(8);
+  return SyncScheduler(o);
+}
+
+TEST(SyncScheduler, NothingBeforeTheFirstListingThenAFullSyncAtOnce) {
+  auto s = scheduler();
+  s.requestSync(t0);
+  EXPECT_FALSE(s.nextRunAt());
+  s.setReady(t0 + seconds(2));
+  ASSERT_TRUE(s.nextRunAt());
+  EXPECT_EQ(*s.nextRunAt(), t0 + seconds(2));
+  EXPECT_EQ(s.begin(t0 + seconds(2)), SyncKind::kFull);
+  EXPECT_FALSE(s.nextRunAt());  // running
+  s.finished(t0 + seconds(2), true);
+  EXPECT_EQ(*s.nextRunAt(), t0 + seconds(32));  // idle: the periodic full resync
+}
+
+TEST(SyncScheduler, ChangesArePartialAndBoundedByMinSyncPeriod) {
+  auto s = scheduler();
+  s.setReady(t0);
+  s.begin(t0);
+  s.finished(t0 + milliseconds(100), true);
+  s.requestSync(t0 + milliseconds(200));
+  s.requestSync(t0 + milliseconds(300));  // batches with the first
+  EXPECT_EQ(*s.nextRunAt(), t0 + seconds(1));
+  EXPECT_EQ(s.begin(t0 + seconds(1)), SyncKind::kPartial);
+  s.finished(t0 + seconds(1) + milliseconds(5), true);
+  EXPECT_FALSE(s.pending());
+  s.requestSync(t0 + seconds(5));  // long after: at once
+  EXPECT_EQ(*s.nextRunAt(), t0 + seconds(5));
+}
+
+TEST(SyncScheduler, ChangeDuringASyncQueuesAnotherOne) {
+  auto s = scheduler();
+  s.setReady(t0);
+  s.begin(t0);
+  s.requestSync(t0 + milliseconds(10));
+  s.finished(t0 + milliseconds(500), true);
+  EXPECT_TRUE(s.pending());
+  EXPECT_EQ(*s.nextRunAt(), t0 + seconds(1));
+}
+
+TEST(SyncScheduler, PeriodicFullResync) {
+  auto s = scheduler();
+  s.setReady(t0);
+  s.begin(t0);
+  s.finished(t0, true);
+  s.requestSync(t0 + seconds(31));
+  EXPECT_EQ(*s.nextRunAt(), t0 + seconds(30));
+  EXPECT_EQ(s.begin(t0 + seconds(31)), SyncKind::kFull);
+}
+
+TEST(SyncScheduler, FailureRetriesAsFullWithCappedExponentialBackoff) {
+  auto s = scheduler();
+  s.setReady(t0);
+  TP now = t0;
+  std::vector<long> waits;
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(s.begin(now), SyncKind::kFull);
+    s.finished(now, false);
+    TP next = *s.nextRunAt();
+    waits.push_back(std::chrono::duration_cast<seconds>(next - now).count());
+    now = next;
+  }
+  EXPECT_EQ(waits, (std::vector<long>{1, 2, 4, 8, 8, 8}));
+  EXPECT_EQ(s.consecutiveFailures(), 6);
+  EXPECT_EQ(s.begin(now), SyncKind::kFull);
+  s.finished(now, true);
+  EXPECT_EQ(s.consecutiveFailures(), 0);
+  s.requestSync(now + seconds(2));
+  EXPECT_EQ(s.begin(now + seconds(2)), SyncKind::kPartial);
+}
+
+TEST(SyncScheduler, FullSyncRequestWins) {
+  auto s = scheduler();
+  s.setReady(t0);
+  s.begin(t0);
+  s.finished(t0, true);
+  s.requestSync(t0 + seconds(3));
+  s.requestFullSync(t0 + seconds(3));  // e.g. the canary chain vanished
+  EXPECT_EQ(s.begin(t0 + seconds(3)), SyncKind::kFull);
+}
+
+}  // namespace
+}  // namespace kproxy::daemon
