@@ -33,9 +33,7 @@ bench: all
 	$(BUILD)/render_bench
 
 demo: all
-	@echo "make demo: the live iptables demo lands with the sync loop (issue: iptables mode live)."
-	@echo "Meanwhile, the rules kproxy would program for deploy/examples/:"
-	$(BUILD)/kproxy render --manifests deploy/examples --node node1 --cluster-cidr 10.244.0.0/16
+	./scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

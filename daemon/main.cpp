@@ -4,13 +4,16 @@
 #include <vector>
 
 #include "daemon/render_command.h"
+#include "daemon/run_daemon.h"
 
 namespace {
 
 constexpr const char* kUsage = R"(kproxy: a drop-in replacement for kube-proxy
 
 Usage:
+  kproxy [flags]                                run the proxy (see kproxy --help)
   kproxy render --manifests PATH... [options]   print the rules for a set of manifests
+  kproxy cleanup                                remove every rule any mode created, here
   kproxy help                                   this text
 
 Run "kproxy render --help" for the render options.
@@ -20,14 +23,16 @@ Run "kproxy render --help" for the render options.
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+  if (!args.empty() && args[0] == "help") {
     std::cout << kUsage;
-    return args.empty() ? 2 : 0;
+    return 0;
   }
-  if (args[0] == "render") {
+  if (!args.empty() && args[0] == "render")
     return kproxy::daemon::runRender({args.begin() + 1, args.end()}, std::cout, std::cerr);
+  if (!args.empty() && args[0] == "cleanup") return kproxy::daemon::runCleanup();
+  if (!args.empty() && args[0].rfind("-", 0) != 0) {
+    std::cerr << "kproxy: unknown command \"" << args[0] << "\"; see \"kproxy help\"\n";
+    return 2;
   }
-  std::cerr << "kproxy: unknown command \"" << args[0]
-            << "\"; the daemon (sync loop) is not built yet, see \"kproxy help\"\n";
-  return 2;
+  return kproxy::daemon::runDaemon(args);
 }

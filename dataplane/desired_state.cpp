@@ -171,22 +171,31 @@ void addEndpoints(ServicePortInfo& info, const std::vector<const model::Endpoint
 DesiredState buildDesiredState(const std::vector<model::Service>& services,
                                const std::vector<model::EndpointSlice>& slices, const NodeContext& node,
                                IPFamily family) {
+  std::vector<const model::Service*> svcPtrs;
+  svcPtrs.reserve(services.size());
+  for (const auto& s : services) svcPtrs.push_back(&s);
+  std::vector<const model::EndpointSlice*> slicePtrs;
+  slicePtrs.reserve(slices.size());
+  for (const auto& s : slices) slicePtrs.push_back(&s);
+  return buildDesiredState(std::move(svcPtrs), std::move(slicePtrs), node, family);
+}
+
+DesiredState buildDesiredState(std::vector<const model::Service*> order,
+                               std::vector<const model::EndpointSlice*> slices, const NodeContext& node,
+                               IPFamily family) {
   DesiredState state;
   state.family = family;
 
   std::vector<const model::EndpointSlice*> usable;
   usable.reserve(slices.size());
-  for (const auto& s : slices)
-    if (sliceMatchesFamily(s, family) && !model::ignoredByProxyLabels(s.meta)) usable.push_back(&s);
+  for (const auto* s : slices)
+    if (sliceMatchesFamily(*s, family) && !model::ignoredByProxyLabels(s->meta)) usable.push_back(s);
   // Grouped by service, then by slice name, so the first slice to name an endpoint wins stably.
   std::sort(usable.begin(), usable.end(), [](const auto* a, const auto* b) {
     if (a->serviceKey() != b->serviceKey()) return a->serviceKey() < b->serviceKey();
     return a->meta.name < b->meta.name;
   });
 
-  std::vector<const model::Service*> order;
-  order.reserve(services.size());
-  for (const auto& s : services) order.push_back(&s);
   std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return a->key() < b->key(); });
 
   for (const auto* svc : order) {

@@ -93,6 +93,10 @@ struct DesiredState {
 DesiredState buildDesiredState(const std::vector<model::Service>& services,
                                const std::vector<model::EndpointSlice>& slices,
                                const NodeContext& node, IPFamily family);
+// The same over objects owned elsewhere (the cluster cache), without copying them.
+DesiredState buildDesiredState(std::vector<const model::Service*> services,
+                               std::vector<const model::EndpointSlice*> slices, const NodeContext& node,
+                               IPFamily family);
 
 // kube-proxy's endpoint selection for one service port (fills the category fields).
 void categorizeEndpoints(ServicePortInfo& port, const NodeContext& node);

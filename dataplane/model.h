@@ -24,6 +24,7 @@ struct ObjectMeta {
   std::string resourceVersion;
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
+  bool operator==(const ObjectMeta&) const = default;
 };
 
 // "namespace/name", the key kube-proxy uses for Services and their slices.
@@ -72,6 +73,7 @@ struct Service {
   std::string externalName;
 
   NamespacedName key() const { return {meta.namespace_, meta.name}; }
+  bool operator==(const Service&) const = default;
   // False for headless and ExternalName services: kube-proxy programs nothing for them.
   bool isProxied() const;
 };
@@ -111,16 +113,19 @@ struct EndpointSlice {
 
   NamespacedName key() const { return {meta.namespace_, meta.name}; }
   NamespacedName serviceKey() const { return {meta.namespace_, serviceName}; }
+  bool operator==(const EndpointSlice&) const = default;
 };
 
 struct NodeAddress {
   std::string type;  // InternalIP, ExternalIP, Hostname, ...
   std::string address;
+  bool operator==(const NodeAddress&) const = default;
 };
 
 struct Node {
   ObjectMeta meta;
   std::vector<NodeAddress> addresses;
+  bool operator==(const Node&) const = default;
 };
 
 // kube-proxy lists with the selector

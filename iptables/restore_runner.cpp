@@ -26,7 +26,7 @@ int RestoreRunner::failedLine(std::string_view out) {
   return line;
 }
 
-Status RestoreRunner::restore(std::string_view input) const {
+Status RestoreRunner::restore(std::string_view input) {
   auto res = runProcess({restore_, "--noflush", "--counters", "-w", std::to_string(lockWaitSeconds_)}, input);
   if (!res) return res.status();
   if (res.value().exitCode == 0) return Status::ok();
@@ -46,7 +46,7 @@ Status RestoreRunner::restore(std::string_view input) const {
   return Status::error(msg);
 }
 
-Result<std::string> RestoreRunner::save(std::string_view table) const {
+Result<std::string> RestoreRunner::save(std::string_view table) {
   auto res = runProcess({save_, "-t", std::string(table)}, {});
   if (!res) return res.status();
   if (res.value().exitCode != 0)
@@ -55,15 +55,25 @@ Result<std::string> RestoreRunner::save(std::string_view table) const {
   return std::move(res.value().out);
 }
 
-Result<std::vector<std::string>> RestoreRunner::listChains(std::string_view table) const {
+std::vector<std::string> chainsInSave(std::string_view saveText) {
+  std::vector<std::string> chains;
+  size_t pos = 0;
+  while (pos < saveText.size()) {
+    size_t end = saveText.find('\n', pos);
+    if (end == std::string_view::npos) end = saveText.size();
+    if (saveText[pos] == ':') {
+      std::string_view line = saveText.substr(pos + 1, end - pos - 1);
+      chains.emplace_back(line.substr(0, line.find(' ')));
+    }
+    pos = end + 1;
+  }
+  return chains;
+}
+
+Result<std::vector<std::string>> RestoreRunner::listChains(std::string_view table) {
   auto text = save(table);
   if (!text) return text.status();
-  std::vector<std::string> chains;
-  std::istringstream in(text.value());
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty() && line[0] == ':') chains.push_back(line.substr(1, line.find(' ') - 1));
-  return chains;
+  return chainsInSave(text.value());
 }
 
 XtablesBackend detectBackend(model::IPFamily family) {

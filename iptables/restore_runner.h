@@ -20,20 +20,30 @@ struct RestoreFailure {
   std::string toolOutput;  // what the tool said
 };
 
-class RestoreRunner {
+// What the iptables backend needs from the kernel side; the seam for fault injection.
+class RestoreClient {
+ public:
+  virtual ~RestoreClient() = default;
+  // Loads restore input with --noflush. Tables commit one by one, each atomically.
+  virtual Status restore(std::string_view input) = 0;
+  // iptables-save -t TABLE.
+  virtual Result<std::string> save(std::string_view table) = 0;
+  virtual std::string describe() const = 0;
+};
+
+class RestoreRunner : public RestoreClient {
  public:
   RestoreRunner(XtablesBackend backend, model::IPFamily family);
 
   // iptables-restore --noflush --counters -w: changes only the chains the input names, waits
-  // for the xtables lock instead of failing. On failure nothing was changed (the tool commits
-  // each table atomically) and the error names the rejected line.
-  Status restore(std::string_view input) const;
-
-  // iptables-save -t TABLE.
-  Result<std::string> save(std::string_view table) const;
+  // for the xtables lock instead of failing. On failure the failing table was not changed and
+  // the error names the rejected line.
+  Status restore(std::string_view input) override;
+  Result<std::string> save(std::string_view table) override;
+  std::string describe() const override { return restore_; }
 
   // Chain names of one table, parsed from iptables-save.
-  Result<std::vector<std::string>> listChains(std::string_view table) const;
+  Result<std::vector<std::string>> listChains(std::string_view table);
 
   const std::string& restoreProgram() const { return restore_; }
 
@@ -44,6 +54,9 @@ class RestoreRunner {
   std::string restore_, save_;
   int lockWaitSeconds_ = 5;
 };
+
+// The chain names declared in iptables-save output.
+std::vector<std::string> chainsInSave(std::string_view saveText);
 
 // kube-proxy's (iptables-wrapper's) rule: use the backend that already holds kube rules, or
 // more rules overall; nft when neither holds anything.

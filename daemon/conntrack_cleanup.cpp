@@ -1,0 +1,104 @@
+#include "daemon/conntrack_cleanup.h"
+
+#include <arpa/inet.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <netinet/in.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "dataplane/ip.h"
+#include "dataplane/log.h"
+
+namespace kproxy::daemon {
+
+namespace {
+std::string hostPort(const std::string& ip, uint16_t port) { return ip + "|" + std::to_string(port); }
+}  // namespace
+
+StaleUdpMatcher::StaleUdpMatcher(const dataplane::DesiredState& state) {
+  for (const auto& p : state.ports) {
+    if (p.protocol != model::Protocol::kUDP) continue;
+    std::set<std::string> allowed;
+    for (size_t i : p.reachableEndpoints) allowed.insert(hostPort(p.endpoints[i].ip, p.endpoints[i].port));
+    auto add = [&](const std::string& ip) { servicePorts_[hostPort(ip, p.port)].insert(allowed.begin(), allowed.end()); };
+    add(p.clusterIP);
+    for (const auto& ip : p.externalIPs) add(ip);
+    for (const auto& ip : p.loadBalancerVIPs) add(ip);
+    if (p.nodePort) nodePorts_[p.nodePort].insert(allowed.begin(), allowed.end());
+  }
+}
+
+bool StaleUdpMatcher::stale(const FlowKey& f) const {
+  std::string reply = hostPort(f.replySrc, f.replySrcPort);
+  auto it = servicePorts_.find(hostPort(f.origDst, f.origDstPort));
+  if (it != servicePorts_.end()) return !it->second.count(reply);
+  auto np = nodePorts_.find(f.origDstPort);
+  // A NodePort flow is one whose reply does not come back from the address it was sent to.
+  if (np != nodePorts_.end() && !(f.replySrc == f.origDst && f.replySrcPort == f.origDstPort))
+    return !np->second.count(reply);
+  if (np != nodePorts_.end()) return true;  // un-DNATed flow to a NodePort: held a REJECT
+  return false;
+}
+
+namespace {
+
+struct DumpContext {
+  const StaleUdpMatcher* matcher;
+  int family;
+  std::vector<nf_conntrack*> doomed;
+};
+
+std::string addrOf(const nf_conntrack* ct, int family, bool orig) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family == AF_INET) {
+    uint32_t a = nfct_get_attr_u32(ct, orig ? ATTR_ORIG_IPV4_DST : ATTR_REPL_IPV4_SRC);
+    inet_ntop(AF_INET, &a, buf, sizeof buf);
+  } else {
+    const void* a = nfct_get_attr(ct, orig ? ATTR_ORIG_IPV6_DST : ATTR_REPL_IPV6_SRC);
+    if (a) inet_ntop(AF_INET6, a, buf, sizeof buf);
+  }
+  return buf;
+}
+
+int onEntry(enum nf_conntrack_msg_type, struct nf_conntrack* ct, void* data) {
+  auto* ctx = static_cast<DumpContext*>(data);
+  if (nfct_get_attr_u8(ct, ATTR_L4PROTO) != IPPROTO_UDP) return NFCT_CB_CONTINUE;
+  FlowKey f;
+  f.origDst = addrOf(ct, ctx->family, true);
+  f.origDstPort = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
+  f.replySrc = addrOf(ct, ctx->family, false);
+  f.replySrcPort = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
+  if (ctx->matcher->stale(f)) ctx->doomed.push_back(nfct_clone(ct));
+  return NFCT_CB_CONTINUE;
+}
+
+}  // namespace
+
+size_t cleanStaleUdpConntrack(const dataplane::DesiredState* /*before*/, const dataplane::DesiredState& now) {
+  StaleUdpMatcher matcher(now);
+  if (matcher.empty()) return 0;
+  int family = now.family == model::IPFamily::kIPv4 ? AF_INET : AF_INET6;
+  nfct_handle* h = nfct_open(CONNTRACK, 0);
+  if (!h) {
+    log::error(std::string("conntrack: cannot open netlink: ") + std::strerror(errno));
+    return 0;
+  }
+  DumpContext ctx{&matcher, family, {}};
+  nfct_callback_register(h, NFCT_T_ALL, onEntry, &ctx);
+  uint32_t fam = static_cast<uint32_t>(family);
+  if (nfct_query(h, NFCT_Q_DUMP, &fam) < 0)
+    log::error(std::string("conntrack: dump failed: ") + std::strerror(errno));
+  size_t deleted = 0;
+  for (nf_conntrack* ct : ctx.doomed) {
+    // ENOENT: the entry expired meanwhile, which is what we wanted anyway.
+    if (nfct_query(h, NFCT_Q_DESTROY, ct) == 0 || errno == ENOENT) ++deleted;
+    else log::warning(std::string("conntrack: delete failed: ") + std::strerror(errno));
+    nfct_destroy(ct);
+  }
+  nfct_close(h);
+  if (deleted) log::info("conntrack: deleted " + std::to_string(deleted) + " stale UDP flows");
+  return deleted;
+}
+
+}  // namespace kproxy::daemon

@@ -1,0 +1,162 @@
+#include "daemon/flags.h"
+
+#include <charconv>
+#include <sstream>
+
+#include "dataplane/ip.h"
+
+namespace kproxy::daemon {
+
+const char* kDaemonUsage = R"(Usage: kproxy [flags]
+
+Runs the proxy until SIGTERM/SIGINT; rules stay in place on exit so a restart does not
+interrupt traffic.
+
+Flags (kube-proxy's names):
+  --proxy-mode iptables            the dataplane mode (iptables; ipvs and nftables later)
+  --manifests DIR                  read Services, EndpointSlices and Nodes from manifests in DIR,
+                                   following changes (inotify)
+  --hostname-override NAME         this node's name (default: the host name)
+  --cluster-cidr CIDR[,CIDR]       masquerade traffic to ClusterIPs from outside this range
+  --masquerade-all                 masquerade all traffic to ClusterIPs
+  --nodeport-addresses CIDR[,...]  NodePorts only on local addresses in these ranges
+  --iptables-sync-period D         full resync interval (default 30s)
+  --iptables-min-sync-period D     minimum interval between syncs (default 1s)
+  --iptables-masquerade-bit N      fwmark bit for masquerading (default 14)
+  --iptables-localhost-nodeports B NodePorts on 127.0.0.1 (default true)
+  --iptables-backend nft|legacy    xtables backend (default: detected like kube-proxy)
+  --cleanup                        remove every rule any kube-proxy mode created, then exit
+  --no-cleanup-other-modes         keep other modes' leftovers at start
+  -v, --v N                        log verbosity
+  --master, --kubeconfig           the API server (not built yet: use --manifests)
+)";
+
+std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) {
+  if (text == "0") return std::chrono::milliseconds(0);
+  double totalMs = 0;
+  size_t i = 0;
+  if (text.empty()) return std::nullopt;
+  while (i < text.size()) {
+    size_t j = i;
+    while (j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '.')) ++j;
+    if (j == i) return std::nullopt;
+    double v = 0;
+    auto [p, ec] = std::from_chars(text.data() + i, text.data() + j, v);
+    if (ec != std::errc() || p != text.data() + j) return std::nullopt;
+    size_t k = j;
+    while (k < text.size() && std::isalpha(static_cast<unsigned char>(text[k]))) ++k;
+    std::string unit = text.substr(j, k - j);
+    double scale;
+    if (unit == "h") scale = 3600e3;
+    else if (unit == "m") scale = 60e3;
+    else if (unit == "s") scale = 1e3;
+    else if (unit == "ms") scale = 1;
+    else if (unit == "us" || unit == "µs") scale = 1e-3;
+    else if (unit == "ns") scale = 1e-6;
+    else return std::nullopt;
+    totalMs += v * scale;
+    i = k;
+  }
+  return std::chrono::milliseconds(static_cast<long long>(totalMs));
+}
+
+namespace {
+std::vector<std::string> splitComma(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+}  // namespace
+
+Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args) {
+  DaemonFlags f;
+  std::vector<std::string> problems;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i], value;
+    bool inlineValue = false;
+    if (a.rfind("--", 0) == 0) {
+      if (auto eq = a.find('='); eq != std::string::npos) {
+        value = a.substr(eq + 1);
+        a = a.substr(0, eq);
+        inlineValue = true;
+      }
+    }
+    auto need = [&]() -> bool {
+      if (inlineValue) return true;
+      if (i + 1 >= args.size()) {
+        problems.push_back(a + " needs a value");
+        return false;
+      }
+      value = args[++i];
+      return true;
+    };
+    auto boolean = [&](bool& target) {
+      if (!inlineValue) target = true;
+      else if (value == "true" || value == "false") target = value == "true";
+      else problems.push_back(a + ": \"" + value + "\" is not true or false");
+    };
+    if (a == "-h" || a == "--help") f.help = true;
+    else if (a == "--proxy-mode") { if (need()) f.proxyMode = value; }
+    else if (a == "--manifests") { if (need()) f.manifests = value; }
+    else if (a == "--master") { if (need()) f.master = value; }
+    else if (a == "--kubeconfig") { if (need()) f.kubeconfig = value; }
+    else if (a == "--hostname-override") { if (need()) f.hostnameOverride = value; }
+    else if (a == "--cluster-cidr") { if (need()) f.clusterCIDRs = splitComma(value); }
+    else if (a == "--masquerade-all") boolean(f.masqueradeAll);
+    else if (a == "--nodeport-addresses") { if (need()) f.nodePortAddresses = splitComma(value); }
+    else if (a == "--cleanup") boolean(f.cleanup);
+    else if (a == "--no-cleanup-other-modes") f.cleanupOtherModes = false;
+    else if (a == "--iptables-localhost-nodeports") {
+      if (need()) {
+        if (value != "true" && value != "false") problems.push_back(a + ": \"" + value + "\" is not true or false");
+        f.localhostNodePorts = value == "true";
+      }
+    } else if (a == "--iptables-sync-period" || a == "--iptables-min-sync-period") {
+      if (need()) {
+        auto d = parseDuration(value);
+        if (!d) problems.push_back(a + ": \"" + value + "\" is not a duration (like 30s, 1m0s, 500ms)");
+        else (a == "--iptables-sync-period" ? f.syncPeriod : f.minSyncPeriod) = *d;
+      }
+    } else if (a == "--iptables-masquerade-bit") {
+      if (need()) {
+        int bit = -1;
+        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), bit);
+        if (ec != std::errc() || p != value.data() + value.size() || bit < 0 || bit > 31)
+          problems.push_back(a + ": \"" + value + "\" is not in 0-31");
+        else f.masqueradeBit = bit;
+      }
+    } else if (a == "--iptables-backend") {
+      if (need()) {
+        if (value == "nft") f.backend = iptables::XtablesBackend::kNft;
+        else if (value == "legacy") f.backend = iptables::XtablesBackend::kLegacy;
+        else problems.push_back(a + ": \"" + value + "\" is not nft or legacy");
+      }
+    } else if (a == "-v" || a == "--v") {
+      if (need()) {
+        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), f.verbosity);
+        if (ec != std::errc() || p != value.data() + value.size()) problems.push_back(a + ": \"" + value + "\" is not a number");
+      }
+    } else if (a.rfind("-v=", 0) == 0) {
+      f.verbosity = std::atoi(a.c_str() + 3);
+    } else {
+      problems.push_back("unknown flag \"" + a + "\"");
+    }
+  }
+  for (const auto& c : f.clusterCIDRs)
+    if (!net::parseCidr(c)) problems.push_back("--cluster-cidr: \"" + c + "\" is not a valid CIDR");
+  for (const auto& c : f.nodePortAddresses)
+    if (!net::parseCidr(c)) problems.push_back("--nodeport-addresses: \"" + c + "\" is not a valid CIDR");
+  if (f.proxyMode != "iptables") problems.push_back("--proxy-mode " + f.proxyMode + ": only iptables is built so far");
+  if (f.syncPeriod.count() <= 0) problems.push_back("--iptables-sync-period must be positive");
+  if (!problems.empty()) {
+    std::string msg;
+    for (const auto& p : problems) msg += (msg.empty() ? "" : "; ") + p;
+    return Status::error(msg);
+  }
+  return f;
+}
+
+}  // namespace kproxy::daemon

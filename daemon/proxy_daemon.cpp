@@ -1,0 +1,144 @@
+#include "daemon/proxy_daemon.h"
+
+#include <boost/asio/post.hpp>
+#include <sstream>
+
+#include "dataplane/log.h"
+
+namespace kproxy::daemon {
+
+namespace {
+std::string ms(double seconds) {
+  std::ostringstream o;
+  o.precision(1);
+  o << std::fixed << seconds * 1000 << "ms";
+  return o.str();
+}
+}  // namespace
+
+ProxyDaemon::ProxyDaemon(boost::asio::io_context& io, std::string nodeName, SyncScheduler::Options timing,
+                         std::unique_ptr<watch::Source> source, std::unique_ptr<iptables::IptablesBackend> backend,
+                         model::IPFamily family)
+    : io_(io),
+      scheduler_(timing),
+      timing_(timing),
+      source_(std::move(source)),
+      backend_(std::move(backend)),
+      family_(family),
+      state_(std::move(nodeName)),
+      syncTimer_(io),
+      canaryTimer_(io) {}
+
+ProxyDaemon::~ProxyDaemon() {
+  stop();
+  worker_.join();
+}
+
+void ProxyDaemon::start() {
+  source_->start([this](watch::SourceBatch b) { onBatch(std::move(b)); });
+  armCanary();
+}
+
+void ProxyDaemon::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  source_->stop();
+  syncTimer_.cancel();
+  canaryTimer_.cancel();
+}
+
+void ProxyDaemon::onBatch(watch::SourceBatch b) {
+  if (stopped_) return;
+  bool changed = false;
+  for (auto& s : b.upsertServices) changed |= state_.upsertService(std::move(s));
+  for (auto& k : b.deleteServices) changed |= state_.deleteService(k);
+  for (auto& s : b.upsertSlices) changed |= state_.upsertSlice(std::move(s));
+  for (auto& k : b.deleteSlices) changed |= state_.deleteSlice(k);
+  for (auto& n : b.upsertNodes) changed |= state_.upsertNode(std::move(n));
+  for (auto& n : b.deleteNodes) changed |= state_.deleteNode(n);
+  auto now = SyncScheduler::Clock::now();
+  if (b.listComplete) {
+    log::info("initial listing complete: " + std::to_string(state_.serviceCount()) + " services, " +
+              std::to_string(state_.sliceCount()) + " endpoint slices");
+    scheduler_.setReady(now);
+  } else if (changed) {
+    scheduler_.requestSync(now);
+  }
+  arm();
+}
+
+void ProxyDaemon::arm() {
+  if (stopped_ || syncing_) return;
+  auto at = scheduler_.nextRunAt();
+  if (!at) return;
+  syncTimer_.expires_at(*at);
+  syncTimer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) runSync();
+  });
+}
+
+void ProxyDaemon::runSync() {
+  if (stopped_ || syncing_) return;
+  auto now = SyncScheduler::Clock::now();
+  auto at = scheduler_.nextRunAt();
+  if (!at || *at > now) return arm();
+  SyncKind kind = scheduler_.begin(now);
+  auto changes = state_.takeChanges();
+  unapplied_.insert(changes.services.begin(), changes.services.end());
+  if (changes.needFull) kind = SyncKind::kFull;
+  auto desired = std::make_shared<const dataplane::DesiredState>(state_.desired(family_));
+  syncing_ = true;
+  std::set<model::NamespacedName> changed = unapplied_;
+  boost::asio::post(worker_, [this, kind, desired, changed = std::move(changed)] {
+    auto before = backend_->applied();
+    iptables::SyncReport report =
+        kind == SyncKind::kFull ? backend_->syncFull(desired) : backend_->syncPartial(desired, changed);
+    if (report.ok && postSync_) postSync_(before.get(), *desired);
+    boost::asio::post(io_, [this, report = std::move(report)]() mutable { onSyncDone(std::move(report)); });
+  });
+}
+
+void ProxyDaemon::onSyncDone(iptables::SyncReport report) {
+  syncing_ = false;
+  auto now = SyncScheduler::Clock::now();
+  scheduler_.finished(now, report.ok);
+  ++stats_.syncs;
+  if (report.full) ++stats_.fullSyncs;
+  std::string what = std::string(report.full ? "full" : "partial") + " sync";
+  if (report.ok) {
+    unapplied_.clear();
+    log::info(what + " done: " + std::to_string(report.servicePortsWritten) + " service ports written, " +
+              std::to_string(report.deletedChains) + " chains deleted, " + std::to_string(report.restoreBytes) +
+              " bytes in " + ms(report.totalSeconds) + " (render " + ms(report.renderSeconds) + ", restore " +
+              ms(report.restoreSeconds) + ")");
+  } else {
+    ++stats_.failures;
+    stats_.lastError = report.error;
+    log::error(what + " failed, previous rules stay in place; retrying a full sync (attempt " +
+               std::to_string(scheduler_.consecutiveFailures()) + "): " + report.error);
+  }
+  arm();
+}
+
+void ProxyDaemon::armCanary() {
+  // kube-proxy checks its canary every sync period; a flushed table forces a full sync.
+  canaryTimer_.expires_after(timing_.syncPeriod);
+  canaryTimer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    if (backend_->hasApplied()) {
+      // On the worker: backend calls never overlap a sync.
+      boost::asio::post(worker_, [this] {
+        bool present = backend_->canaryPresent();
+        boost::asio::post(io_, [this, present] {
+          if (present || stopped_) return;
+          log::warning("canary chain KUBE-PROXY-CANARY is gone (rules flushed?); forcing a full sync");
+          scheduler_.requestFullSync(SyncScheduler::Clock::now());
+          arm();
+        });
+      });
+    }
+    armCanary();
+  });
+}
+
+}  // namespace kproxy::daemon

@@ -1,0 +1,68 @@
+// The running proxy: source events -> ClusterState -> SyncScheduler -> backend on a worker.
+// One io_context thread owns all state; the blocking restore runs on one worker thread and
+// posts its report back.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "daemon/sync_scheduler.h"
+#include "dataplane/cluster_state.h"
+#include "iptables/iptables_backend.h"
+#include "watch/source.h"
+
+namespace kproxy::daemon {
+
+// Runs after every successful sync on the worker, with the state the kernel held before and
+// holds now (UDP conntrack cleanup hooks in here).
+using PostSyncHook = std::function<void(const dataplane::DesiredState* before, const dataplane::DesiredState& now)>;
+
+struct SyncStats {
+  uint64_t syncs = 0, fullSyncs = 0, failures = 0;
+  std::string lastError;
+};
+
+class ProxyDaemon {
+ public:
+  ProxyDaemon(boost::asio::io_context& io, std::string nodeName, SyncScheduler::Options timing,
+              std::unique_ptr<watch::Source> source, std::unique_ptr<iptables::IptablesBackend> backend,
+              model::IPFamily family = model::IPFamily::kIPv4);
+  ~ProxyDaemon();
+
+  void setPostSyncHook(PostSyncHook hook) { postSync_ = std::move(hook); }
+  void start();
+  // Stops watching and syncing; waits for a sync in flight. Rules stay in the kernel.
+  void stop();
+
+  const SyncStats& stats() const { return stats_; }
+
+ private:
+  void onBatch(watch::SourceBatch batch);
+  void arm();
+  void runSync();
+  void onSyncDone(iptables::SyncReport report);
+  void armCanary();
+
+  boost::asio::io_context& io_;
+  SyncScheduler scheduler_;
+  SyncScheduler::Options timing_;
+  std::unique_ptr<watch::Source> source_;
+  std::unique_ptr<iptables::IptablesBackend> backend_;
+  model::IPFamily family_;
+  dataplane::ClusterState state_;
+  boost::asio::steady_timer syncTimer_;
+  boost::asio::steady_timer canaryTimer_;
+  boost::asio::thread_pool worker_{1};
+  PostSyncHook postSync_;
+  bool syncing_ = false;
+  bool stopped_ = false;
+  // Services changed since the kernel last took a sync: kept across a failed sync.
+  std::set<model::NamespacedName> unapplied_;
+  SyncStats stats_;
+};
+
+}  // namespace kproxy::daemon

@@ -1,0 +1,135 @@
+#include "daemon/run_daemon.h"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <fstream>
+#include <iostream>
+
+#include "daemon/cleanup.h"
+#include "daemon/conntrack_cleanup.h"
+#include "daemon/flags.h"
+#include "daemon/proxy_daemon.h"
+#include "dataplane/ip.h"
+#include "dataplane/log.h"
+#include "watch/file_source.h"
+
+namespace kproxy::daemon {
+
+namespace {
+
+// The addresses of this network namespace's interfaces, as kube-proxy uses for NodePorts.
+std::vector<std::string> localAddresses(model::IPFamily family) {
+  std::vector<std::string> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    net::IPAddress ip;
+    if (i->ifa_addr->sa_family == AF_INET && family == model::IPFamily::kIPv4) {
+      ip.family = model::IPFamily::kIPv4;
+      std::memcpy(ip.bytes.data(), &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
+    } else if (i->ifa_addr->sa_family == AF_INET6 && family == model::IPFamily::kIPv6) {
+      ip.family = model::IPFamily::kIPv6;
+      std::memcpy(ip.bytes.data(), &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    out.push_back(ip.str());
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
+void writeSysctl(const std::string& path, const std::string& value) {
+  std::ofstream f("/proc/sys/" + path);
+  f << value;
+  f.flush();
+  if (!f) log::warning("cannot set " + path + "=" + value + " (not permitted here?); continuing");
+}
+
+void printReport(const CleanupReport& r, const std::string& what) {
+  if (r.removed.empty() && r.errors.empty()) log::info(what + ": nothing to remove");
+  for (const auto& line : r.removed) log::info(what + ": removed " + line);
+  for (const auto& line : r.errors) log::error(what + ": " + line);
+}
+
+}  // namespace
+
+int runCleanup() {
+  CleanupReport r = cleanupAll();
+  printReport(r, "cleanup");
+  return r.ok() ? 0 : 1;
+}
+
+int runDaemon(const std::vector<std::string>& args) {
+  auto parsed = parseDaemonFlags(args);
+  if (!parsed) {
+    std::cerr << "kproxy: " << parsed.error() << "\n(see kproxy --help)\n";
+    return 2;
+  }
+  DaemonFlags flags = parsed.value();
+  if (flags.help) {
+    std::cout << kDaemonUsage;
+    return 0;
+  }
+  log::setVerbosity(flags.verbosity);
+  if (flags.cleanup) return runCleanup();
+  if (flags.manifests.empty()) {
+    std::cerr << "kproxy: --manifests DIR is required (the API-server source is not built yet)\n";
+    return 2;
+  }
+  std::string node = flags.hostnameOverride;
+  if (node.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    node = host;
+  }
+
+  auto backend = flags.backend ? *flags.backend : iptables::detectBackend(model::IPFamily::kIPv4);
+  log::info("kproxy starting: node " + node + ", mode iptables, backend " + iptables::backendName(backend) +
+            ", manifests " + flags.manifests);
+  if (flags.cleanupOtherModes) printReport(cleanupOtherModes(backend), "cleanup of other modes");
+
+  iptables::RenderOptions opts;
+  opts.family = model::IPFamily::kIPv4;
+  for (const auto& c : flags.clusterCIDRs) opts.clusterCIDRs.push_back(*net::parseCidr(c));
+  for (const auto& c : flags.nodePortAddresses) opts.nodePortAddresses.push_back(*net::parseCidr(c));
+  opts.masqueradeAll = flags.masqueradeAll;
+  opts.masqueradeBit = flags.masqueradeBit;
+  opts.localhostNodePorts = flags.localhostNodePorts;
+  opts.nodeIPs = localAddresses(opts.family);
+  std::ifstream liberal("/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal");
+  int liberalValue = 0;
+  if (liberal >> liberalValue && liberalValue != 0) opts.conntrackTCPLiberal = true;
+  if (opts.localhostNodePorts) writeSysctl("net/ipv4/conf/all/route_localnet", "1");
+
+  boost::asio::io_context io;
+  SyncScheduler::Options timing;
+  timing.syncPeriod = flags.syncPeriod;
+  timing.minSyncPeriod = flags.minSyncPeriod;
+  timing.maxRetry = flags.syncPeriod;
+  auto source = std::make_unique<watch::FileSource>(io, flags.manifests);
+  auto restore = std::make_unique<iptables::RestoreRunner>(backend, opts.family);
+  auto ipt = std::make_unique<iptables::IptablesBackend>(opts, std::move(restore));
+  ProxyDaemon daemon(io, node, timing, std::move(source), std::move(ipt), opts.family);
+  daemon.setPostSyncHook([](const dataplane::DesiredState* before, const dataplane::DesiredState& now) {
+    cleanStaleUdpConntrack(before, now);
+  });
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + "; exiting, rules stay in place");
+    daemon.stop();
+    io.stop();
+  });
+  daemon.start();
+  io.run();
+  return 0;
+}
+
+}  // namespace kproxy::daemon

@@ -1,0 +1,55 @@
+// ClusterState: the cache of Services, EndpointSlices and this Node, fed by events from any
+// source, tracking which Services changed since the last sync (kube-proxy's change trackers).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "dataplane/desired_state.h"
+#include "dataplane/model.h"
+
+namespace kproxy::dataplane {
+
+class ClusterState {
+ public:
+  explicit ClusterState(std::string nodeName) : nodeName_(std::move(nodeName)) {}
+
+  // Each returns whether anything changed. Equal re-sends (periodic relists) change nothing.
+  bool upsertService(model::Service s);
+  bool deleteService(const model::NamespacedName& key);
+  bool upsertSlice(model::EndpointSlice s);
+  bool deleteSlice(const model::NamespacedName& key);
+  // Only this node's object is kept; label changes (zone) force a full sync.
+  bool upsertNode(model::Node n);
+  bool deleteNode(const std::string& name);
+
+  // Services whose rules may differ since the last take, and whether the next sync must be
+  // full (node labels changed). Clears both.
+  struct Changes {
+    std::set<model::NamespacedName> services;
+    bool needFull = false;
+  };
+  Changes takeChanges();
+  bool hasChanges() const { return !changed_.empty() || nodeChanged_; }
+
+  DesiredState desired(model::IPFamily family) const;
+  NodeContext nodeContext() const;
+  const std::optional<model::Node>& node() const { return node_; }
+  size_t serviceCount() const { return services_.size(); }
+  size_t sliceCount() const { return slices_.size(); }
+
+  std::vector<model::Service> services() const;
+  std::vector<model::EndpointSlice> slices() const;
+
+ private:
+  std::string nodeName_;
+  std::map<model::NamespacedName, model::Service> services_;
+  std::map<model::NamespacedName, model::EndpointSlice> slices_;
+  std::optional<model::Node> node_;
+  std::set<model::NamespacedName> changed_;
+  bool nodeChanged_ = false;
+};
+
+}  // namespace kproxy::dataplane

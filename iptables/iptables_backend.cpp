@@ -1,0 +1,83 @@
+#include "iptables/iptables_backend.h"
+
+#include <chrono>
+
+#include "iptables/chain_names.h"
+#include "iptables/jump_rules.h"
+
+namespace kproxy::iptables {
+
+namespace {
+double secondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+}  // namespace
+
+IptablesBackend::IptablesBackend(RenderOptions options, std::unique_ptr<RestoreClient> client)
+    : renderer_(std::move(options)), client_(std::move(client)) {}
+
+SyncReport IptablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredState> state) {
+  auto start = std::chrono::steady_clock::now();
+  SyncReport report;
+  report.full = true;
+  auto nat = client_->save("nat");
+  auto filter = client_->save("filter");
+  if (!nat || !filter) {
+    report.error = "listing current rules: " + (nat ? filter.error() : nat.error());
+    return report;
+  }
+  RenderResult r = renderer_.renderFull(*state, chainsInSave(nat.value()));
+
+  // The rendered text declares every chain a jump rule targets, so adding the missing jumps in
+  // the same restore keeps each table's change atomic.
+  bool kubeletFirewall = r.text.find(":KUBE-FIREWALL - [0:0]") != std::string::npos;
+  std::vector<JumpRule> missing;
+  for (auto& j : jumpRules(kubeletFirewall))
+    if (!hasJumpRule(j.table == "nat" ? nat.value() : filter.value(), j)) missing.push_back(std::move(j));
+  std::string text = "*mangle\n:" + std::string(kCanaryChain) + " - [0:0]\nCOMMIT\n";
+  text += withJumpRules(r.text, missing);
+  return load(std::move(text), r, true, std::move(state), secondsSince(start));
+}
+
+SyncReport IptablesBackend::syncPartial(std::shared_ptr<const dataplane::DesiredState> state,
+                                        const std::set<model::NamespacedName>& changed) {
+  if (!applied_) return syncFull(std::move(state));
+  auto start = std::chrono::steady_clock::now();
+  RenderResult r = renderer_.renderPartial(*state, *applied_, changed);
+  double renderSeconds = secondsSince(start);
+  std::string text = std::move(r.text);
+  return load(std::move(text), r, false, std::move(state), renderSeconds);
+}
+
+SyncReport IptablesBackend::load(std::string text, const RenderResult& r, bool full,
+                                 std::shared_ptr<const dataplane::DesiredState> state, double renderSeconds) {
+  SyncReport report;
+  report.full = full;
+  report.renderSeconds = renderSeconds;
+  report.restoreBytes = text.size();
+  report.deletedChains = r.deletedChains.size();
+  report.servicePortsWritten = r.servicePortsWritten;
+  report.natRules = r.natRules;
+  report.filterRules = r.filterRules;
+  auto start = std::chrono::steady_clock::now();
+  Status st = client_->restore(text);
+  report.restoreSeconds = secondsSince(start);
+  report.totalSeconds = report.renderSeconds + report.restoreSeconds;
+  if (!st) {
+    report.error = st.message();
+    return report;
+  }
+  report.ok = true;
+  applied_ = std::move(state);
+  return report;
+}
+
+bool IptablesBackend::canaryPresent() {
+  auto mangle = client_->save("mangle");
+  if (!mangle) return false;
+  for (const auto& c : chainsInSave(mangle.value()))
+    if (c == kCanaryChain) return true;
+  return false;
+}
+
+}  // namespace kproxy::iptables

@@ -1,0 +1,162 @@
+#include "watch/file_source.h"
+
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include <boost/asio/post.hpp>
+
+#include "dataplane/log.h"
+
+namespace kproxy::watch {
+
+namespace {
+
+template <typename T, typename KeyFn>
+std::map<model::NamespacedName, const T*> byKey(const std::vector<T>& items, KeyFn key) {
+  std::map<model::NamespacedName, const T*> out;
+  for (const auto& i : items) out[key(i)] = &i;
+  return out;
+}
+
+// Appends to `ups`/`dels` what turns `before` into `after`.
+template <typename T>
+void diff(const std::map<model::NamespacedName, const T*>& before, const std::map<model::NamespacedName, const T*>& after,
+          std::vector<T>& ups, std::vector<model::NamespacedName>& dels) {
+  for (const auto& [k, v] : after) {
+    auto it = before.find(k);
+    if (it == before.end() || !(*it->second == *v)) ups.push_back(*v);
+  }
+  for (const auto& [k, v] : before)
+    if (!after.count(k)) dels.push_back(k);
+}
+
+}  // namespace
+
+SourceBatch ManifestSet::update(const std::map<std::string, Objects>& files) {
+  for (const auto& [file, objs] : files) {
+    for (const auto& e : objs.errors) log::error(e.str());
+    if (!objs.errors.empty() && lastGood_.count(file)) {
+      log::warning(file + ": has errors; keeping its last good objects until it is fixed");
+      continue;
+    }
+    Objects copy;
+    copy.services = objs.services;
+    copy.slices = objs.slices;
+    copy.nodes = objs.nodes;
+    lastGood_[file] = std::move(copy);
+  }
+  for (auto it = lastGood_.begin(); it != lastGood_.end();) {
+    if (!files.count(it->first)) it = lastGood_.erase(it);
+    else ++it;
+  }
+
+  Objects merged;
+  std::map<model::NamespacedName, std::string> seenIn;
+  auto take = [&](auto& into, const auto& items, const char* kind, const std::string& file, auto key) {
+    for (const auto& item : items) {
+      auto [it, fresh] = seenIn.emplace(key(item), file);
+      if (!fresh) {
+        log::warning(std::string(kind) + " " + key(item).str() + " is defined in " + it->second + " and " + file +
+                     "; using the one in " + file);
+        auto pos = std::find_if(into.begin(), into.end(), [&](const auto& o) { return key(o) == key(item); });
+        if (pos != into.end()) into.erase(pos);
+        it->second = file;
+      }
+      into.push_back(item);
+    }
+  };
+  for (const auto& [file, objs] : lastGood_) {
+    take(merged.services, objs.services, "Service", file, [](const model::Service& s) { return s.key(); });
+  }
+  seenIn.clear();
+  for (const auto& [file, objs] : lastGood_) {
+    take(merged.slices, objs.slices, "EndpointSlice", file, [](const model::EndpointSlice& s) { return s.key(); });
+  }
+  seenIn.clear();
+  for (const auto& [file, objs] : lastGood_) {
+    take(merged.nodes, objs.nodes, "Node", file,
+         [](const model::Node& n) { return model::NamespacedName{"", n.meta.name}; });
+  }
+
+  SourceBatch batch;
+  auto svcKey = [](const model::Service& s) { return s.key(); };
+  auto sliceKey = [](const model::EndpointSlice& s) { return s.key(); };
+  auto nodeKey = [](const model::Node& n) { return model::NamespacedName{"", n.meta.name}; };
+  diff(byKey(merged_.services, svcKey), byKey(merged.services, svcKey), batch.upsertServices, batch.deleteServices);
+  diff(byKey(merged_.slices, sliceKey), byKey(merged.slices, sliceKey), batch.upsertSlices, batch.deleteSlices);
+  std::vector<model::NamespacedName> nodeDeletes;
+  diff(byKey(merged_.nodes, nodeKey), byKey(merged.nodes, nodeKey), batch.upsertNodes, nodeDeletes);
+  for (const auto& n : nodeDeletes) batch.deleteNodes.push_back(n.name);
+  merged_ = std::move(merged);
+  return batch;
+}
+
+FileSource::FileSource(boost::asio::io_context& io, std::string dir)
+    : io_(io), dir_(std::move(dir)), stream_(io), debounce_(io) {}
+
+FileSource::~FileSource() { stop(); }
+
+void FileSource::start(Sink sink) {
+  sink_ = std::move(sink);
+  inotifyFd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotifyFd_ < 0) {
+    log::error(std::string("inotify_init1: ") + std::strerror(errno) + "; manifests are read once");
+  } else if (::inotify_add_watch(inotifyFd_, dir_.c_str(),
+                                 IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE) < 0) {
+    log::error("inotify watch on " + dir_ + ": " + std::strerror(errno) + "; manifests are read once");
+    ::close(inotifyFd_);
+    inotifyFd_ = -1;
+  } else {
+    stream_.assign(inotifyFd_);
+    armRead();
+  }
+  boost::asio::post(io_, [this] { reload(); });
+}
+
+void FileSource::stop() {
+  debounce_.cancel();
+  if (stream_.is_open()) {
+    boost::system::error_code ec;
+    stream_.close(ec);
+    inotifyFd_ = -1;
+  }
+}
+
+void FileSource::armRead() {
+  stream_.async_read_some(boost::asio::buffer(buf_), [this](const boost::system::error_code& ec, size_t) {
+    if (ec) return;  // closed on stop()
+    // Editors and `mv` produce bursts of events: read once after the burst.
+    debounce_.expires_after(std::chrono::milliseconds(50));
+    debounce_.async_wait([this](const boost::system::error_code& e) {
+      if (!e) reload();
+    });
+    armRead();
+  });
+}
+
+void FileSource::reload() {
+  namespace fs = std::filesystem;
+  std::map<std::string, Objects> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
+    auto ext = e.path().extension().string();
+    std::string name = e.path().filename().string();
+    if (name.empty() || name[0] == '.') continue;  // editor swap files, atomic-rename temporaries
+    if (!e.is_regular_file(ec) || (ext != ".yaml" && ext != ".yml" && ext != ".json")) continue;
+    files[e.path().string()] = loadManifests({e.path().string()});
+  }
+  if (ec) log::error("reading " + dir_ + ": " + ec.message());
+  SourceBatch batch = set_.update(files);
+  batch.listComplete = first_;
+  bool deliver = first_ || !batch.empty();
+  first_ = false;
+  if (deliver && sink_) sink_(std::move(batch));
+}
+
+}  // namespace kproxy::watch

@@ -1,0 +1,56 @@
+// Manifests-directory source: loads *.yaml/*.yml/*.json, watches the directory with inotify and
+// turns file changes into batches. A file that turns bad is reported and its last good objects
+// stay, so a broken edit never drops rules.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <map>
+#include <string>
+
+#include "watch/decode.h"
+#include "watch/source.h"
+
+namespace kproxy::watch {
+
+// The pure part: given what each file now decodes to, the batch that turns `previous` into it.
+class ManifestSet {
+ public:
+  // Replaces the objects of every file with its new decoding; files not in `files` are gone.
+  // A file whose decoding has errors keeps its last good objects, if it had any.
+  SourceBatch update(const std::map<std::string, Objects>& files);
+
+  const Objects& current() const { return merged_; }
+
+ private:
+  std::map<std::string, Objects> lastGood_;
+  Objects merged_;
+};
+
+class FileSource : public Source {
+ public:
+  FileSource(boost::asio::io_context& io, std::string dir);
+  ~FileSource() override;
+
+  void start(Sink sink) override;
+  void stop() override;
+
+  // Reads the directory now (also what a change notification triggers).
+  void reload();
+
+ private:
+  void armRead();
+
+  boost::asio::io_context& io_;
+  std::string dir_;
+  Sink sink_;
+  ManifestSet set_;
+  int inotifyFd_ = -1;
+  boost::asio::posix::stream_descriptor stream_;
+  boost::asio::steady_timer debounce_;
+  char buf_[8192];
+  bool first_ = true;
+};
+
+}  // namespace kproxy::watch
