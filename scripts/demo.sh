@@ -57,7 +57,7 @@ topo_save nat | awk '
   /^:KUBE-(SVC|SVL|SEP|EXT|FW)-/ { n[substr($1, 2, 8) "*"]++; next }
   /^:KUBE-/ { n[substr($1, 2)]++ }
   /^-A KUBE-SERVICES/ { rules++ }
-  END { for (k in n) printf "    %-18s %d chain%s\n", k, n[k], n[k] > 1 ? "s" : ""; printf "    %-18s %d rules\n", "in KUBE-SERVICES", rules }' | sort
+  END { for (k in n) printf "    %-18s %d chain%s\n", k, n[k], (n[k] > 1 ? "s" : ""); printf "    %-18s %d rules\n", "in KUBE-SERVICES", rules }' | sort
 topo_save nat | grep -- '-A KUBE-SERVICES .*demo/web' | sed 's/^/    /' || true
 
 echo
