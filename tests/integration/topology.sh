@@ -37,7 +37,12 @@ topo_up() {
   topo_add_ns node
   topo_add_ns client
   ip netns exec "$node" sysctl -qw net.ipv4.ip_forward=1
+  # The node routes unknown destinations (a Service IP without rules) back out to the client;
+  # for such a hairpin the kernel sends an ICMP redirect, and that uses up the ICMP rate-limit
+  # token the REJECT's port-unreachable needs. Real nodes route to a gateway, not to the client.
+  ip netns exec "$node" sysctl -qw net.ipv4.conf.all.send_redirects=0
   ip link add c0 netns "$node" type veth peer name eth0 netns "$client"
+  ip netns exec "$node" sysctl -qw net.ipv4.conf.c0.send_redirects=0
   ip -n "$node" addr add 10.200.0.1/24 dev c0
   ip -n "$node" link set c0 up
   ip -n "$client" addr add 10.200.0.2/24 dev eth0

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# kproxy in iptables mode against the real kernel, with real connections between namespaces.
+# Usage: iptables_live_test.sh BUILD_DIR nft|legacy. IP plan: see topology.sh; Services here:
+#   web 10.96.0.80:80 (NodePort 30080) -> pods 1-3:8080    dns 10.96.0.10:53/udp -> pod-1:5353
+#   sticky 10.96.0.81:80 (ClientIP affinity) -> pods 1-3   empty 10.96.0.82:80 (no endpoints)
+#   self 10.96.0.83:80 -> pod-1 only (hairpin)
+set -euo pipefail
+here=$(dirname "$(readlink -f "$0")")
+build=${1:?usage: $0 BUILD_DIR nft|legacy}
+backend=${2:?usage: $0 BUILD_DIR nft|legacy}
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIP: needs root for network namespaces"
+  exit 77
+fi
+TOPO_PREFIX="kproxy-test-live-$backend-$$"
+TOPO_SAVE="iptables-$backend-save"
+. "$here/topology.sh"
+work=$(mktemp -d)
+trap 'topo_cleanup; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+
+passed=0
+failed=0
+ok() { echo "ok   [$backend] $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL [$backend] $*"; failed=$((failed + 1)); }
+from() { local ns=$1; shift; ip netns exec "$(topo_ns "$ns")" "$build/kproxy-testclient" "$@" 2>&1 || true; }
+count() { awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }' <<<"$2"; }
+in_range() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
+
+service() { # NAME IP [extra spec line] [extra port fields]
+  printf 'kind: Service\nmetadata: {name: %s, namespace: t}\nspec:\n  clusterIP: %s\n  ports: [{name: http, port: 80, targetPort: 8080%s}]\n' \
+    "$1" "$2" "${4:-}"
+  [ -z "${3:-}" ] || printf '%s\n' "$3"
+}
+slice() { # SERVICE PORT PROTO POD... (a pod as N or N:notready)
+  local svc=$1 port=$2 proto=$3
+  shift 3
+  printf -- '---\nkind: EndpointSlice\nmetadata: {name: %s-1, namespace: t, labels: {kubernetes.io/service-name: %s}}\naddressType: IPv4\nendpoints:\n' "$svc" "$svc"
+  for p in "$@"; do
+    local ready=true
+    [ "${p#*:}" = notready ] && ready=false
+    printf -- '- {addresses: [10.244.%s.2], conditions: {ready: %s}, nodeName: node1}\n' "${p%%:*}" "$ready"
+  done
+  [ $# -gt 0 ] || printf '  []\n'
+  printf 'ports: [{name: %s, port: %s, protocol: %s}]\n' "$( [ "$proto" = UDP ] && echo dns || echo http)" "$port" "$proto"
+}
+write() { # FILE: stdin -> manifests dir, atomically (a rename is one inotify event)
+  cat >"$work/.$1.tmp"
+  mv "$work/.$1.tmp" "$work/manifests/$1"
+}
+
+topo_up "$build/kproxy-testserver"
+mkdir -p "$work/manifests"
+{ service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2 3; } | write web.yaml
+printf 'kind: Service\nmetadata: {name: dns, namespace: t}\nspec:\n  clusterIP: 10.96.0.10\n  ports: [{name: dns, port: 53, protocol: UDP}]\n' >"$work/dns.svc"
+{ cat "$work/dns.svc"; slice dns 5353 UDP 1; } | write dns.yaml
+{ service sticky 10.96.0.81 '  sessionAffinity: ClientIP'; slice sticky 8080 TCP 1 2 3; } | write sticky.yaml
+service empty 10.96.0.82 | write empty.yaml
+{ service self 10.96.0.83; slice self 8080 TCP 1; } | write self.yaml
+
+log="$work/kproxy.log"
+start() { topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --iptables-backend "$backend" \
+  --iptables-min-sync-period 50ms --iptables-sync-period 3s "$@"; }
+start
+topo_wait_for 't/self:http' nat 15 || { cat "$log"; bad "kproxy never programmed its rules"; exit 1; }
+
+# 1. ClusterIP TCP balances from the client and from the node itself.
+out=$(from client tcp 10.96.0.80 80 300)
+c1=$(count pod-1 "$out"); c2=$(count pod-2 "$out"); c3=$(count pod-3 "$out")
+if in_range "$c1" 60 141 && in_range "$c2" 60 141 && in_range "$c3" 60 141; then ok "ClusterIP from client: $c1/$c2/$c3 of 300"
+else bad "ClusterIP from client unbalanced or failing: $(tr '\n' ' ' <<<"$out")"; fi
+out=$(from node tcp 10.96.0.80 80 90)
+if [ "$(count pod-1 "$out")" -gt 0 ] && [ "$(count pod-2 "$out")" -gt 0 ] && [ "$(count pod-3 "$out")" -gt 0 ]; then
+  ok "ClusterIP from the node reaches all endpoints"
+else bad "ClusterIP from the node: $(tr '\n' ' ' <<<"$out")"; fi
+
+# 2. UDP ClusterIP from client and node; NodePort from the client.
+out=$(from client udp 10.96.0.10 53 20)
+[ "$(count pod-1 "$out")" = 20 ] && ok "UDP ClusterIP from client" || bad "UDP ClusterIP from client: $out"
+out=$(from node udp 10.96.0.10 53 20)
+[ "$(count pod-1 "$out")" = 20 ] && ok "UDP ClusterIP from the node" || bad "UDP ClusterIP from the node: $out"
+out=$(from client tcp 10.200.0.1 30080 90)
+if [ "$(count pod-1 "$out")" -gt 0 ] && [ "$(count pod-2 "$out")" -gt 0 ] && [ "$(count pod-3 "$out")" -gt 0 ]; then
+  ok "NodePort from the client reaches all endpoints"
+else bad "NodePort: $(tr '\n' ' ' <<<"$out")"; fi
+
+# 3. sessionAffinity ClientIP sticks.
+out=$(from client tcp 10.96.0.81 80 40)
+[ "$(wc -l <<<"$out")" = 1 ] && [ "$(awk '{print $2}' <<<"$out")" = 40 ] && grep -q '^pod-' <<<"$out" && ok "affinity: 40 of 40 to $(awk '{print $1}' <<<"$out")" ||
+  bad "affinity did not stick: $(tr '\n' ' ' <<<"$out")"
+
+# 4. No endpoints: refused (REJECT), quickly, from the client and from the node.
+for who in client node; do
+  t0=$(date +%s%N)
+  out=$(from "$who" tcp 10.96.0.82 80 1 --timeout-ms 3000)
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  if [ "$(count refused "$out")" = 1 ] && [ "$ms" -lt 500 ]; then ok "no endpoints: refused from $who in ${ms}ms"
+  else bad "no endpoints from $who: '$out' after ${ms}ms"; fi
+done
+
+# 5. Hairpin: pod-1 reaching a Service whose only endpoint is itself.
+out=$(from pod1 tcp 10.96.0.83 80 5)
+[ "$(count pod-1 "$out")" = 5 ] && ok "hairpin: pod-1 reaches itself through its Service" || bad "hairpin: $out"
+
+# 6. Restart keeps an established connection; 7. removed and not-ready endpoints get nothing.
+ip netns exec "$(topo_ns client)" "$build/kproxy-testclient" hold 10.96.0.80 80 4 >"$work/hold" 2>&1 &
+holder=$!
+sleep 1
+topo_stop_kproxy
+start
+topo_wait_for 't/self:http' nat 10 || true
+wait "$holder" || true
+grep -q '^held' "$work/hold" && ok "restart kept an established connection ($(cat "$work/hold"))" ||
+  bad "connection broke across a restart: $(cat "$work/hold")"
+
+{ service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2:notready; } | write web.yaml
+sleep 1
+out=$(from client tcp 10.96.0.80 80 60)
+if [ "$(count pod-3 "$out")" = 0 ] && [ "$(count pod-2 "$out")" = 0 ] && [ "$(count pod-1 "$out")" = 60 ]; then
+  ok "removed endpoint and not-ready endpoint get no connections 1s after the change"
+else bad "after removing pod-3 and pod-2 not ready: $(tr '\n' ' ' <<<"$out")"; fi
+
+# 8. UDP conntrack: a client on a fixed source port follows its backend being replaced.
+out=$(from client udp 10.96.0.10 53 3 --src-port 40053)
+{ cat "$work/dns.svc"; slice dns 5353 UDP 2; } | write dns.yaml
+topo_wait_for 't/dns:dns -> 10.244.2.2' nat 5 || true
+sleep 0.3
+out2=$(from client udp 10.96.0.10 53 3 --src-port 40053)
+if [ "$(count pod-1 "$out")" = 3 ] && [ "$(count pod-2 "$out2")" = 3 ]; then ok "UDP flow from a fixed port moved to the new backend"
+else bad "UDP conntrack: before '$out' after '$out2' (stale flow kept?)"; fi
+
+# 9. A failed restore keeps the previous rules, is logged, and is retried until it works.
+sep=$(topo_save nat | awk '/-A KUBE-SEP-.*t\/self:http.*DNAT/ {print $2; exit}')
+ip netns exec "$(topo_ns node)" "iptables-$backend" -t nat -N FOREIGN-HOLD
+ip netns exec "$(topo_ns node)" "iptables-$backend" -t nat -A FOREIGN-HOLD -j "$sep"
+{ service self 10.96.0.83; slice self 8080 TCP 2; } | write self.yaml
+sleep 1.5
+out=$(from client tcp 10.96.0.83 80 5)
+if grep -q 'sync failed, previous rules stay' "$log" && [ "$(count pod-1 "$out")" = 5 ]; then
+  ok "failed restore logged, previous rules still serve"
+else bad "failed restore: log $(grep -c failed "$log") failures, traffic '$out'"; fi
+ip netns exec "$(topo_ns node)" "iptables-$backend" -t nat -F FOREIGN-HOLD
+topo_wait_for 't/self:http -> 10.244.2.2' nat 10 || true
+out=$(from client tcp 10.96.0.83 80 5)
+[ "$(count pod-2 "$out")" = 5 ] && ok "retry succeeded once the blocker was gone" || bad "no recovery after failure: $out"
+
+# 10. Canary: tables flushed behind our back are restored by a full sync.
+ip netns exec "$(topo_ns node)" "$build/kproxy" cleanup >/dev/null 2>&1
+if topo_wait_for 'KUBE-SVC-' nat 8 && [ "$(count pod-1 "$(from client tcp 10.96.0.80 80 5)")" = 5 ]; then
+  ok "rules flushed by someone else come back (canary)"
+else bad "rules not restored after a flush"; fi
+
+# 11. Cleanup removes everything of ours and nothing foreign.
+topo_stop_kproxy
+ip netns exec "$(topo_ns node)" "iptables-$backend" -t nat -A PREROUTING -p tcp --dport 9999 -j FOREIGN-HOLD
+ip netns exec "$(topo_ns node)" "$build/kproxy" --cleanup >>"$log" 2>&1
+ip netns exec "$(topo_ns node)" "$build/kproxy" cleanup >>"$log" 2>&1  # idempotent
+left=$( { topo_save nat; topo_save filter; topo_save mangle; } | grep -c 'KUBE-' || true)
+foreign=$(topo_save nat | grep -c 'FOREIGN-HOLD' || true)
+if [ "$left" = 0 ] && [ "$foreign" -ge 2 ]; then ok "cleanup removed all KUBE- rules and chains, kept the foreign chain and rule"
+else bad "cleanup left $left KUBE- lines, foreign lines $foreign"; fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
