@@ -199,6 +199,7 @@ class RenderPass {
 
     for (const auto& port : state.ports) writePort(port);
 
+    if (existing_) addStaleChains(deleted);
     std::sort(deleted.begin(), deleted.end());
     deleted.erase(std::unique(deleted.begin(), deleted.end()), deleted.end());
     for (const auto& chain : deleted) {
@@ -235,7 +236,92 @@ class RenderPass {
     return res;
   }
 
+  // A full render deletes the kernel's service chains that it did not just declare.
+  void setExistingChains(const std::vector<std::string>* existing) { existing_ = existing; }
+
+  // Sends each service's top-level rules to separate buffers (a partial sync diffs them);
+  // with topOnly, its own chains are not written at all.
+  void captureTopLevel(bool topOnly) {
+    topNat_ = &capturedNat_;
+    topFilter_ = &capturedFilter_;
+    topOnly_ = topOnly;
+  }
+  const LineBuffer& capturedNat() const { return capturedNat_; }
+  const LineBuffer& capturedFilter() const { return capturedFilter_; }
+
+  // Partial sync input proportional to the change: top-level chains are not flushed; the
+  // changed services' old top-level rules are deleted (-D) and their new ones added, in front
+  // of KUBE-SERVICES so the NodePorts jump stays last.
+  RenderResult runIncremental(const LineBuffer& beforeNat, const LineBuffer& beforeFilter,
+                              std::vector<std::string> deleted) {
+    std::sort(deleted.begin(), deleted.end());
+    deleted.erase(std::unique(deleted.begin(), deleted.end()), deleted.end());
+    for (const auto& chain : deleted) natChains_.chainLine(chain);
+
+    RenderResult res;
+    auto diffInto = [&](const LineBuffer& before, const LineBuffer& after, std::string& out, size_t& count) {
+      std::vector<string_view> b = splitLines(before.data()), a = splitLines(after.data());
+      std::sort(b.begin(), b.end());
+      std::sort(a.begin(), a.end());
+      std::vector<string_view> gone, fresh;
+      std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(gone));
+      std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(fresh));
+      for (auto line : gone) {
+        out += "-D";
+        out.append(line.substr(2));
+        out += '\n';
+      }
+      for (auto line : fresh) {
+        static constexpr string_view kServicesPrefix = "-A KUBE-SERVICES ";
+        if (line.substr(0, kServicesPrefix.size()) == kServicesPrefix) {
+          out += "-I KUBE-SERVICES 1 ";
+          out.append(line.substr(kServicesPrefix.size()));
+        } else {
+          out.append(line);
+        }
+        out += '\n';
+      }
+      count += gone.size() + fresh.size();
+    };
+    res.text = "*filter\n";
+    diffInto(beforeFilter, capturedFilter_, res.text, res.filterRules);
+    res.text += "COMMIT\n*nat\n";
+    res.text += natChains_.data();
+    diffInto(beforeNat, capturedNat_, res.text, res.natRules);
+    res.text += natRules_.data();
+    for (const auto& chain : deleted) res.text += "-X " + chain + "\n";
+    res.text += "COMMIT\n";
+    res.natRules += natRules_.lines() + deleted.size();
+    res.natChains = natChains_.lines();
+    res.deletedChains = std::move(deleted);
+    res.servicePortsWritten = written_;
+    return res;
+  }
+
  private:
+  void addStaleChains(std::vector<std::string>& deleted) {
+    bool any = std::any_of(existing_->begin(), existing_->end(), [](const std::string& c) { return isServiceChainName(c); });
+    if (!any) return;
+    // Chains declared by this render, read back from the chain lines (":NAME - [0:0]").
+    std::unordered_set<string_view> declared;
+    declared.reserve(natChains_.lines());
+    for (auto line : splitLines(natChains_.data())) declared.insert(line.substr(1, line.find(' ') - 1));
+    for (const auto& c : *existing_)
+      if (isServiceChainName(c) && !declared.count(c)) deleted.push_back(c);
+  }
+
+  static std::vector<string_view> splitLines(const std::string& text) {
+    std::vector<string_view> out;
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t end = text.find('\n', pos);
+      if (end == std::string::npos) end = text.size();
+      out.emplace_back(text.data() + pos, end - pos);
+      pos = end + 1;
+    }
+    return out;
+  }
+
   bool nodePortAddressesIncludeLoopback() const {
     if (opt_.nodePortAddresses.empty()) return true;
     auto loop = net::parseIP("127.0.0.1");
@@ -285,6 +371,8 @@ class RenderPass {
     return false;
   }
 
+
+ public:
   void writePort(const ServicePortInfo& p) {
     const PortPlan plan = planPort(p);
     const Renderer::ServiceChains& chains = r_.chainsFor(p);
@@ -305,10 +393,10 @@ class RenderPass {
 
     // Capture the ClusterIP.
     if (plan.hasInternalEndpoints)
-      natRules_.line({"-A", kServicesChain, "-m comment --comment", clusterComment, "-m", proto, "-p", proto, "-d",
+      topNat_->line({"-A", kServicesChain, "-m comment --comment", clusterComment, "-m", proto, "-p", proto, "-d",
                       p.clusterIP, "--dport", port.view(), "-j", internalChain});
     else
-      filterRules_.line({"-A", kServicesChain, "-m comment --comment", internalFilterComment, "-m", proto, "-p",
+      topFilter_->line({"-A", kServicesChain, "-m comment --comment", internalFilterComment, "-m", proto, "-p",
                          proto, "-d", p.clusterIP, "--dport", port.view(), "-j", plan.internalFilterTarget});
 
     // Capture externalIPs.
@@ -316,10 +404,10 @@ class RenderPass {
       const Word comment = Word::quoted(name, " external IP");
       for (const auto& ip : p.externalIPs) {
         if (plan.hasEndpoints)
-          natRules_.line({"-A", kServicesChain, "-m comment --comment", comment, "-m", proto, "-p", proto, "-d", ip,
+          topNat_->line({"-A", kServicesChain, "-m comment --comment", comment, "-m", proto, "-p", proto, "-d", ip,
                           "--dport", port.view(), "-j", chains.ext});
         if (!plan.hasExternalEndpoints)
-          filterRules_.line({"-A", kExternalServicesChain, "-m comment --comment", externalFilterComment, "-m",
+          topFilter_->line({"-A", kExternalServicesChain, "-m comment --comment", externalFilterComment, "-m",
                              proto, "-p", proto, "-d", ip, "--dport", port.view(), "-j", plan.externalFilterTarget});
       }
     }
@@ -331,25 +419,25 @@ class RenderPass {
       const Word fwComment = Word::quoted(name, fwText);
       for (const auto& ip : p.loadBalancerVIPs) {
         if (plan.hasEndpoints)
-          natRules_.line({"-A", kServicesChain, "-m comment --comment", comment, "-m", proto, "-p", proto, "-d", ip,
+          topNat_->line({"-A", kServicesChain, "-m comment --comment", comment, "-m", proto, "-p", proto, "-d", ip,
                           "--dport", port.view(), "-j", lbChain});
         if (plan.usesFirewallChain)
-          filterRules_.line({"-A", kProxyFirewallChain, "-m comment --comment", fwComment, "-m", proto, "-p", proto,
+          topFilter_->line({"-A", kProxyFirewallChain, "-m comment --comment", fwComment, "-m", proto, "-p", proto,
                              "-d", ip, "--dport", port.view(), "-j DROP"});
       }
       if (!plan.hasExternalEndpoints)
         for (const auto& ip : p.loadBalancerVIPs)
-          filterRules_.line({"-A", kExternalServicesChain, "-m comment --comment", externalFilterComment, "-m",
+          topFilter_->line({"-A", kExternalServicesChain, "-m comment --comment", externalFilterComment, "-m",
                              proto, "-p", proto, "-d", ip, "--dport", port.view(), "-j", plan.externalFilterTarget});
     }
 
     // Capture NodePorts.
     if (p.nodePort != 0) {
       if (plan.hasEndpoints)
-        natRules_.line({"-A", kNodePortsChain, "-m comment --comment", name, "-m", proto, "-p", proto, "--dport",
+        topNat_->line({"-A", kNodePortsChain, "-m comment --comment", name, "-m", proto, "-p", proto, "--dport",
                         nodePort.view(), "-j", chains.ext});
       if (!plan.hasExternalEndpoints)
-        filterRules_.line({"-A", kExternalServicesChain, "-m comment --comment", externalFilterComment,
+        topFilter_->line({"-A", kExternalServicesChain, "-m comment --comment", externalFilterComment,
                            "-m addrtype --dst-type LOCAL -m", proto, "-p", proto, "--dport", nodePort.view(), "-j",
                            plan.externalFilterTarget});
     }
@@ -357,12 +445,12 @@ class RenderPass {
     // Health-check NodePorts are accepted whether or not there are local endpoints.
     if (p.healthCheckNodePort != 0) {
       const PortNumber hc(p.healthCheckNodePort);
-      filterRules_.line({"-A", kNodePortsChain, "-m comment --comment", Word::quoted(name, " health check node port"),
+      topFilter_->line({"-A", kNodePortsChain, "-m comment --comment", Word::quoted(name, " health check node port"),
                          "-m tcp -p tcp --dport", hc.view(), "-j ACCEPT"});
     }
 
     // Unchanged services keep the chains the kernel already holds.
-    if (changed_ && !changed_->count(p.name.service)) return;
+    if (topOnly_ || (changed_ && !changed_->count(p.name.service))) return;
     ++written_;
 
     if (plan.hasInternalEndpoints) {
@@ -452,6 +540,7 @@ class RenderPass {
     }
   }
 
+ private:
   template <typename SepName>
   void writeServiceToEndpoints(const ServicePortInfo& p, string_view chain, const std::vector<size_t>& eps,
                                SepName& sep) {
@@ -479,6 +568,12 @@ class RenderPass {
     }
   }
 
+  const std::vector<std::string>* existing_ = nullptr;
+  LineBuffer* topNat_ = &natRules_;  // KUBE-SERVICES / KUBE-NODEPORTS lines of a service
+  LineBuffer* topFilter_ = &filterRules_;
+  LineBuffer capturedNat_, capturedFilter_;
+  bool topOnly_ = false;
+
   Renderer& r_;
   const RenderOptions& opt_;
   const std::set<model::NamespacedName>* changed_;
@@ -490,43 +585,40 @@ class RenderPass {
   LineBuffer filterChains_, filterRules_, natChains_, natRules_;
 };
 
-RenderResult Renderer::render(const DesiredState& state, const std::set<model::NamespacedName>* changed,
-                              std::vector<std::string> deleted) {
-  RenderPass pass(*this, state, changed);
-  return pass.run(state, std::move(deleted));
-}
-
 RenderResult Renderer::renderFull(const DesiredState& state, const std::vector<std::string>& existingNatChains) {
   // Names of services that are gone need not stay cached.
   for (auto& names : names_)
     if (names.size() > 2 * state.ports.size() + 1024) names.clear();
-  std::vector<std::string> deleted;
-  if (!existingNatChains.empty()) {
-    std::unordered_set<std::string> active;
-    for (const auto& p : state.ports)
-      for (auto& c : natChainsOf(p)) active.insert(std::move(c));
-    for (const auto& c : existingNatChains)
-      if (isServiceChainName(c) && !active.count(c)) deleted.push_back(c);
-  }
-  return render(state, nullptr, std::move(deleted));
+  RenderPass pass(*this, state, nullptr);
+  pass.setExistingChains(&existingNatChains);
+  return pass.run(state, {});
 }
 
 RenderResult Renderer::renderPartial(const DesiredState& current, const DesiredState& previous,
                                      const std::set<model::NamespacedName>& changed) {
   std::vector<std::string> deleted;
+  RenderPass before(*this, previous, &changed);
+  before.captureTopLevel(true);
+  RenderPass after(*this, current, &changed);
+  after.captureTopLevel(false);
   for (const auto& svc : changed) {
-    std::vector<std::string> before, after;
+    std::vector<std::string> chainsBefore, chainsAfter;
     auto [pb, pe] = previous.portsOf(svc);
-    for (auto* p = pb; p != pe; ++p)
-      for (auto& c : natChainsOf(*p)) before.push_back(std::move(c));
+    for (auto* p = pb; p != pe; ++p) {
+      before.writePort(*p);
+      for (auto& c : natChainsOf(*p)) chainsBefore.push_back(std::move(c));
+    }
     auto [cb, ce] = current.portsOf(svc);
-    for (auto* p = cb; p != ce; ++p)
-      for (auto& c : natChainsOf(*p)) after.push_back(std::move(c));
-    std::sort(before.begin(), before.end());
-    std::sort(after.begin(), after.end());
-    std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(deleted));
+    for (auto* p = cb; p != ce; ++p) {
+      after.writePort(*p);
+      for (auto& c : natChainsOf(*p)) chainsAfter.push_back(std::move(c));
+    }
+    std::sort(chainsBefore.begin(), chainsBefore.end());
+    std::sort(chainsAfter.begin(), chainsAfter.end());
+    std::set_difference(chainsBefore.begin(), chainsBefore.end(), chainsAfter.begin(), chainsAfter.end(),
+                        std::back_inserter(deleted));
   }
-  return render(current, &changed, std::move(deleted));
+  return after.runIncremental(before.capturedNat(), before.capturedFilter(), std::move(deleted));
 }
 
 }  // namespace kproxy::iptables

@@ -49,8 +49,10 @@ class Renderer {
   RenderResult renderFull(const dataplane::DesiredState& state,
                           const std::vector<std::string>& existingNatChains = {});
 
-  // The top-level chains in full, but per-service chains only for `changed` services; chains
-  // those services used in `previous` and no longer use are deleted.
+  // Only what `changed` services changed since `previous` (what the kernel holds): their old
+  // rules in the top-level chains are deleted and their new ones added (top-level chains are
+  // not flushed), their own chains rewritten, and the chains they no longer use deleted. The
+  // input is proportional to the change, not to the cluster.
   RenderResult renderPartial(const dataplane::DesiredState& current, const dataplane::DesiredState& previous,
                              const std::set<model::NamespacedName>& changed);
 
@@ -64,9 +66,6 @@ class Renderer {
     std::string svc, svl, ext, fw;
   };
   const ServiceChains& chainsFor(const dataplane::ServicePortInfo& port);
-
-  RenderResult render(const dataplane::DesiredState& state, const std::set<model::NamespacedName>* changed,
-                      std::vector<std::string> deleted);
 
   RenderOptions options_;
   std::string markHex_;  // "0x4000"

@@ -108,16 +108,26 @@ TEST(Renderer, PartialWritesOnlyChangedServiceChainsAndDeletesWhatTheyDropped) {
   EXPECT_TRUE(hasLine(res.text, "-X " + sepA2));
   EXPECT_TRUE(hasLine(res.text, "-X " + svcC));
   EXPECT_EQ(res.servicePortsWritten, 1u);
-  // b is unchanged: its jump from KUBE-SERVICES is rewritten, its own chain is not.
-  EXPECT_NE(res.text.find("-j " + svcB), std::string::npos);
-  EXPECT_EQ(res.text.find(":" + svcB), std::string::npos);
+  // b is unchanged: nothing of it is in the input, its rules stay as the kernel holds them.
+  EXPECT_EQ(res.text.find(svcB), std::string::npos);
+  EXPECT_EQ(res.text.find("ns1/b"), std::string::npos);
+  // The top-level chains are edited, not flushed: c's jump is deleted, a's is unchanged.
+  EXPECT_EQ(res.text.find(":KUBE-SERVICES"), std::string::npos);
+  EXPECT_TRUE(hasLine(res.text, "-D KUBE-SERVICES -m comment --comment \"ns1/c cluster IP\" -m tcp -p tcp -d "
+                                "172.30.0.3 --dport 80 -j " + svcC)) << res.text;
+  EXPECT_EQ(res.text.find("-I KUBE-SERVICES"), std::string::npos) << res.text;
   EXPECT_NE(res.text.find(":" + std::string(kSvcPrefix) + portProtoHash("ns1/a", "tcp")), std::string::npos);
 
-  // Nothing changed: a partial render carries no service chain at all.
+  // A new service's jump goes in front, so the NodePorts jump stays last.
+  auto added = r.renderPartial(before, after, {{"ns1", "c"}});
+  EXPECT_NE(added.text.find("\n-I KUBE-SERVICES 1 -m comment --comment \"ns1/c cluster IP\""), std::string::npos)
+      << added.text;
+
+  // Nothing changed: the input is empty tables.
   auto idle = r.renderPartial(after, after, {});
   EXPECT_EQ(idle.servicePortsWritten, 0u);
   EXPECT_TRUE(idle.deletedChains.empty());
-  EXPECT_LT(idle.text.size(), r.renderFull(after).text.size());
+  EXPECT_EQ(idle.text, "*filter\nCOMMIT\n*nat\nCOMMIT\n");
 }
 
 TEST(Renderer, FullDeletesStaleServiceChainsButNotForeignOnes) {

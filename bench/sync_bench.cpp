@@ -1,0 +1,180 @@
+// End-to-end iptables sync benchmark (root; not a test). For N services x 10 endpoints and each
+// backend, in fresh network namespaces (unshare(CLONE_NEWNET); the process never returns to the
+// namespace it started in, and each namespace is freed when the next one replaces it): kproxy's full sync (list + render + restore) against bare iptables-restore of the same
+// text, and the partial sync after one endpoint change against bare restore of that input.
+//   build/sync_bench [--services 1000,10000] [--backends legacy,nft] [--nft-max 2000] [--repeat 3]
+// Times are medians over --repeat runs.
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench/synthetic_cluster.h"
+#include "dataplane/desired_state.h"
+#include "iptables/iptables_backend.h"
+
+using namespace kproxy;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Records what the backend loads, so bare iptables-restore can be timed on the same text.
+class Recording : public iptables::RestoreClient {
+ public:
+  explicit Recording(iptables::XtablesBackend b) : real_(b, model::IPFamily::kIPv4) {}
+  Status restore(std::string_view input) override {
+    inputs.emplace_back(input);
+    return real_.restore(input);
+  }
+  Result<std::string> save(std::string_view table) override { return real_.save(table); }
+  std::string describe() const override { return real_.describe(); }
+  std::vector<std::string> inputs;
+
+ private:
+  iptables::RestoreRunner real_;
+};
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Moves this process into a new, empty network namespace and runs fn there; the previous
+// namespace (and everything loaded into it) is freed once nothing uses it. In-process rather
+// than in a forked child: a child's copy-on-write faults would be charged to the render.
+template <typename Fn>
+std::string inFreshNetns(Fn fn) {
+  if (::unshare(CLONE_NEWNET) != 0) {
+    std::perror("unshare(CLONE_NEWNET)");
+    std::exit(1);
+  }
+  return fn();
+}
+
+std::vector<int> parseList(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> sizes = {1000, 10000};
+  std::vector<std::string> backends = {"legacy", "nft"};
+  int nftMax = 2000;  // nft --noflush is roughly quadratic: 10k services took > 40 min here
+  int repeat = 3;     // medians: restore times vary by +-30% run to run on this machine
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--services") sizes = parseList(argv[i + 1]);
+    else if (a == "--backends") {
+      backends.clear();
+      std::stringstream ss(argv[i + 1]);
+      std::string b;
+      while (std::getline(ss, b, ',')) backends.push_back(b);
+    } else if (a == "--nft-max") nftMax = std::stoi(argv[i + 1]);
+  }
+  if (::geteuid() != 0) {
+    std::fprintf(stderr, "sync_bench needs root (it creates network namespaces)\n");
+    return 1;
+  }
+  std::printf("%-7s %7s | %10s %10s %6s | %9s %10s %10s %6s\n", "backend", "svcs", "full e2e", "bare", "ratio",
+              "partial B", "partial e2e", "bare", "ratio");
+  for (const auto& bname : backends) {
+    auto backend = bname == "nft" ? iptables::XtablesBackend::kNft : iptables::XtablesBackend::kLegacy;
+    for (int n : sizes) {
+      if (backend == iptables::XtablesBackend::kNft && n > nftMax) {
+        std::printf("%-7s %7d | skipped: nft --noflush restore is super-linear (see --nft-max)\n", bname.c_str(), n);
+        continue;
+      }
+      auto cluster = bench::makeCluster(n, 10);
+      dataplane::NodeContext node{"node0", {}};
+      auto before = std::make_shared<const dataplane::DesiredState>(
+          dataplane::buildDesiredState(cluster.services, cluster.slices, node, model::IPFamily::kIPv4));
+      auto& changedSlice = cluster.slices[n / 2];
+      changedSlice.endpoints[3].addresses = {"10.255.0.1"};
+      auto after = std::make_shared<const dataplane::DesiredState>(
+          dataplane::buildDesiredState(cluster.services, cluster.slices, node, model::IPFamily::kIPv4));
+      std::set<model::NamespacedName> changed{changedSlice.serviceKey()};
+      std::string fullFile = "/tmp/kproxy-sync-bench-full.rules", partialFile = "/tmp/kproxy-sync-bench-partial.rules";
+
+      std::vector<double> fullE2es, partE2es, bareFulls, bareParts;
+      size_t partBytes = 0;
+      std::string failure;
+      for (int rep = 0; rep < repeat && failure.empty(); ++rep) {
+        std::string measured = inFreshNetns([&] {
+          iptables::RenderOptions opts;
+          opts.clusterCIDRs = {*net::parseCidr("10.128.0.0/9")};
+          auto* rec = new Recording(backend);
+          iptables::IptablesBackend b(opts, std::unique_ptr<iptables::RestoreClient>(rec));
+          auto t0 = Clock::now();
+          auto full = b.syncFull(before);
+          double fullE2e = since(t0);
+          t0 = Clock::now();
+          auto part = b.syncPartial(after, changed);
+          double partE2e = since(t0);
+          if (!full.ok || !part.ok || rec->inputs.size() != 2) return std::string("error ") + full.error + part.error;
+          std::ofstream(fullFile) << rec->inputs[0];
+          std::ofstream(partialFile) << rec->inputs[1];
+          if (std::getenv("KPROXY_BENCH_DEBUG"))
+            std::fprintf(stderr, "full: render+list %.3fs restore %.3fs; partial: render %.4fs restore %.3fs\n",
+                         full.renderSeconds, full.restoreSeconds, part.renderSeconds, part.restoreSeconds);
+          return std::to_string(fullE2e) + " " + std::to_string(partE2e) + " " + std::to_string(rec->inputs[1].size());
+        });
+        double fullE2e = 0, partE2e = 0;
+        if (std::sscanf(measured.c_str(), "%lf %lf %zu", &fullE2e, &partE2e, &partBytes) != 3) {
+          failure = measured;
+          break;
+        }
+        std::string bare = inFreshNetns([&] {
+          iptables::RestoreRunner r(backend, model::IPFamily::kIPv4);
+          std::ifstream f1(fullFile), f2(partialFile);
+          std::stringstream s1, s2;
+          s1 << f1.rdbuf();
+          s2 << f2.rdbuf();
+          auto t0 = Clock::now();
+          bool ok1 = r.restore(s1.str()).isOk();
+          double bareFull = since(t0);
+          t0 = Clock::now();
+          bool ok2 = r.restore(s2.str()).isOk();
+          double barePart = since(t0);
+          if (!ok1 || !ok2) return std::string("error");
+          return std::to_string(bareFull) + " " + std::to_string(barePart);
+        });
+        double bareFull = 0, barePart = 0;
+        if (std::sscanf(bare.c_str(), "%lf %lf", &bareFull, &barePart) != 2) {
+          failure = "bare restore failed";
+          break;
+        }
+
+        fullE2es.push_back(fullE2e);
+        partE2es.push_back(partE2e);
+        bareFulls.push_back(bareFull);
+        bareParts.push_back(barePart);
+      }
+      if (!failure.empty()) {
+        std::printf("%-7s %7d | failed: %s\n", bname.c_str(), n, failure.c_str());
+        continue;
+      }
+      auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+      };
+      double fullE2e = median(fullE2es), partE2e = median(partE2es), bareFull = median(bareFulls),
+             barePart = median(bareParts);
+      std::printf("%-7s %7d | %9.3fs %9.3fs %6.3f | %8.1fK %9.3fs %9.3fs %6.3f\n", bname.c_str(), n, fullE2e, bareFull,
+                  fullE2e / bareFull, static_cast<double>(partBytes) / 1024, partE2e, barePart, partE2e / barePart);
+      std::fflush(stdout);
+      std::remove(fullFile.c_str());
+      std::remove(partialFile.c_str());
+    }
+  }
+  return 0;
+}
