@@ -26,16 +26,15 @@ SyncReport IptablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
     report.error = "listing current rules: " + (nat ? filter.error() : nat.error());
     return report;
   }
-  RenderResult r = renderer_.renderFull(*state, chainsInSave(nat.value()));
-
-  // The rendered text declares every chain a jump rule targets, so adding the missing jumps in
-  // the same restore keeps each table's change atomic.
-  bool kubeletFirewall = r.text.find(":KUBE-FIREWALL - [0:0]") != std::string::npos;
-  std::vector<JumpRule> missing;
+  // Which jump rules the kernel lacks decides nothing else, so it is known before rendering;
+  // KUBE-FIREWALL exists only in IPv4 rulesets with localhost NodePorts.
+  bool kubeletFirewall = renderer_.localhostNodePortsEnabled();
+  FullSyncExtras extras;
+  extras.canary = true;
   for (auto& j : jumpRules(kubeletFirewall))
-    if (!hasJumpRule(j.table == "nat" ? nat.value() : filter.value(), j)) missing.push_back(std::move(j));
-  std::string text = "*mangle\n:" + std::string(kCanaryChain) + " - [0:0]\nCOMMIT\n";
-  text += withJumpRules(r.text, missing);
+    if (!hasJumpRule(j.table == "nat" ? nat.value() : filter.value(), j)) extras.missingJumps.push_back(std::move(j));
+  RenderResult r = renderer_.renderFull(*state, chainsInSave(nat.value()), extras);
+  std::string text = std::move(r.text);
   return load(std::move(text), r, true, std::move(state), secondsSince(start));
 }
 

@@ -57,26 +57,6 @@ bool hasJumpRule(std::string_view saveText, const JumpRule& rule) {
   return false;
 }
 
-std::string withJumpRules(std::string_view restoreText, const std::vector<JumpRule>& rules) {
-  std::string out;
-  out.reserve(restoreText.size() + rules.size() * 128);
-  std::string table;
-  size_t pos = 0;
-  while (pos < restoreText.size()) {
-    size_t end = restoreText.find('\n', pos);
-    if (end == std::string_view::npos) end = restoreText.size();
-    std::string_view line = restoreText.substr(pos, end - pos);
-    pos = end + 1;
-    if (!line.empty() && line[0] == '*') table = std::string(line.substr(1));
-    if (line == "COMMIT")
-      for (const auto& r : rules)
-        if (r.table == table) out += "-I " + r.srcChain + " 1 " + r.spec() + "\n";
-    out.append(line);
-    out += '\n';
-  }
-  return out;
-}
-
 bool isKproxyChain(std::string_view chain) {
   static constexpr std::string_view kFixed[] = {
       // iptables mode

@@ -26,9 +26,6 @@ std::vector<JumpRule> jumpRules(bool withKubeletFirewall);
 // comment, so iptables' own argument reordering does not matter).
 bool hasJumpRule(std::string_view saveText, const JumpRule& rule);
 
-// Inserts "-I SRC 1 spec" for each rule just before its table's COMMIT in `restoreText`.
-std::string withJumpRules(std::string_view restoreText, const std::vector<JumpRule>& rules);
-
 // Chains of every kube-proxy mode, for cleanup: the fixed names and the per-service prefixes.
 bool isKproxyChain(std::string_view chain);
 

@@ -139,6 +139,15 @@ Renderer::Renderer(RenderOptions options) : options_(std::move(options)) {
   probabilities_.push_back("<bad>");
 }
 
+bool Renderer::localhostNodePortsEnabled() const {
+  // As upstream: only IPv4, and only when the NodePort addresses include 127.0.0.1.
+  if (!options_.localhostNodePorts || options_.family != IPFamily::kIPv4) return false;
+  if (options_.nodePortAddresses.empty()) return true;
+  auto loop = net::parseIP("127.0.0.1");
+  return std::any_of(options_.nodePortAddresses.begin(), options_.nodePortAddresses.end(),
+                     [&](const net::Cidr& c) { return c.contains(*loop); });
+}
+
 const Renderer::ServiceChains& Renderer::chainsFor(const ServicePortInfo& port) {
   auto& names = names_[static_cast<int>(port.protocol)];
   auto it = names.find(string_view(port.nameString));
@@ -173,7 +182,7 @@ class RenderPass {
     natRules_.reserve(estimate);
     natChains_.reserve(changed ? 4096 : state.endpointCount() * 32 + state.ports.size() * 96);
     localDetect_ = r_.localCIDRs_.empty() ? std::string() : r_.localCIDRs_.front().str();
-    localhostNodePorts_ = opt_.localhostNodePorts && !ipv6_ && nodePortAddressesIncludeLoopback();
+    localhostNodePorts_ = r_.localhostNodePortsEnabled();
   }
 
   RenderResult run(const DesiredState& state, std::vector<std::string> deleted) {
@@ -219,13 +228,21 @@ class RenderPass {
 
     RenderResult res;
     res.text.reserve(filterChains_.data().size() + filterRules_.data().size() + natChains_.data().size() +
-                     natRules_.data().size() + 32);
+                     natRules_.data().size() + 4096);
+    auto jumps = [&](std::string_view table) {
+      if (!extras_) return;
+      for (const auto& j : extras_->missingJumps)
+        if (j.table == table) res.text += "-I " + j.srcChain + " 1 " + j.spec() + "\n";
+    };
+    if (extras_ && extras_->canary) res.text += "*mangle\n:" + std::string(kCanaryChain) + " - [0:0]\nCOMMIT\n";
     res.text += "*filter\n";
     res.text += filterChains_.data();
     res.text += filterRules_.data();
+    jumps("filter");
     res.text += "COMMIT\n*nat\n";
     res.text += natChains_.data();
     res.text += natRules_.data();
+    jumps("nat");
     res.text += "COMMIT\n";
     res.deletedChains = std::move(deleted);
     res.filterChains = filterChains_.lines();
@@ -235,6 +252,8 @@ class RenderPass {
     res.servicePortsWritten = written_;
     return res;
   }
+
+  void setExtras(const FullSyncExtras* extras) { extras_ = extras; }
 
   // A full render deletes the kernel's service chains that it did not just declare.
   void setExistingChains(const std::vector<std::string>* existing) { existing_ = existing; }
@@ -320,14 +339,6 @@ class RenderPass {
       pos = end + 1;
     }
     return out;
-  }
-
-  bool nodePortAddressesIncludeLoopback() const {
-    if (opt_.nodePortAddresses.empty()) return true;
-    auto loop = net::parseIP("127.0.0.1");
-    for (const auto& c : opt_.nodePortAddresses)
-      if (c.contains(*loop)) return true;
-    return false;
   }
 
   void writeNodePortsJump() {
@@ -569,6 +580,7 @@ class RenderPass {
   }
 
   const std::vector<std::string>* existing_ = nullptr;
+  const FullSyncExtras* extras_ = nullptr;
   LineBuffer* topNat_ = &natRules_;  // KUBE-SERVICES / KUBE-NODEPORTS lines of a service
   LineBuffer* topFilter_ = &filterRules_;
   LineBuffer capturedNat_, capturedFilter_;
@@ -585,12 +597,14 @@ class RenderPass {
   LineBuffer filterChains_, filterRules_, natChains_, natRules_;
 };
 
-RenderResult Renderer::renderFull(const DesiredState& state, const std::vector<std::string>& existingNatChains) {
+RenderResult Renderer::renderFull(const DesiredState& state, const std::vector<std::string>& existingNatChains,
+                                  const FullSyncExtras& extras) {
   // Names of services that are gone need not stay cached.
   for (auto& names : names_)
     if (names.size() > 2 * state.ports.size() + 1024) names.clear();
   RenderPass pass(*this, state, nullptr);
   pass.setExistingChains(&existingNatChains);
+  pass.setExtras(&extras);
   return pass.run(state, {});
 }
 

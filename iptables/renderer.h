@@ -10,6 +10,7 @@
 
 #include "dataplane/desired_state.h"
 #include "dataplane/ip.h"
+#include "iptables/jump_rules.h"
 
 namespace kproxy::iptables {
 
@@ -36,6 +37,14 @@ struct RenderResult {
   size_t servicePortsWritten = 0;          // service ports whose own chains are in `text`
 };
 
+// What a daemon's full sync adds to the rules: jump rules from built-in chains that the kernel
+// lacks (inserted in the same table transaction as the chains they target) and the canary chain
+// in mangle.
+struct FullSyncExtras {
+  std::vector<JumpRule> missingJumps;
+  bool canary = false;
+};
+
 // Above this many endpoints in total, per-endpoint comments are dropped (kube-proxy's
 // "large cluster mode": the ruleset shrinks by ~40% and restores faster).
 inline constexpr size_t kLargeClusterEndpointsThreshold = 1000;
@@ -47,7 +56,8 @@ class Renderer {
   // Every chain. Service chains in `existingNatChains` (from iptables-save) that are no longer
   // used are deleted.
   RenderResult renderFull(const dataplane::DesiredState& state,
-                          const std::vector<std::string>& existingNatChains = {});
+                          const std::vector<std::string>& existingNatChains = {},
+                          const FullSyncExtras& extras = {});
 
   // Only what `changed` services changed since `previous` (what the kernel holds): their old
   // rules in the top-level chains are deleted and their new ones added (top-level chains are
@@ -60,6 +70,8 @@ class Renderer {
   std::vector<std::string> natChainsOf(const dataplane::ServicePortInfo& port);
 
   const RenderOptions& options() const { return options_; }
+  // NodePorts on 127.0.0.1 (and so the KUBE-FIREWALL localnet rule) apply to this ruleset.
+  bool localhostNodePortsEnabled() const;
 
  private:
   struct ServiceChains {

@@ -12,7 +12,7 @@ pkgs=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # the real kernel tools the root tests drive
-  iptables ipset iproute2 conntrack procps
+  iptables ipset iproute2 conntrack procps nftables
 )
 
 missing=()

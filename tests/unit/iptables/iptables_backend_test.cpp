@@ -100,8 +100,14 @@ TEST(JumpRules, DetectsPresentRulesWhateverTheArgumentOrder) {
   EXPECT_TRUE(hasJumpRule("-A FORWARD -m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n", fwd));
   EXPECT_FALSE(hasJumpRule("-A FORWARD -m comment --comment \"other\" -j KUBE-SERVICES\n", fwd));
   EXPECT_FALSE(hasJumpRule("-A INPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n", fwd));
-  std::string text = withJumpRules("*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n*filter\nCOMMIT\n", {jumpRules(false)[10]});
-  EXPECT_EQ(text, "*nat\n:KUBE-SERVICES - [0:0]\n-I PREROUTING 1 -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\nCOMMIT\n*filter\nCOMMIT\n");
+  Renderer r{RenderOptions{}};
+  FullSyncExtras extras;
+  extras.missingJumps = {jumpRules(false)[10]};
+  extras.canary = true;
+  std::string text = r.renderFull(dataplane::DesiredState{}, {}, extras).text;
+  EXPECT_EQ(text.rfind("*mangle\n:KUBE-PROXY-CANARY - [0:0]\nCOMMIT\n*filter\n", 0), 0u) << text;
+  EXPECT_NE(text.find("-I PREROUTING 1 -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\nCOMMIT\n"),
+            std::string::npos) << text;
 }
 
 }  // namespace
