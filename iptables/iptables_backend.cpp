@@ -33,9 +33,15 @@ SyncReport IptablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
   extras.canary = true;
   for (auto& j : jumpRules(kubeletFirewall))
     if (!hasJumpRule(j.table == "nat" ? nat.value() : filter.value(), j)) extras.missingJumps.push_back(std::move(j));
-  RenderResult r = renderer_.renderFull(*state, chainsInSave(nat.value()), extras);
-  std::string text = std::move(r.text);
-  return load(std::move(text), r, true, std::move(state), secondsSince(start));
+  size_t chunk = client_->fullSyncChunkPorts();
+  if (chunk == 0) {
+    RenderResult r = renderer_.renderFull(*state, chainsInSave(nat.value()), extras);
+    std::string text = std::move(r.text);
+    return load({std::move(text)}, r, true, std::move(state), secondsSince(start));
+  }
+  RenderResult summary;
+  auto texts = renderer_.renderFullChunked(*state, chainsInSave(nat.value()), extras, chunk, &summary);
+  return load(std::move(texts), summary, true, std::move(state), secondsSince(start));
 }
 
 SyncReport IptablesBackend::syncPartial(std::shared_ptr<const dataplane::DesiredState> state,
@@ -45,27 +51,35 @@ SyncReport IptablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
   RenderResult r = renderer_.renderPartial(*state, *applied_, changed);
   double renderSeconds = secondsSince(start);
   std::string text = std::move(r.text);
-  return load(std::move(text), r, false, std::move(state), renderSeconds);
+  return load({std::move(text)}, r, false, std::move(state), renderSeconds);
 }
 
-SyncReport IptablesBackend::load(std::string text, const RenderResult& r, bool full,
+SyncReport IptablesBackend::load(std::vector<std::string> texts, const RenderResult& r, bool full,
                                  std::shared_ptr<const dataplane::DesiredState> state, double renderSeconds) {
   SyncReport report;
   report.full = full;
   report.renderSeconds = renderSeconds;
-  report.restoreBytes = text.size();
+  for (const auto& t : texts) report.restoreBytes += t.size();
+  report.restores = texts.size();
   report.deletedChains = r.deletedChains.size();
   report.servicePortsWritten = r.servicePortsWritten;
   report.natRules = r.natRules;
   report.filterRules = r.filterRules;
   auto start = std::chrono::steady_clock::now();
-  Status st = client_->restore(text);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    Status st = client_->restore(texts[i]);
+    if (!st) {
+      report.restoreSeconds = secondsSince(start);
+      report.totalSeconds = report.renderSeconds + report.restoreSeconds;
+      // Earlier pieces are in; each left the kernel consistent, and the retry is a full sync.
+      report.error = texts.size() > 1 ? "restore " + std::to_string(i + 1) + " of " + std::to_string(texts.size()) +
+                                            ": " + st.message()
+                                      : st.message();
+      return report;
+    }
+  }
   report.restoreSeconds = secondsSince(start);
   report.totalSeconds = report.renderSeconds + report.restoreSeconds;
-  if (!st) {
-    report.error = st.message();
-    return report;
-  }
   report.ok = true;
   applied_ = std::move(state);
   return report;

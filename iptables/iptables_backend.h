@@ -5,6 +5,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "dataplane/desired_state.h"
 #include "iptables/renderer.h"
@@ -17,6 +18,7 @@ struct SyncReport {
   bool full = false;
   std::string error;            // kernel's words and the rejected line
   size_t restoreBytes = 0;
+  size_t restores = 0;          // iptables-restore runs (a full sync on nft is chunked)
   size_t deletedChains = 0;
   size_t servicePortsWritten = 0;
   size_t natRules = 0, filterRules = 0;
@@ -43,7 +45,7 @@ class IptablesBackend {
   RestoreClient& client() { return *client_; }
 
  private:
-  SyncReport load(std::string text, const RenderResult& r, bool full,
+  SyncReport load(std::vector<std::string> texts, const RenderResult& r, bool full,
                   std::shared_ptr<const dataplane::DesiredState> state, double renderSeconds);
 
   Renderer renderer_;

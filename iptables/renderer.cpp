@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 #include <initializer_list>
+#include <optional>
 #include <string_view>
 #include <unordered_set>
 
@@ -175,12 +176,16 @@ std::vector<std::string> Renderer::natChainsOf(const ServicePortInfo& port) {
 // One render: the state of a single restore text being built.
 class RenderPass {
  public:
-  RenderPass(Renderer& r, const DesiredState& state, const std::set<model::NamespacedName>* changed)
+  // `portsToWrite`: how many ports' chains this pass writes, to size its buffers.
+  RenderPass(Renderer& r, const DesiredState& state, const std::set<model::NamespacedName>* changed,
+             std::optional<size_t> portsToWrite = std::nullopt)
       : r_(r), opt_(r.options_), changed_(changed), ipv6_(opt_.family == IPFamily::kIPv6) {
-    largeCluster_ = state.endpointCount() > kLargeClusterEndpointsThreshold;
-    size_t estimate = changed ? state.ports.size() * 200 : state.ports.size() * 600 + state.endpointCount() * 260;
-    natRules_.reserve(estimate);
-    natChains_.reserve(changed ? 4096 : state.endpointCount() * 32 + state.ports.size() * 96);
+    size_t endpoints = state.endpointCount();
+    largeCluster_ = endpoints > kLargeClusterEndpointsThreshold;
+    size_t ports = portsToWrite.value_or(changed ? 0 : state.ports.size());
+    size_t perPortEndpoints = state.ports.empty() ? 0 : endpoints / state.ports.size() + 1;
+    natRules_.reserve(state.ports.size() * 200 + ports * (600 + perPortEndpoints * 260));
+    natChains_.reserve(4096 + ports * (96 + perPortEndpoints * 32));
     localDetect_ = r_.localCIDRs_.empty() ? std::string() : r_.localCIDRs_.front().str();
     localhostNodePorts_ = r_.localhostNodePortsEnabled();
   }
@@ -255,6 +260,23 @@ class RenderPass {
 
   void setExtras(const FullSyncExtras* extras) { extras_ = extras; }
 
+  // Chunked full renders: only the given ports' own chains, as one nat restore.
+  std::string runChainsOnly(const ServicePortInfo* begin, const ServicePortInfo* end,
+                            std::vector<std::string>& declared) {
+    captureTopLevel(false);  // top-level lines go to a buffer nobody reads
+    for (auto* p = begin; p != end; ++p) writePort(*p);
+    for (auto line : splitLines(natChains_.data())) declared.emplace_back(line.substr(1, line.find(' ') - 1));
+    // Endpoint chains jump to KUBE-MARK-MASQ, which must exist on a first sync too; declaring it
+    // again (it flushes) with its one rule is harmless.
+    std::string text = "*nat\n:" + std::string(kMarkMasqChain) + " - [0:0]\n";
+    text += natChains_.data();
+    text += "-A " + std::string(kMarkMasqChain) + " -j MARK --or-mark " + r_.markHex_ + "\n";
+    text += natRules_.data();
+    text += "COMMIT\n";
+    return text;
+  }
+  void setDeclaredElsewhere(const std::vector<std::string>* declared) { declaredElsewhere_ = declared; }
+
   // A full render deletes the kernel's service chains that it did not just declare.
   void setExistingChains(const std::vector<std::string>* existing) { existing_ = existing; }
 
@@ -266,6 +288,8 @@ class RenderPass {
     topOnly_ = topOnly;
   }
   const LineBuffer& capturedNat() const { return capturedNat_; }
+  size_t natChainLines() const { return natChains_.lines(); }
+  size_t natRuleLines() const { return natRules_.lines(); }
   const LineBuffer& capturedFilter() const { return capturedFilter_; }
 
   // Partial sync input proportional to the change: top-level chains are not flushed; the
@@ -325,6 +349,8 @@ class RenderPass {
     std::unordered_set<string_view> declared;
     declared.reserve(natChains_.lines());
     for (auto line : splitLines(natChains_.data())) declared.insert(line.substr(1, line.find(' ') - 1));
+    if (declaredElsewhere_)
+      for (const auto& c : *declaredElsewhere_) declared.insert(c);
     for (const auto& c : *existing_)
       if (isServiceChainName(c) && !declared.count(c)) deleted.push_back(c);
   }
@@ -580,6 +606,7 @@ class RenderPass {
   }
 
   const std::vector<std::string>* existing_ = nullptr;
+  const std::vector<std::string>* declaredElsewhere_ = nullptr;
   const FullSyncExtras* extras_ = nullptr;
   LineBuffer* topNat_ = &natRules_;  // KUBE-SERVICES / KUBE-NODEPORTS lines of a service
   LineBuffer* topFilter_ = &filterRules_;
@@ -606,6 +633,38 @@ RenderResult Renderer::renderFull(const DesiredState& state, const std::vector<s
   pass.setExistingChains(&existingNatChains);
   pass.setExtras(&extras);
   return pass.run(state, {});
+}
+
+std::vector<std::string> Renderer::renderFullChunked(const DesiredState& state,
+                                                    const std::vector<std::string>& existingNatChains,
+                                                    const FullSyncExtras& extras, size_t portsPerChunk,
+                                                    RenderResult* summary) {
+  std::vector<std::string> texts;
+  std::vector<std::string> declared;
+  size_t chains = 0, rules = 0;
+  for (size_t i = 0; i < state.ports.size(); i += portsPerChunk) {
+    RenderPass chunk(*this, state, nullptr, portsPerChunk);
+    const ServicePortInfo* begin = state.ports.data() + i;
+    const ServicePortInfo* end = state.ports.data() + std::min(state.ports.size(), i + portsPerChunk);
+    texts.push_back(chunk.runChainsOnly(begin, end, declared));
+    chains += chunk.natChainLines();
+    rules += chunk.natRuleLines();
+  }
+  // Last: the top-level chains over the chains now in place, without rewriting those.
+  static const std::set<model::NamespacedName> kNone;
+  RenderPass top(*this, state, &kNone);
+  top.setExistingChains(&existingNatChains);
+  top.setDeclaredElsewhere(&declared);
+  top.setExtras(&extras);
+  RenderResult last = top.run(state, {});
+  texts.push_back(std::move(last.text));
+  if (summary) {
+    *summary = std::move(last);
+    summary->natChains += chains;
+    summary->natRules += rules;
+    summary->servicePortsWritten = state.ports.size();
+  }
+  return texts;
 }
 
 RenderResult Renderer::renderPartial(const DesiredState& current, const DesiredState& previous,

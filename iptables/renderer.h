@@ -59,6 +59,17 @@ class Renderer {
                           const std::vector<std::string>& existingNatChains = {},
                           const FullSyncExtras& extras = {});
 
+  // The same rules as renderFull, as a sequence of restores to load in order: first the chains
+  // of `portsPerChunk` service ports at a time, then the top-level chains, jump rules, canary
+  // and stale-chain deletions. Each restore is atomic and every intermediate state is
+  // consistent (chains exist before anything jumps to them). For iptables-nft, whose --noflush
+  // restore time grows super-linearly with the size of one input (1k services: 5.3 s in one
+  // piece, 0.9 s in 10), while legacy rewrites the whole table per restore and wants one.
+  std::vector<std::string> renderFullChunked(const dataplane::DesiredState& state,
+                                             const std::vector<std::string>& existingNatChains,
+                                             const FullSyncExtras& extras, size_t portsPerChunk,
+                                             RenderResult* summary);
+
   // Only what `changed` services changed since `previous` (what the kernel holds): their old
   // rules in the top-level chains are deleted and their new ones added (top-level chains are
   // not flushed), their own chains rewritten, and the chains they no longer use deleted. The

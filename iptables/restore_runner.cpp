@@ -9,7 +9,7 @@ namespace kproxy::iptables {
 
 const char* backendName(XtablesBackend b) { return b == XtablesBackend::kNft ? "nft" : "legacy"; }
 
-RestoreRunner::RestoreRunner(XtablesBackend backend, model::IPFamily family) {
+RestoreRunner::RestoreRunner(XtablesBackend backend, model::IPFamily family) : backend_(backend) {
   std::string base = family == model::IPFamily::kIPv6 ? "ip6tables-" : "iptables-";
   base += backendName(backend);
   restore_ = base + "-restore";

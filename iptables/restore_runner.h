@@ -29,6 +29,8 @@ class RestoreClient {
   // iptables-save -t TABLE.
   virtual Result<std::string> save(std::string_view table) = 0;
   virtual std::string describe() const = 0;
+  // Service ports per restore in a full sync; 0 loads it in one piece.
+  virtual size_t fullSyncChunkPorts() const { return 0; }
 };
 
 class RestoreRunner : public RestoreClient {
@@ -41,6 +43,9 @@ class RestoreRunner : public RestoreClient {
   Status restore(std::string_view input) override;
   Result<std::string> save(std::string_view table) override;
   std::string describe() const override { return restore_; }
+  // iptables-nft's --noflush restore slows super-linearly with input size (see README); legacy
+  // rewrites the whole table on every restore, so one piece is cheapest there.
+  size_t fullSyncChunkPorts() const override { return backend_ == XtablesBackend::kNft ? 100 : 0; }
 
   // Chain names of one table, parsed from iptables-save.
   Result<std::vector<std::string>> listChains(std::string_view table);
@@ -51,6 +56,7 @@ class RestoreRunner : public RestoreClient {
   static int failedLine(std::string_view toolOutput);
 
  private:
+  XtablesBackend backend_;
   std::string restore_, save_;
   int lockWaitSeconds_ = 5;
 };

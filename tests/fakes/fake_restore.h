@@ -17,6 +17,8 @@ class FakeRestore : public iptables::RestoreClient {
   Status restore(std::string_view input) override;
   Result<std::string> save(std::string_view table) override;
   std::string describe() const override { return "fake-restore"; }
+  size_t fullSyncChunkPorts() const override { return chunkPorts; }
+  size_t chunkPorts = 0;
 
   // table -> chain -> rules ("-A CHAIN ..." lines as written)
   std::map<std::string, std::map<std::string, std::vector<std::string>>> tables;

@@ -180,6 +180,37 @@ TEST_P(PartialRestore, EqualsAFullRenderOfTheNewState) {
   EXPECT_EQ(diff(canonical(incremental.save(tool)), want), "");
 }
 
+// A full sync loaded in chunks (as on the nft backend) over an older state ends where a single
+// full restore of the new state does.
+TEST_P(PartialRestore, ChunkedFullSyncEqualsOneRestore) {
+  const std::string tool = GetParam();
+  auto before = stateOf(service("a", "172.30.0.1", {"10.0.1.1", "10.0.1.2", "10.0.1.3"}) +
+                        service("c", "172.30.0.3", {"10.0.3.1"}));
+  auto after = stateOf(service("a", "172.30.0.1", {"10.0.1.1", "10.0.1.4"}) +
+                       service("b", "172.30.0.2", {"10.0.2.1", "10.0.2.2"},
+                               "  type: NodePort\n  ports: [{name: http, port: 80, nodePort: 30080}]\n") +
+                       service("d", "172.30.0.4", {"10.0.4.1"}));
+  iptables::RenderOptions opts;
+  opts.clusterCIDRs = {*net::parseCidr("10.0.0.0/8")};
+  iptables::Renderer renderer(opts);
+  Netns chunked, whole;
+  ASSERT_TRUE(chunked.ok() && whole.ok());
+  ASSERT_EQ(chunked.restore(tool, renderer.renderFull(before).text).status, 0);
+  auto saved = chunked.save(tool);
+  std::vector<std::string> existing;
+  for (const auto& [chain, rules] : saved["nat"]) existing.push_back(chain);
+  iptables::RenderResult summary;
+  auto texts = renderer.renderFullChunked(after, existing, {}, 1, &summary);
+  ASSERT_EQ(texts.size(), 4u);
+  for (const auto& t : texts) {
+    auto r = chunked.restore(tool, t);
+    ASSERT_EQ(r.status, 0) << r.output << "\n" << t;
+  }
+  ASSERT_EQ(whole.restore(tool, renderer.renderFull(after).text).status, 0);
+  EXPECT_FALSE(summary.deletedChains.empty());
+  EXPECT_EQ(diff(canonical(chunked.save(tool)), canonical(whole.save(tool))), "");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, PartialRestore, ::testing::Values("iptables-nft", "iptables-legacy"),
                          [](const auto& info) { return info.param == "iptables-nft" ? std::string("nft") : std::string("legacy"); });
 

@@ -93,6 +93,26 @@ TEST(IptablesBackend, KernelRejectionIsReportedAndNothingChanges) {
   EXPECT_EQ(f.fake->tables, kernel);
 }
 
+TEST(IptablesBackend, ChunkedFullSyncEndsInTheSameKernelStateAndDeletesOnlyStaleChains) {
+  std::string before = svc("a", "10.96.0.1", {"10.0.0.1", "10.0.0.2"}) + svc("b", "10.96.0.2", {"10.0.1.1"}) +
+                       svc("c", "10.96.0.3", {"10.0.2.1"});
+  std::string after = svc("a", "10.96.0.1", {"10.0.0.1"}) + svc("b", "10.96.0.2", {"10.0.1.1"}) +
+                      svc("d", "10.96.0.4", {"10.0.3.1", "10.0.3.2"});
+  Fixture whole, chunked;
+  chunked.fake->chunkPorts = 1;
+  ASSERT_TRUE(whole.backend.syncFull(stateOf(before)).ok);
+  ASSERT_TRUE(chunked.backend.syncFull(stateOf(before)).ok);
+  EXPECT_EQ(chunked.fake->restores, 4);  // 3 services, then the top level
+  EXPECT_EQ(whole.fake->tables, chunked.fake->tables);
+  auto r1 = whole.backend.syncFull(stateOf(after));
+  auto r2 = chunked.backend.syncFull(stateOf(after));
+  ASSERT_TRUE(r1.ok && r2.ok) << r1.error << r2.error;
+  EXPECT_EQ(r2.restores, 4u);
+  EXPECT_EQ(r1.deletedChains, r2.deletedChains);
+  EXPECT_EQ(r2.deletedChains, 3u);  // a's SEP for 10.0.0.2, c's SVC and SEP; none of the live ones
+  EXPECT_EQ(whole.fake->tables, chunked.fake->tables);
+}
+
 TEST(JumpRules, DetectsPresentRulesWhateverTheArgumentOrder) {
   auto rules = jumpRules(false);
   const auto& fwd = rules[3];  // filter FORWARD -> KUBE-SERVICES with conntrack NEW
