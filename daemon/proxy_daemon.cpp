@@ -1,5 +1,6 @@
 #include "daemon/proxy_daemon.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <sstream>
 
@@ -17,14 +18,12 @@ std::string ms(double seconds) {
 }  // namespace
 
 ProxyDaemon::ProxyDaemon(boost::asio::io_context& io, std::string nodeName, SyncScheduler::Options timing,
-                         std::unique_ptr<watch::Source> source, std::unique_ptr<iptables::IptablesBackend> backend,
-                         model::IPFamily family)
+                         std::unique_ptr<watch::Source> source, std::vector<FamilyBackend> backends)
     : io_(io),
       scheduler_(timing),
       timing_(timing),
       source_(std::move(source)),
-      backend_(std::move(backend)),
-      family_(family),
+      backends_(std::move(backends)),
       state_(std::move(nodeName)),
       syncTimer_(io),
       canaryTimer_(io) {}
@@ -86,36 +85,45 @@ void ProxyDaemon::runSync() {
   auto changes = state_.takeChanges();
   unapplied_.insert(changes.services.begin(), changes.services.end());
   if (changes.needFull) kind = SyncKind::kFull;
-  auto desired = std::make_shared<const dataplane::DesiredState>(state_.desired(family_));
+  std::vector<std::shared_ptr<const dataplane::DesiredState>> desired;
+  for (const auto& fb : backends_)
+    desired.push_back(std::make_shared<const dataplane::DesiredState>(state_.desired(fb.family)));
   syncing_ = true;
   std::set<model::NamespacedName> changed = unapplied_;
-  boost::asio::post(worker_, [this, kind, desired, changed = std::move(changed)] {
-    auto before = backend_->applied();
-    iptables::SyncReport report =
-        kind == SyncKind::kFull ? backend_->syncFull(desired) : backend_->syncPartial(desired, changed);
-    if (report.ok && postSync_) postSync_(before.get(), *desired);
-    boost::asio::post(io_, [this, report = std::move(report)]() mutable { onSyncDone(std::move(report)); });
+  boost::asio::post(worker_, [this, kind, desired = std::move(desired), changed = std::move(changed)] {
+    std::vector<iptables::SyncReport> reports;
+    for (size_t i = 0; i < backends_.size(); ++i) {
+      auto& backend = *backends_[i].backend;
+      auto before = backend.applied();
+      reports.push_back(kind == SyncKind::kFull ? backend.syncFull(desired[i]) : backend.syncPartial(desired[i], changed));
+      if (reports.back().ok && postSync_) postSync_(before.get(), *desired[i]);
+    }
+    boost::asio::post(io_, [this, reports = std::move(reports)]() mutable { onSyncDone(std::move(reports)); });
   });
 }
 
-void ProxyDaemon::onSyncDone(iptables::SyncReport report) {
+void ProxyDaemon::onSyncDone(std::vector<iptables::SyncReport> reports) {
   syncing_ = false;
-  auto now = SyncScheduler::Clock::now();
-  scheduler_.finished(now, report.ok);
+  bool ok = std::all_of(reports.begin(), reports.end(), [](const auto& r) { return r.ok; });
+  scheduler_.finished(SyncScheduler::Clock::now(), ok);
   ++stats_.syncs;
-  if (report.full) ++stats_.fullSyncs;
-  std::string what = std::string(report.full ? "full" : "partial") + " sync";
-  if (report.ok) {
-    unapplied_.clear();
-    log::info(what + " done: " + std::to_string(report.servicePortsWritten) + " service ports written, " +
-              std::to_string(report.deletedChains) + " chains deleted, " + std::to_string(report.restoreBytes) +
-              " bytes in " + ms(report.totalSeconds) + " (render " + ms(report.renderSeconds) + ", restore " +
-              ms(report.restoreSeconds) + ")");
-  } else {
-    ++stats_.failures;
-    stats_.lastError = report.error;
-    log::error(what + " failed, previous rules stay in place; retrying a full sync (attempt " +
-               std::to_string(scheduler_.consecutiveFailures()) + "): " + report.error);
+  if (!reports.empty() && reports.front().full) ++stats_.fullSyncs;
+  if (ok) unapplied_.clear();
+  else ++stats_.failures;
+  for (size_t i = 0; i < reports.size(); ++i) {
+    const auto& report = reports[i];
+    std::string what = std::string(report.full ? "full" : "partial") + " sync (" +
+                       (backends_[i].family == model::IPFamily::kIPv4 ? "IPv4" : "IPv6") + ")";
+    if (report.ok) {
+      log::info(what + " done: " + std::to_string(report.servicePortsWritten) + " service ports written, " +
+                std::to_string(report.deletedChains) + " chains deleted, " + std::to_string(report.restoreBytes) +
+                " bytes in " + std::to_string(report.restores) + " restore(s), " + ms(report.totalSeconds) +
+                " (render " + ms(report.renderSeconds) + ", restore " + ms(report.restoreSeconds) + ")");
+    } else {
+      stats_.lastError = report.error;
+      log::error(what + " failed, previous rules stay in place; retrying a full sync (attempt " +
+                 std::to_string(scheduler_.consecutiveFailures()) + "): " + report.error);
+    }
   }
   arm();
 }
@@ -125,10 +133,12 @@ void ProxyDaemon::armCanary() {
   canaryTimer_.expires_after(timing_.syncPeriod);
   canaryTimer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopped_) return;
-    if (backend_->hasApplied()) {
+    {
       // On the worker: backend calls never overlap a sync.
       boost::asio::post(worker_, [this] {
-        bool present = backend_->canaryPresent();
+        bool present = true;
+        for (auto& fb : backends_)
+          if (fb.backend->hasApplied() && !fb.backend->canaryPresent()) present = false;
         boost::asio::post(io_, [this, present] {
           if (present || stopped_) return;
           log::warning("canary chain KUBE-PROXY-CANARY is gone (rules flushed?); forcing a full sync");

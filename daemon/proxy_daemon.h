@@ -26,11 +26,16 @@ struct SyncStats {
   std::string lastError;
 };
 
+// One ruleset per IP family (iptables and ip6tables), as kube-proxy's dual-stack proxier runs.
+struct FamilyBackend {
+  model::IPFamily family;
+  std::unique_ptr<iptables::IptablesBackend> backend;
+};
+
 class ProxyDaemon {
  public:
   ProxyDaemon(boost::asio::io_context& io, std::string nodeName, SyncScheduler::Options timing,
-              std::unique_ptr<watch::Source> source, std::unique_ptr<iptables::IptablesBackend> backend,
-              model::IPFamily family = model::IPFamily::kIPv4);
+              std::unique_ptr<watch::Source> source, std::vector<FamilyBackend> backends);
   ~ProxyDaemon();
 
   void setPostSyncHook(PostSyncHook hook) { postSync_ = std::move(hook); }
@@ -44,15 +49,14 @@ class ProxyDaemon {
   void onBatch(watch::SourceBatch batch);
   void arm();
   void runSync();
-  void onSyncDone(iptables::SyncReport report);
+  void onSyncDone(std::vector<iptables::SyncReport> reports);
   void armCanary();
 
   boost::asio::io_context& io_;
   SyncScheduler scheduler_;
   SyncScheduler::Options timing_;
   std::unique_ptr<watch::Source> source_;
-  std::unique_ptr<iptables::IptablesBackend> backend_;
-  model::IPFamily family_;
+  std::vector<FamilyBackend> backends_;
   dataplane::ClusterState state_;
   boost::asio::steady_timer syncTimer_;
   boost::asio::steady_timer canaryTimer_;

@@ -2,10 +2,13 @@
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
+
+#include <cstring>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -94,18 +97,26 @@ int runDaemon(const std::vector<std::string>& args) {
             ", manifests " + flags.manifests);
   if (flags.cleanupOtherModes) printReport(cleanupOtherModes(backend), "cleanup of other modes");
 
-  iptables::RenderOptions opts;
-  opts.family = model::IPFamily::kIPv4;
-  for (const auto& c : flags.clusterCIDRs) opts.clusterCIDRs.push_back(*net::parseCidr(c));
-  for (const auto& c : flags.nodePortAddresses) opts.nodePortAddresses.push_back(*net::parseCidr(c));
-  opts.masqueradeAll = flags.masqueradeAll;
-  opts.masqueradeBit = flags.masqueradeBit;
-  opts.localhostNodePorts = flags.localhostNodePorts;
-  opts.nodeIPs = localAddresses(opts.family);
+  // Both families, as kube-proxy's dual-stack proxier, where the kernel has IPv6 at all.
+  std::vector<model::IPFamily> families = {model::IPFamily::kIPv4};
+  if (std::filesystem::exists("/proc/net/if_inet6")) families.push_back(model::IPFamily::kIPv6);
   std::ifstream liberal("/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal");
   int liberalValue = 0;
-  if (liberal >> liberalValue && liberalValue != 0) opts.conntrackTCPLiberal = true;
-  if (opts.localhostNodePorts) writeSysctl("net/ipv4/conf/all/route_localnet", "1");
+  bool tcpLiberal = (liberal >> liberalValue) && liberalValue != 0;
+  std::vector<iptables::RenderOptions> perFamily;
+  for (auto family : families) {
+    iptables::RenderOptions opts;
+    opts.family = family;
+    for (const auto& c : flags.clusterCIDRs) opts.clusterCIDRs.push_back(*net::parseCidr(c));
+    for (const auto& c : flags.nodePortAddresses) opts.nodePortAddresses.push_back(*net::parseCidr(c));
+    opts.masqueradeAll = flags.masqueradeAll;
+    opts.masqueradeBit = flags.masqueradeBit;
+    opts.localhostNodePorts = flags.localhostNodePorts;
+    opts.nodeIPs = localAddresses(family);
+    opts.conntrackTCPLiberal = tcpLiberal;
+    perFamily.push_back(std::move(opts));
+  }
+  if (flags.localhostNodePorts) writeSysctl("net/ipv4/conf/all/route_localnet", "1");
 
   boost::asio::io_context io;
   SyncScheduler::Options timing;
@@ -113,9 +124,13 @@ int runDaemon(const std::vector<std::string>& args) {
   timing.minSyncPeriod = flags.minSyncPeriod;
   timing.maxRetry = flags.syncPeriod;
   auto source = std::make_unique<watch::FileSource>(io, flags.manifests);
-  auto restore = std::make_unique<iptables::RestoreRunner>(backend, opts.family);
-  auto ipt = std::make_unique<iptables::IptablesBackend>(opts, std::move(restore));
-  ProxyDaemon daemon(io, node, timing, std::move(source), std::move(ipt), opts.family);
+  std::vector<FamilyBackend> backends;
+  for (auto& opts : perFamily) {
+    auto family = opts.family;
+    auto restore = std::make_unique<iptables::RestoreRunner>(backend, family);
+    backends.push_back({family, std::make_unique<iptables::IptablesBackend>(std::move(opts), std::move(restore))});
+  }
+  ProxyDaemon daemon(io, node, timing, std::move(source), std::move(backends));
   daemon.setPostSyncHook([](const dataplane::DesiredState* before, const dataplane::DesiredState& now) {
     cleanStaleUdpConntrack(before, now);
   });

@@ -50,6 +50,14 @@ SyncReport IptablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
   auto start = std::chrono::steady_clock::now();
   RenderResult r = renderer_.renderPartial(*state, *applied_, changed);
   double renderSeconds = secondsSince(start);
+  if (r.natRules == 0 && r.filterRules == 0 && r.natChains == 0) {
+    // Nothing of this family changed (the other family's Services did): no restore at all.
+    SyncReport report;
+    report.ok = true;
+    report.renderSeconds = report.totalSeconds = renderSeconds;
+    applied_ = std::move(state);
+    return report;
+  }
   std::string text = std::move(r.text);
   return load({std::move(text)}, r, false, std::move(state), renderSeconds);
 }

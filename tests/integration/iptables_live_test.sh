@@ -3,7 +3,7 @@
 # Usage: iptables_live_test.sh BUILD_DIR nft|legacy. IP plan: see topology.sh; Services here:
 #   web 10.96.0.80:80 (NodePort 30080) -> pods 1-3:8080    dns 10.96.0.10:53/udp -> pod-1:5353
 #   sticky 10.96.0.81:80 (ClientIP affinity) -> pods 1-3   empty 10.96.0.82:80 (no endpoints)
-#   self 10.96.0.83:80 -> pod-1 only (hairpin)
+#   self 10.96.0.83:80 -> pod-1 only (hairpin)             dns3 10.96.0.84:53/udp -> pods 1-3:5353
 set -euo pipefail
 here=$(dirname "$(readlink -f "$0")")
 build=${1:?usage: $0 BUILD_DIR nft|legacy}
@@ -54,6 +54,10 @@ mkdir -p "$work/manifests"
 { service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2 3; } | write web.yaml
 printf 'kind: Service\nmetadata: {name: dns, namespace: t}\nspec:\n  clusterIP: 10.96.0.10\n  ports: [{name: dns, port: 53, protocol: UDP}]\n' >"$work/dns.svc"
 { cat "$work/dns.svc"; slice dns 5353 UDP 1; } | write dns.yaml
+printf 'kind: Service\nmetadata: {name: dns3, namespace: t}\nspec:\n  clusterIP: 10.96.0.84\n  ports: [{name: dns, port: 53, protocol: UDP}]\n' >"$work/dns3.svc"
+{ cat "$work/dns3.svc"; slice dns3 5353 UDP 1 2 3; } | write dns3.yaml
+# Dual-stack: the IPv6 half goes to ip6tables (no IPv6 routes here: rules only, no traffic).
+printf 'kind: Service\nmetadata: {name: dual, namespace: t}\nspec:\n  clusterIP: 10.96.0.85\n  clusterIPs: [10.96.0.85, "fd00:96::85"]\n  ports: [{name: http, port: 80}]\n---\nkind: EndpointSlice\nmetadata: {name: dual-v6, namespace: t, labels: {kubernetes.io/service-name: dual}}\naddressType: IPv6\nendpoints: [{addresses: ["fd00:244:1::2"]}]\nports: [{name: http, port: 8080}]\n' | write dual.yaml
 { service sticky 10.96.0.81 '  sessionAffinity: ClientIP'; slice sticky 8080 TCP 1 2 3; } | write sticky.yaml
 service empty 10.96.0.82 | write empty.yaml
 { service self 10.96.0.83; slice self 8080 TCP 1; } | write self.yaml
@@ -63,6 +67,12 @@ start() { topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --iptables-
   --iptables-min-sync-period 50ms --iptables-sync-period 3s "$@"; }
 start
 topo_wait_for 't/self:http' nat 15 || { cat "$log"; bad "kproxy never programmed its rules"; exit 1; }
+
+# 0. Both families are programmed.
+v6=$(ip netns exec "$(topo_ns node)" "ip6tables-$backend-save" -t nat 2>/dev/null || true)
+if grep -q -- '-d fd00:96::85/128 .*t/dual:http cluster IP' <<<"$v6" && grep -q -- '--to-destination \[fd00:244:1::2\]:8080' <<<"$v6"; then
+  ok "dual-stack Service programmed in ip6tables too"
+else bad "no IPv6 rules for the dual-stack Service"; fi
 
 # 1. ClusterIP TCP balances from the client and from the node itself.
 out=$(from client tcp 10.96.0.80 80 300)
@@ -74,7 +84,16 @@ if [ "$(count pod-1 "$out")" -gt 0 ] && [ "$(count pod-2 "$out")" -gt 0 ] && [ "
   ok "ClusterIP from the node reaches all endpoints"
 else bad "ClusterIP from the node: $(tr '\n' ' ' <<<"$out")"; fi
 
-# 2. UDP ClusterIP from client and node; NodePort from the client.
+# 2. UDP ClusterIP: every query from a new source port is a new flow, balanced like TCP.
+out=$(from client udp 10.96.0.84 53 300)
+c1=$(count pod-1 "$out"); c2=$(count pod-2 "$out"); c3=$(count pod-3 "$out")
+if in_range "$c1" 60 141 && in_range "$c2" 60 141 && in_range "$c3" 60 141; then ok "UDP ClusterIP from client: $c1/$c2/$c3 of 300"
+else bad "UDP ClusterIP from client unbalanced or failing: $(tr '\n' ' ' <<<"$out")"; fi
+out=$(from node udp 10.96.0.84 53 90)
+if [ "$(count pod-1 "$out")" -gt 0 ] && [ "$(count pod-2 "$out")" -gt 0 ] && [ "$(count pod-3 "$out")" -gt 0 ]; then
+  ok "UDP ClusterIP from the node reaches all endpoints"
+else bad "UDP ClusterIP from the node: $(tr '\n' ' ' <<<"$out")"; fi
+# A single-endpoint UDP service (used again below); NodePort from the client.
 out=$(from client udp 10.96.0.10 53 20)
 [ "$(count pod-1 "$out")" = 20 ] && ok "UDP ClusterIP from client" || bad "UDP ClusterIP from client: $out"
 out=$(from node udp 10.96.0.10 53 20)
@@ -140,7 +159,7 @@ ip netns exec "$(topo_ns node)" "iptables-$backend" -t nat -A FOREIGN-HOLD -j "$
 sleep 1.5
 out=$(from client tcp 10.96.0.83 80 5)
 answered=$(( $(count pod-1 "$out") + $(count pod-2 "$out") ))
-if grep -q 'sync failed, previous rules stay' "$log" && [ "$answered" = 5 ]; then
+if grep -q 'failed, previous rules stay in place' "$log" && [ "$answered" = 5 ]; then
   ok "failed restore logged, traffic still served ($(tr '\n' ' ' <<<"$out"))"
 else bad "failed restore: log $(grep -c failed "$log") failures, traffic '$out'"; fi
 ip netns exec "$(topo_ns node)" "iptables-$backend" -t nat -F FOREIGN-HOLD

@@ -64,6 +64,17 @@ TEST(IptablesBackend, PartialSyncTouchesOnlyChangedServicesAndDeletesTheirStaleC
   EXPECT_EQ(f.backend.applied(), after);
 }
 
+TEST(IptablesBackend, PartialSyncWithNothingToChangeRunsNoRestore) {
+  Fixture f;
+  auto s = stateOf(svc("a", "10.96.0.1", {"10.0.0.1"}));
+  ASSERT_TRUE(f.backend.syncFull(s).ok);
+  int before = f.fake->restores;
+  auto same = stateOf(svc("a", "10.96.0.1", {"10.0.0.1"}));
+  EXPECT_TRUE(f.backend.syncPartial(same, {{"ns", "other"}}).ok);
+  EXPECT_EQ(f.fake->restores, before);
+  EXPECT_EQ(f.backend.applied(), same);
+}
+
 TEST(IptablesBackend, FailureKeepsTheKernelAndTheAppliedState) {
   Fixture f;
   auto first = stateOf(svc("a", "10.96.0.1", {"10.0.0.1"}));
