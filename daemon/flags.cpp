@@ -60,7 +60,6 @@ std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) 
   return std::chrono::milliseconds(static_cast<long long>(totalMs));
 }
 
-namespace {
 std::vector<std::string> splitComma(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -69,7 +68,6 @@ std::vector<std::string> splitComma(const std::string& s) {
     if (!item.empty()) out.push_back(item);
   return out;
 }
-}  // namespace
 
 Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args) {
   DaemonFlags f;

@@ -36,6 +36,9 @@ std::optional<std::chrono::milliseconds> parseDuration(const std::string& text);
 
 Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args);
 
+// "a,b,,c" -> {"a", "b", "c"}: list-valued flags as kube-proxy takes them.
+std::vector<std::string> splitComma(const std::string& s);
+
 extern const char* kDaemonUsage;
 
 }  // namespace kproxy::daemon

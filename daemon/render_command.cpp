@@ -3,6 +3,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "daemon/flags.h"
 #include "dataplane/desired_state.h"
 #include "dataplane/ip.h"
 #include "iptables/renderer.h"
@@ -36,15 +37,6 @@ Options:
 Exit status: 0 rendered, 1 some manifest had errors (reported on stderr, the others are
 rendered), 2 usage error.
 )";
-
-std::vector<std::string> splitComma(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 }  // namespace
 

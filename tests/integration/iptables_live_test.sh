@@ -74,25 +74,25 @@ if grep -q -- '-d fd00:96::85/128 .*t/dual:http cluster IP' <<<"$v6" && grep -q 
   ok "dual-stack Service programmed in ip6tables too"
 else bad "no IPv6 rules for the dual-stack Service"; fi
 
+# balanced LABEL PROTO IP PORT: 300 flows from the client, each of pods 1-3 gets 20-47%; 90 from
+# the node reach all three.
+balanced() {
+  local label=$1 proto=$2 ip=$3 port=$4 out c1 c2 c3
+  out=$(from client "$proto" "$ip" "$port" 300)
+  c1=$(count pod-1 "$out"); c2=$(count pod-2 "$out"); c3=$(count pod-3 "$out")
+  if in_range "$c1" 60 141 && in_range "$c2" 60 141 && in_range "$c3" 60 141; then ok "$label from client: $c1/$c2/$c3 of 300"
+  else bad "$label from client unbalanced or failing: $(tr '\n' ' ' <<<"$out")"; fi
+  out=$(from node "$proto" "$ip" "$port" 90)
+  if [ "$(count pod-1 "$out")" -gt 0 ] && [ "$(count pod-2 "$out")" -gt 0 ] && [ "$(count pod-3 "$out")" -gt 0 ]; then
+    ok "$label from the node reaches all endpoints"
+  else bad "$label from the node: $(tr '\n' ' ' <<<"$out")"; fi
+}
+
 # 1. ClusterIP TCP balances from the client and from the node itself.
-out=$(from client tcp 10.96.0.80 80 300)
-c1=$(count pod-1 "$out"); c2=$(count pod-2 "$out"); c3=$(count pod-3 "$out")
-if in_range "$c1" 60 141 && in_range "$c2" 60 141 && in_range "$c3" 60 141; then ok "ClusterIP from client: $c1/$c2/$c3 of 300"
-else bad "ClusterIP from client unbalanced or failing: $(tr '\n' ' ' <<<"$out")"; fi
-out=$(from node tcp 10.96.0.80 80 90)
-if [ "$(count pod-1 "$out")" -gt 0 ] && [ "$(count pod-2 "$out")" -gt 0 ] && [ "$(count pod-3 "$out")" -gt 0 ]; then
-  ok "ClusterIP from the node reaches all endpoints"
-else bad "ClusterIP from the node: $(tr '\n' ' ' <<<"$out")"; fi
+balanced "ClusterIP TCP" tcp 10.96.0.80 80
 
 # 2. UDP ClusterIP: every query from a new source port is a new flow, balanced like TCP.
-out=$(from client udp 10.96.0.84 53 300)
-c1=$(count pod-1 "$out"); c2=$(count pod-2 "$out"); c3=$(count pod-3 "$out")
-if in_range "$c1" 60 141 && in_range "$c2" 60 141 && in_range "$c3" 60 141; then ok "UDP ClusterIP from client: $c1/$c2/$c3 of 300"
-else bad "UDP ClusterIP from client unbalanced or failing: $(tr '\n' ' ' <<<"$out")"; fi
-out=$(from node udp 10.96.0.84 53 90)
-if [ "$(count pod-1 "$out")" -gt 0 ] && [ "$(count pod-2 "$out")" -gt 0 ] && [ "$(count pod-3 "$out")" -gt 0 ]; then
-  ok "UDP ClusterIP from the node reaches all endpoints"
-else bad "UDP ClusterIP from the node: $(tr '\n' ' ' <<<"$out")"; fi
+balanced "ClusterIP UDP" udp 10.96.0.84 53
 # A single-endpoint UDP service (used again below); NodePort from the client.
 out=$(from client udp 10.96.0.10 53 20)
 [ "$(count pod-1 "$out")" = 20 ] && ok "UDP ClusterIP from client" || bad "UDP ClusterIP from client: $out"
