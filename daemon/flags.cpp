@@ -25,6 +25,8 @@ Flags (kube-proxy's names):
   --iptables-masquerade-bit N      fwmark bit for masquerading (default 14)
   --iptables-localhost-nodeports B NodePorts on 127.0.0.1 (default true)
   --iptables-backend nft|legacy    xtables backend (default: detected like kube-proxy)
+  --healthz-bind-address IP:PORT   /healthz and /livez (default 0.0.0.0:10256; "" turns it off)
+  --metrics-bind-address IP:PORT   /metrics in Prometheus format (default 127.0.0.1:10249)
   --cleanup                        remove every rule any kube-proxy mode created, then exit
   --no-cleanup-other-modes         keep other modes' leftovers at start
   -v, --v N                        log verbosity
@@ -102,6 +104,8 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args) {
     else if (a == "--master") { if (need()) f.master = value; }
     else if (a == "--kubeconfig") { if (need()) f.kubeconfig = value; }
     else if (a == "--hostname-override") { if (need()) f.hostnameOverride = value; }
+    else if (a == "--healthz-bind-address") { if (need()) f.healthzBindAddress = value; }
+    else if (a == "--metrics-bind-address") { if (need()) f.metricsBindAddress = value; }
     else if (a == "--cluster-cidr") { if (need()) f.clusterCIDRs = splitComma(value); }
     else if (a == "--masquerade-all") boolean(f.masqueradeAll);
     else if (a == "--nodeport-addresses") { if (need()) f.nodePortAddresses = splitComma(value); }

@@ -28,6 +28,8 @@ struct DaemonFlags {
   bool cleanup = false;
   bool cleanupOtherModes = true;
   int verbosity = 0;
+  std::string healthzBindAddress = "0.0.0.0:10256";  // empty: off
+  std::string metricsBindAddress = "127.0.0.1:10249";
   bool help = false;
 };
 

@@ -33,7 +33,15 @@ ProxyDaemon::~ProxyDaemon() {
   worker_.join();
 }
 
+namespace {
+double unixSeconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+}  // namespace
+
 void ProxyDaemon::start() {
+  // As kube-proxy: healthy at start, so that a slow first listing does not fail the probe.
+  if (health_) health_->updated(std::chrono::system_clock::now());
   source_->start([this](watch::SourceBatch b) { onBatch(std::move(b)); });
   armCanary();
 }
@@ -49,8 +57,12 @@ void ProxyDaemon::stop() {
 void ProxyDaemon::onBatch(watch::SourceBatch b) {
   if (stopped_) return;
   bool changed = false;
-  for (auto& s : b.upsertServices) changed |= state_.upsertService(std::move(s));
-  for (auto& k : b.deleteServices) changed |= state_.deleteService(k);
+  size_t serviceChanges = 0;
+  for (auto& s : b.upsertServices) serviceChanges += state_.upsertService(std::move(s));
+  for (auto& k : b.deleteServices) serviceChanges += state_.deleteService(k);
+  changed = serviceChanges > 0;
+  if (metrics_ && serviceChanges)
+    metrics_->counterAdd("kubeproxy_sync_proxy_rules_service_changes_total", static_cast<double>(serviceChanges));
   for (auto& s : b.upsertSlices) changed |= state_.upsertSlice(std::move(s));
   for (auto& k : b.deleteSlices) changed |= state_.deleteSlice(k);
   for (auto& n : b.upsertNodes) changed |= state_.upsertNode(std::move(n));
@@ -62,6 +74,11 @@ void ProxyDaemon::onBatch(watch::SourceBatch b) {
     scheduler_.setReady(now);
   } else if (changed) {
     scheduler_.requestSync(now);
+  }
+  if (changed || b.listComplete) {
+    auto wall = std::chrono::system_clock::now();
+    if (health_) health_->queued(wall);
+    if (metrics_) metrics_->gaugeSet("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", unixSeconds(wall));
   }
   arm();
 }
@@ -110,6 +127,33 @@ void ProxyDaemon::onSyncDone(std::vector<iptables::SyncReport> reports) {
   if (!reports.empty() && reports.front().full) ++stats_.fullSyncs;
   if (ok) unapplied_.clear();
   else ++stats_.failures;
+  if (metrics_) {
+    bool full = !reports.empty() && reports.front().full;
+    double seconds = 0;
+    for (const auto& r : reports) seconds += r.totalSeconds;
+    metrics_->observe("kubeproxy_sync_proxy_rules_duration_seconds", seconds);
+    metrics_->observe(full ? "kubeproxy_sync_full_proxy_rules_duration_seconds"
+                           : "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+                      seconds);
+    if (!ok) {
+      metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", 1);
+      if (!full) metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", 1);
+    } else {
+      metrics_->gaugeSet("kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+                         unixSeconds(std::chrono::system_clock::now()));
+      if (full) {
+        double nat = 0, filter = 0;
+        for (const auto& r : reports) {
+          nat += static_cast<double>(r.natRules);
+          filter += static_cast<double>(r.filterRules);
+        }
+        metrics_->gaugeSet("kubeproxy_sync_proxy_rules_iptables_total", nat, {{"table", "nat"}});
+        metrics_->gaugeSet("kubeproxy_sync_proxy_rules_iptables_total", filter, {{"table", "filter"}});
+      }
+    }
+    metrics_->gaugeSet("kubeproxy_sync_proxy_rules_service_changes_pending", ok ? 0 : static_cast<double>(unapplied_.size()));
+  }
+  if (ok && health_) health_->updated(std::chrono::system_clock::now());
   for (size_t i = 0; i < reports.size(); ++i) {
     const auto& report = reports[i];
     std::string what = std::string(report.full ? "full" : "partial") + " sync (" +

@@ -10,6 +10,8 @@
 #include <functional>
 #include <memory>
 
+#include "daemon/metrics.h"
+#include "daemon/proxy_health.h"
 #include "daemon/sync_scheduler.h"
 #include "dataplane/cluster_state.h"
 #include "iptables/iptables_backend.h"
@@ -39,6 +41,11 @@ class ProxyDaemon {
   ~ProxyDaemon();
 
   void setPostSyncHook(PostSyncHook hook) { postSync_ = std::move(hook); }
+  // Where syncs are reported (both optional; owned by the caller, outliving the daemon).
+  void setObservers(Metrics* metrics, ProxyHealth* health) {
+    metrics_ = metrics;
+    health_ = health;
+  }
   void start();
   // Stops watching and syncing; waits for a sync in flight. Rules stay in the kernel.
   void stop();
@@ -62,6 +69,8 @@ class ProxyDaemon {
   boost::asio::steady_timer canaryTimer_;
   boost::asio::thread_pool worker_{1};
   PostSyncHook postSync_;
+  Metrics* metrics_ = nullptr;
+  ProxyHealth* health_ = nullptr;
   bool syncing_ = false;
   bool stopped_ = false;
   // Services changed since the kernel last took a sync: kept across a failed sync.

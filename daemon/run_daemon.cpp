@@ -15,6 +15,9 @@
 #include "daemon/cleanup.h"
 #include "daemon/conntrack_cleanup.h"
 #include "daemon/flags.h"
+#include "daemon/http_server.h"
+#include "daemon/metrics.h"
+#include "daemon/proxy_health.h"
 #include "daemon/proxy_daemon.h"
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
@@ -131,6 +134,32 @@ int runDaemon(const std::vector<std::string>& args) {
     backends.push_back({family, std::make_unique<iptables::IptablesBackend>(std::move(opts), std::move(restore))});
   }
   ProxyDaemon daemon(io, node, timing, std::move(source), std::move(backends));
+  Metrics metrics;
+  describeProxyMetrics(metrics);
+  ProxyHealth health(2 * flags.syncPeriod);
+  daemon.setObservers(&metrics, &health);
+  auto healthHandler = [&](const std::string& path) -> HttpResponse {
+    bool isHealthz = path == "/healthz";
+    if (!isHealthz && path != "/livez") return {404, "text/plain; charset=utf-8", "404 page not found\n"};
+    auto now = std::chrono::system_clock::now();
+    auto v = isHealthz ? health.healthz(now) : health.livez(now);
+    metrics.counterAdd(isHealthz ? "kubeproxy_proxy_healthz_total" : "kubeproxy_proxy_livez_total", 1,
+                       {{"code", std::to_string(v.status)}});
+    return {v.status, "application/json", v.body};
+  };
+  auto metricsHandler = [&](const std::string& path) -> HttpResponse {
+    if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition()};
+    if (path == "/proxyMode") return {200, "text/plain; charset=utf-8", "iptables"};
+    return healthHandler(path);
+  };
+  HttpServer healthServer(io, healthHandler), metricsServer(io, metricsHandler);
+  for (auto [server, address] : {std::pair{&healthServer, flags.healthzBindAddress},
+                                 std::pair{&metricsServer, flags.metricsBindAddress}}) {
+    if (address.empty()) continue;
+    // Like kube-proxy: a port that cannot be bound is logged, the proxy keeps working.
+    if (Status st = server->listen(address); !st) log::error(st.message());
+    else log::info("serving on " + address);
+  }
   daemon.setPostSyncHook([](const dataplane::DesiredState* before, const dataplane::DesiredState& now) {
     cleanStaleUdpConntrack(before, now);
   });
@@ -140,6 +169,8 @@ int runDaemon(const std::vector<std::string>& args) {
     if (ec) return;
     log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + "; exiting, rules stay in place");
     daemon.stop();
+    healthServer.stop();
+    metricsServer.stop();
     io.stop();
   });
   daemon.start();

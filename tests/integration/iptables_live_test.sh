@@ -26,6 +26,11 @@ bad() { echo "FAIL [$backend] $*"; failed=$((failed + 1)); }
 from() { local ns=$1; shift; ip netns exec "$(topo_ns "$ns")" "$build/kproxy-testclient" "$@" 2>&1 || true; }
 count() { awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }' <<<"$2"; }
 in_range() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
+# http_get IP PORT PATH: a GET from inside the node namespace (bash's /dev/tcp; no curl needed).
+http_get() {
+  ip netns exec "$(topo_ns node)" timeout 5 bash -c \
+    "exec 3<>/dev/tcp/$1/$2 && printf 'GET $3 HTTP/1.0\r\n\r\n' >&3 && cat <&3" 2>/dev/null || true
+}
 
 service() { # NAME IP [extra spec line] [extra port fields]
   printf 'kind: Service\nmetadata: {name: %s, namespace: t}\nspec:\n  clusterIP: %s\n  ports: [{name: http, port: 80, targetPort: 8080%s}]\n' \
@@ -68,7 +73,16 @@ start() { topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --iptables-
 start
 topo_wait_for 't/self:http' nat 15 || { cat "$log"; bad "kproxy never programmed its rules"; exit 1; }
 
-# 0. Both families are programmed.
+# 0. Health and metrics answer like kube-proxy's; both families are programmed.
+out=$(http_get 10.200.0.1 10256 /healthz)
+if grep -q '^HTTP/1.0 200' <<<"$out" && grep -q '"healthy": true' <<<"$out" && grep -q '"lastUpdated": ' <<<"$out"; then
+  ok "/healthz on the node IP: 200 with kube-proxy's JSON"
+else bad "/healthz: $out"; fi
+out=$(http_get 127.0.0.1 10249 /metrics)
+if grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="0.001"}' <<<"$out" &&
+   grep -q '^kubeproxy_sync_full_proxy_rules_duration_seconds_count [1-9]' <<<"$out"; then
+  ok "/metrics on 127.0.0.1:10249 has the sync histograms"
+else bad "/metrics: $(head -c 300 <<<"$out")"; fi
 v6=$(ip netns exec "$(topo_ns node)" "ip6tables-$backend-save" -t nat 2>/dev/null || true)
 if grep -q -- '-d fd00:96::85/128 .*t/dual:http cluster IP' <<<"$v6" && grep -q -- '--to-destination \[fd00:244:1::2\]:8080' <<<"$v6"; then
   ok "dual-stack Service programmed in ip6tables too"
@@ -159,8 +173,9 @@ ip netns exec "$(topo_ns node)" "iptables-$backend" -t nat -A FOREIGN-HOLD -j "$
 sleep 1.5
 out=$(from client tcp 10.96.0.83 80 5)
 answered=$(( $(count pod-1 "$out") + $(count pod-2 "$out") ))
-if grep -q 'failed, previous rules stay in place' "$log" && [ "$answered" = 5 ]; then
-  ok "failed restore logged, traffic still served ($(tr '\n' ' ' <<<"$out"))"
+failures=$(http_get 127.0.0.1 10249 /metrics | awk '$1 == "kubeproxy_sync_proxy_rules_iptables_restore_failures_total" {print $2}')
+if grep -q 'failed, previous rules stay in place' "$log" && [ "$answered" = 5 ] && [ "${failures:-0}" -ge 1 ]; then
+  ok "failed restore logged and counted ($failures), traffic still served ($(tr '\n' ' ' <<<"$out"))"
 else bad "failed restore: log $(grep -c failed "$log") failures, traffic '$out'"; fi
 ip netns exec "$(topo_ns node)" "iptables-$backend" -t nat -F FOREIGN-HOLD
 deadline=$((SECONDS + 10))

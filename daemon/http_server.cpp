@@ -1,0 +1,113 @@
+#include "daemon/http_server.h"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace kproxy::daemon {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using boost::asio::ip::tcp;
+
+namespace {
+
+// One connection: read one request (up to 8 KiB, 5 s), answer, close.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const HttpServer::Handler& handler)
+      : stream_(std::move(socket)), handler_(handler) {}
+
+  void start() {
+    parser_.body_limit(8192);
+    parser_.header_limit(8192);
+    stream_.expires_after(std::chrono::seconds(5));
+    http::async_read(stream_, buffer_, parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (!ec) self->respond();
+    });
+  }
+
+ private:
+  void respond() {
+    const auto& req = parser_.get();
+    HttpResponse r;
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      r = {405, "text/plain; charset=utf-8", "method not allowed\n"};
+    } else {
+      std::string target(req.target());
+      r = handler_(target.substr(0, target.find('?')));
+    }
+    res_.result(static_cast<unsigned>(r.status));
+    res_.version(req.version());
+    res_.set(http::field::content_type, r.contentType);
+    res_.set("X-Content-Type-Options", "nosniff");
+    res_.keep_alive(false);
+    res_.body() = std::move(r.body);
+    res_.prepare_payload();
+    http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code, size_t) {
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    });
+  }
+
+  beast::tcp_stream stream_;
+  HttpServer::Handler handler_;
+  beast::flat_buffer buffer_;
+  http::request_parser<http::string_body> parser_;
+  http::response<http::string_body> res_;
+};
+
+}  // namespace
+
+HttpServer::HttpServer(boost::asio::io_context& io, Handler handler)
+    : io_(io), handler_(std::move(handler)), acceptor_(io) {}
+
+Status HttpServer::listen(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) return Status::error("\"" + address + "\" is not IP:PORT");
+  std::string host = address.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  auto ip = boost::asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+  if (ec) return Status::error("\"" + address + "\": bad address: " + ec.message());
+  int port = 0;
+  try {
+    port = std::stoi(address.substr(colon + 1));
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) return Status::error("\"" + address + "\": bad port");
+  tcp::endpoint ep(ip, static_cast<uint16_t>(port));
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(64, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    return Status::error("listen on " + address + ": " + ec.message());
+  }
+  accept();
+  return Status::ok();
+}
+
+uint16_t HttpServer::port() const {
+  boost::system::error_code ec;
+  auto ep = acceptor_.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void HttpServer::stop() {
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+}
+
+void HttpServer::accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+    if (ec) return;  // closed
+    std::make_shared<Session>(std::move(socket), handler_)->start();
+    accept();
+  });
+}
+
+}  // namespace kproxy::daemon

@@ -1,0 +1,136 @@
+#include "daemon/metrics.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace kproxy::daemon {
+
+std::vector<double> Metrics::syncBuckets() {
+  std::vector<double> b;
+  for (int i = 0; i < 15; ++i) b.push_back(0.001 * std::pow(2.0, i));
+  return b;
+}
+
+Metrics::Family& Metrics::family(const std::string& name) { return families_[name]; }
+
+void Metrics::describe(const std::string& name, const std::string& type, const std::string& help,
+                       std::vector<double> buckets) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto& f = family(name);
+  f.type = type;
+  f.help = help;
+  f.bounds = std::move(buckets);
+}
+
+void Metrics::counterAdd(const std::string& name, double v, const Labels& labels) {
+  std::lock_guard<std::mutex> l(mu_);
+  family(name).series[labels].value += v;
+}
+
+void Metrics::gaugeSet(const std::string& name, double v, const Labels& labels) {
+  std::lock_guard<std::mutex> l(mu_);
+  family(name).series[labels].value = v;
+}
+
+void Metrics::observe(const std::string& name, double v, const Labels& labels) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto& f = family(name);
+  auto& s = f.series[labels];
+  if (s.buckets.size() != f.bounds.size()) s.buckets.assign(f.bounds.size(), 0);
+  for (size_t i = 0; i < f.bounds.size(); ++i)
+    if (v <= f.bounds[i]) ++s.buckets[i];
+  s.value += v;
+  ++s.count;
+}
+
+double Metrics::value(const std::string& name, const Labels& labels) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto f = families_.find(name);
+  if (f == families_.end()) return 0;
+  auto s = f->second.series.find(labels);
+  if (s == f->second.series.end()) return 0;
+  return f->second.type == "histogram" ? static_cast<double>(s->second.count) : s->second.value;
+}
+
+namespace {
+
+std::string fmt(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  // The shortest text that reads back as the same double, as Prometheus clients print it.
+  char buf[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+std::string labelText(const Metrics::Labels& labels, const std::string& extraKey = "", const std::string& extraValue = "") {
+  std::string s;
+  auto add = [&](const std::string& k, const std::string& v) {
+    s += s.empty() ? "{" : ",";
+    s += k + "=\"";
+    for (char c : v) {
+      if (c == '\\' || c == '"') s += '\\';
+      if (c == '\n') {
+        s += "\\n";
+        continue;
+      }
+      s += c;
+    }
+    s += "\"";
+  };
+  for (const auto& [k, v] : labels) add(k, v);
+  if (!extraKey.empty()) add(extraKey, extraValue);
+  if (!s.empty()) s += "}";
+  return s;
+}
+
+}  // namespace
+
+std::string Metrics::exposition() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::string out;
+  for (const auto& [name, f] : families_) {
+    out += "# HELP " + name + " " + f.help + "\n";
+    out += "# TYPE " + name + " " + f.type + "\n";
+    for (const auto& [labels, s] : f.series) {
+      if (f.type != "histogram") {
+        out += name + labelText(labels) + " " + fmt(s.value) + "\n";
+        continue;
+      }
+      for (size_t i = 0; i < f.bounds.size(); ++i)
+        out += name + "_bucket" + labelText(labels, "le", fmt(f.bounds[i])) + " " +
+               std::to_string(i < s.buckets.size() ? s.buckets[i] : 0) + "\n";
+      out += name + "_bucket" + labelText(labels, "le", "+Inf") + " " + std::to_string(s.count) + "\n";
+      out += name + "_sum" + labelText(labels) + " " + fmt(s.value) + "\n";
+      out += name + "_count" + labelText(labels) + " " + std::to_string(s.count) + "\n";
+    }
+  }
+  return out;
+}
+
+void describeProxyMetrics(Metrics& m) {
+  auto b = Metrics::syncBuckets();
+  m.describe("kubeproxy_sync_proxy_rules_duration_seconds", "histogram", "SyncProxyRules latency in seconds", b);
+  m.describe("kubeproxy_sync_full_proxy_rules_duration_seconds", "histogram",
+             "SyncProxyRules latency in seconds for full resyncs", b);
+  m.describe("kubeproxy_sync_partial_proxy_rules_duration_seconds", "histogram",
+             "SyncProxyRules latency in seconds for partial resyncs", b);
+  m.describe("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "gauge",
+             "The last time proxy rules were successfully synced");
+  m.describe("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "gauge",
+             "The last time a sync of proxy rules was queued");
+  m.describe("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", "counter",
+             "Cumulative proxy iptables restore failures");
+  m.describe("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", "counter",
+             "Cumulative proxy iptables partial restore failures");
+  m.describe("kubeproxy_sync_proxy_rules_iptables_total", "gauge", "Total number of iptables rules owned by kube-proxy");
+  m.describe("kubeproxy_sync_proxy_rules_service_changes_total", "counter", "Cumulative proxy rules Service changes");
+  m.describe("kubeproxy_sync_proxy_rules_service_changes_pending", "gauge", "Pending proxy rules Service changes");
+  m.describe("kubeproxy_proxy_healthz_total", "counter", "Cumulative proxy healthz HTTP status");
+  m.describe("kubeproxy_proxy_livez_total", "counter", "Cumulative proxy livez HTTP status");
+}
+
+}  // namespace kproxy::daemon

@@ -1,0 +1,52 @@
+// A small Prometheus registry (counters, gauges, histograms with labels) and its text exposition,
+// with kube-proxy's metric names. Own code rather than prometheus-cpp: Debian 12 has no package
+// for it, and kproxy needs a dozen series.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace kproxy::daemon {
+
+class Metrics {
+ public:
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+
+  // kube-proxy's buckets for sync latencies: 1 ms doubling, 15 buckets.
+  static std::vector<double> syncBuckets();
+
+  void counterAdd(const std::string& name, double v, const Labels& labels = {});
+  void gaugeSet(const std::string& name, double v, const Labels& labels = {});
+  void observe(const std::string& name, double v, const Labels& labels = {});
+  // Declares a metric's help, type ("counter", "gauge", "histogram") and buckets once.
+  void describe(const std::string& name, const std::string& type, const std::string& help,
+                std::vector<double> buckets = {});
+
+  // Prometheus text format 0.0.4.
+  std::string exposition() const;
+  double value(const std::string& name, const Labels& labels = {}) const;
+
+ private:
+  struct Series {
+    double value = 0;  // counter/gauge; histogram sum
+    uint64_t count = 0;
+    std::vector<uint64_t> buckets;
+  };
+  struct Family {
+    std::string type = "gauge", help;
+    std::vector<double> bounds;
+    std::map<Labels, Series> series;
+  };
+  Family& family(const std::string& name);
+
+  mutable std::mutex mu_;  // written from the io thread, read by the HTTP handler on the same
+                           // thread today; the lock keeps it safe if that ever changes
+  std::map<std::string, Family> families_;
+};
+
+// Registers kproxy's metrics (upstream names) in `m`.
+void describeProxyMetrics(Metrics& m);
+
+}  // namespace kproxy::daemon

@@ -1,0 +1,124 @@
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <sstream>
+#include <thread>
+
+#include "daemon/http_server.h"
+#include "daemon/metrics.h"
+#include "daemon/proxy_health.h"
+
+namespace kproxy::daemon {
+namespace {
+
+using std::chrono::seconds;
+const ProxyHealth::TimePoint t0 = ProxyHealth::TimePoint{} + seconds(1'800'000'000);
+
+TEST(ProxyHealth, UnhealthyOnlyWhenAQueuedChangeWaitsLongerThanTheTimeout) {
+  ProxyHealth h(std::chrono::seconds(60));
+  h.updated(t0);
+  EXPECT_EQ(h.healthz(t0 + seconds(3600)).status, 200);  // idle for an hour: fine
+  h.queued(t0 + seconds(10));
+  h.queued(t0 + seconds(50));  // the oldest counts
+  EXPECT_EQ(h.healthz(t0 + seconds(69)).status, 200);
+  auto v = h.healthz(t0 + seconds(71));
+  EXPECT_EQ(v.status, 503);
+  EXPECT_FALSE(v.healthy);
+  EXPECT_NE(v.body.find("\"healthy\": false"), std::string::npos) << v.body;
+  h.updated(t0 + seconds(72));
+  EXPECT_EQ(h.healthz(t0 + seconds(73)).status, 200);
+  h.setNodeEligible(false);
+  EXPECT_EQ(h.healthz(t0 + seconds(74)).status, 503);
+  EXPECT_EQ(h.livez(t0 + seconds(74)).status, 200);
+  EXPECT_NE(h.livez(t0 + seconds(74)).body.find("\"nodeEligible\": false"), std::string::npos);
+}
+
+TEST(ProxyHealth, GoTimeFormat) {
+  EXPECT_EQ(goTimeString(ProxyHealth::TimePoint{} + seconds(1764000000)), "2025-11-24 16:00:00 +0000 UTC");
+  EXPECT_EQ(goTimeString(ProxyHealth::TimePoint{} + seconds(1764000000) + std::chrono::milliseconds(250)),
+            "2025-11-24 16:00:00.25 +0000 UTC");
+}
+
+TEST(Metrics, ExpositionParsesBackWithUpstreamNamesTypesAndBuckets) {
+  Metrics m;
+  describeProxyMetrics(m);
+  m.observe("kubeproxy_sync_proxy_rules_duration_seconds", 0.003);
+  m.observe("kubeproxy_sync_proxy_rules_duration_seconds", 0.5);
+  m.counterAdd("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", 1);
+  m.gaugeSet("kubeproxy_sync_proxy_rules_iptables_total", 42, {{"table", "nat"}});
+  m.counterAdd("kubeproxy_proxy_healthz_total", 1, {{"code", "200"}});
+  std::string text = m.exposition();
+  std::map<std::string, std::string> types;
+  std::map<std::string, double> samples;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      std::istringstream l(line.substr(7));
+      std::string name, type;
+      l >> name >> type;
+      types[name] = type;
+    } else if (!line.empty() && line[0] != '#') {
+      auto sp = line.rfind(' ');
+      samples[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
+    }
+  }
+  EXPECT_EQ(types["kubeproxy_sync_proxy_rules_duration_seconds"], "histogram");
+  EXPECT_EQ(types["kubeproxy_sync_proxy_rules_iptables_restore_failures_total"], "counter");
+  EXPECT_EQ(types["kubeproxy_sync_proxy_rules_last_timestamp_seconds"], "gauge");
+  EXPECT_EQ(samples["kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.001\"}"], 0);
+  EXPECT_EQ(samples["kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.004\"}"], 1);
+  EXPECT_EQ(samples["kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.512\"}"], 2);
+  EXPECT_EQ(samples["kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"16.384\"}"], 2);
+  EXPECT_EQ(samples["kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"+Inf\"}"], 2);
+  EXPECT_EQ(samples["kubeproxy_sync_proxy_rules_duration_seconds_count"], 2);
+  EXPECT_DOUBLE_EQ(samples["kubeproxy_sync_proxy_rules_duration_seconds_sum"], 0.503);
+  EXPECT_EQ(samples["kubeproxy_sync_proxy_rules_iptables_total{table=\"nat\"}"], 42);
+  EXPECT_EQ(samples["kubeproxy_proxy_healthz_total{code=\"200\"}"], 1);
+  EXPECT_EQ(samples["kubeproxy_sync_proxy_rules_iptables_restore_failures_total"], 1);
+}
+
+// Loopback only: a real socket against the server on 127.0.0.1, port picked by the kernel.
+std::string get(uint16_t port, const std::string& request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "connect failed";
+  (void)!::write(fd, request.data(), request.size());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+TEST(HttpServer, ServesPathsAndRejectsOtherMethods) {
+  boost::asio::io_context io;
+  HttpServer server(io, [](const std::string& path) -> HttpResponse {
+    if (path == "/healthz") return {503, "application/json", "{\"healthy\": false}"};
+    return {404, "text/plain", "nope\n"};
+  });
+  ASSERT_TRUE(server.listen("127.0.0.1:0").isOk());
+  ASSERT_NE(server.port(), 0);
+  std::thread t([&] { io.run(); });
+  std::string r = get(server.port(), "GET /healthz?verbose HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.rfind("HTTP/1.1 503", 0), 0u) << r;
+  EXPECT_NE(r.find("Content-Type: application/json"), std::string::npos);
+  EXPECT_NE(r.find("{\"healthy\": false}"), std::string::npos);
+  EXPECT_EQ(get(server.port(), "GET /x HTTP/1.0\r\n\r\n").rfind("HTTP/1.0 404", 0), 0u);
+  EXPECT_EQ(get(server.port(), "POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n").rfind("HTTP/1.1 405", 0), 0u);
+  EXPECT_EQ(get(server.port(), "garbage\r\n\r\n").find("200"), std::string::npos);
+  EXPECT_FALSE(server.listen("127.0.0.1:99999").isOk());
+  server.stop();
+  io.stop();
+  t.join();
+}
+
+}  // namespace
+}  // namespace kproxy::daemon
