@@ -87,6 +87,8 @@ struct BadCase {
   const char* message;  // expected in the error
 };
 
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.what; }
+
 class DecodeServiceBad : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(DecodeServiceBad, NamesObjectAndField) {
@@ -136,7 +138,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"lb ingress", R"({"metadata": {"name": "bad", "namespace": "ns1"}, "spec": {"clusterIP": "10.0.0.1"},
                                  "status": {"loadBalancer": {"ingress": [{"ip": "nope"}]}}})",
                 "status.loadBalancer.ingress[0].ip", "not a valid IP"},
-        BadCase{"no spec", R"({"metadata": {"name": "bad", "namespace": "ns1"}})", "spec", "missing"}));
+        BadCase{"no spec", R"({"metadata": {"name": "bad", "namespace": "ns1"}})", "spec", "missing"}),
+    [](const ::testing::TestParamInfo<BadCase>& info) {
+      std::string name = info.param.what;
+      for (auto& c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      return name;
+    });
 
 TEST(DecodeService, RejectsOverLongFields) {
   auto d = decodeService(json::parse(std::string(R"({"metadata": {"name": "bad", "namespace": "ns1"},
