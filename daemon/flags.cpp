@@ -1,6 +1,7 @@
 #include "daemon/flags.h"
 
 #include <charconv>
+#include <fstream>
 #include <sstream>
 
 #include "dataplane/ip.h"
@@ -13,6 +14,8 @@ Runs the proxy until SIGTERM/SIGINT; rules stay in place on exit so a restart do
 interrupt traffic.
 
 Flags (kube-proxy's names):
+  --config FILE                    a KubeProxyConfiguration (YAML or JSON); flags override it
+  --write-config-to FILE           write the default configuration and exit
   --proxy-mode iptables            the dataplane mode (iptables; ipvs and nftables later)
   --manifests DIR                  read Services, EndpointSlices and Nodes from manifests in DIR,
                                    following changes (inotify)
@@ -71,9 +74,33 @@ std::vector<std::string> splitComma(const std::string& s) {
   return out;
 }
 
-Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args) {
+namespace {
+Result<std::string> readWholeFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::error("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
+                                     const std::function<Result<std::string>(const std::string&)>& readFile) {
   DaemonFlags f;
   std::vector<std::string> problems;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    if (a == "--config" && i + 1 < args.size()) f.configFile = args[i + 1];
+    else if (a.rfind("--config=", 0) == 0) f.configFile = a.substr(9);
+  }
+  if (!f.configFile.empty()) {
+    auto text = readFile ? readFile(f.configFile) : readWholeFile(f.configFile);
+    if (!text) return Status::error("--config: " + text.error());
+    auto cfg = parseProxyConfig(text.value());
+    if (!cfg) return Status::error("--config " + f.configFile + ": " + cfg.error());
+    f.config = cfg.value();
+  }
+  ProxyConfig& c = f.config;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i], value;
     bool inlineValue = false;
@@ -99,28 +126,30 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args) {
       else problems.push_back(a + ": \"" + value + "\" is not true or false");
     };
     if (a == "-h" || a == "--help") f.help = true;
-    else if (a == "--proxy-mode") { if (need()) f.proxyMode = value; }
+    else if (a == "--config") { need(); }
+    else if (a == "--write-config-to") { if (need()) f.writeConfigTo = value; }
+    else if (a == "--proxy-mode") { if (need()) c.mode = value; }
     else if (a == "--manifests") { if (need()) f.manifests = value; }
     else if (a == "--master") { if (need()) f.master = value; }
-    else if (a == "--kubeconfig") { if (need()) f.kubeconfig = value; }
-    else if (a == "--hostname-override") { if (need()) f.hostnameOverride = value; }
-    else if (a == "--healthz-bind-address") { if (need()) f.healthzBindAddress = value; }
-    else if (a == "--metrics-bind-address") { if (need()) f.metricsBindAddress = value; }
-    else if (a == "--cluster-cidr") { if (need()) f.clusterCIDRs = splitComma(value); }
-    else if (a == "--masquerade-all") boolean(f.masqueradeAll);
-    else if (a == "--nodeport-addresses") { if (need()) f.nodePortAddresses = splitComma(value); }
+    else if (a == "--kubeconfig") { if (need()) c.kubeconfig = value; }
+    else if (a == "--hostname-override") { if (need()) c.hostnameOverride = value; }
+    else if (a == "--healthz-bind-address") { if (need()) c.healthzBindAddress = value; }
+    else if (a == "--metrics-bind-address") { if (need()) c.metricsBindAddress = value; }
+    else if (a == "--cluster-cidr") { if (need()) c.clusterCIDR = value; }
+    else if (a == "--masquerade-all") boolean(c.iptables.masqueradeAll);
+    else if (a == "--nodeport-addresses") { if (need()) c.nodePortAddresses = splitComma(value); }
     else if (a == "--cleanup") boolean(f.cleanup);
     else if (a == "--no-cleanup-other-modes") f.cleanupOtherModes = false;
     else if (a == "--iptables-localhost-nodeports") {
       if (need()) {
         if (value != "true" && value != "false") problems.push_back(a + ": \"" + value + "\" is not true or false");
-        f.localhostNodePorts = value == "true";
+        c.iptables.localhostNodePorts = value == "true";
       }
     } else if (a == "--iptables-sync-period" || a == "--iptables-min-sync-period") {
       if (need()) {
         auto d = parseDuration(value);
         if (!d) problems.push_back(a + ": \"" + value + "\" is not a duration (like 30s, 1m0s, 500ms)");
-        else (a == "--iptables-sync-period" ? f.syncPeriod : f.minSyncPeriod) = *d;
+        else (a == "--iptables-sync-period" ? c.iptables.syncPeriod : c.iptables.minSyncPeriod) = *d;
       }
     } else if (a == "--iptables-masquerade-bit") {
       if (need()) {
@@ -128,7 +157,7 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args) {
         auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), bit);
         if (ec != std::errc() || p != value.data() + value.size() || bit < 0 || bit > 31)
           problems.push_back(a + ": \"" + value + "\" is not in 0-31");
-        else f.masqueradeBit = bit;
+        else c.iptables.masqueradeBit = bit;
       }
     } else if (a == "--iptables-backend") {
       if (need()) {
@@ -147,12 +176,8 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args) {
       problems.push_back("unknown flag \"" + a + "\"");
     }
   }
-  for (const auto& c : f.clusterCIDRs)
-    if (!net::parseCidr(c)) problems.push_back("--cluster-cidr: \"" + c + "\" is not a valid CIDR");
-  for (const auto& c : f.nodePortAddresses)
-    if (!net::parseCidr(c)) problems.push_back("--nodeport-addresses: \"" + c + "\" is not a valid CIDR");
-  if (f.proxyMode != "iptables") problems.push_back("--proxy-mode " + f.proxyMode + ": only iptables is built so far");
-  if (f.syncPeriod.count() <= 0) problems.push_back("--iptables-sync-period must be positive");
+  for (auto& e : validateProxyConfig(c)) problems.push_back(std::move(e));
+  if (c.mode != "iptables" && c.mode != "") problems.push_back("--proxy-mode " + c.mode + ": only iptables is built so far");
   if (!problems.empty()) {
     std::string msg;
     for (const auto& p : problems) msg += (msg.empty() ? "" : "; ") + p;

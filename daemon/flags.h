@@ -2,10 +2,12 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "daemon/config.h"
 #include "dataplane/status.h"
 #include "iptables/renderer.h"
 #include "iptables/restore_runner.h"
@@ -13,30 +15,27 @@
 namespace kproxy::daemon {
 
 struct DaemonFlags {
-  std::string proxyMode = "iptables";
-  std::string manifests;  // directory
-  std::string master, kubeconfig;
-  std::string hostnameOverride;
-  std::vector<std::string> clusterCIDRs;
-  bool masqueradeAll = false;
-  std::vector<std::string> nodePortAddresses;
-  int masqueradeBit = 14;
-  bool localhostNodePorts = true;
-  std::chrono::milliseconds syncPeriod{30000};
-  std::chrono::milliseconds minSyncPeriod{1000};
+  // What a KubeProxyConfiguration holds: the --config file's values (or upstream's defaults),
+  // then every flag given on the command line on top, as kube-proxy does.
+  ProxyConfig config;
+  std::string configFile;     // --config
+  std::string writeConfigTo;  // --write-config-to
+  std::string manifests;      // directory
+  std::string master;
   std::optional<iptables::XtablesBackend> backend;  // --iptables-backend nft|legacy (default: detect)
   bool cleanup = false;
   bool cleanupOtherModes = true;
   int verbosity = 0;
-  std::string healthzBindAddress = "0.0.0.0:10256";  // empty: off
-  std::string metricsBindAddress = "127.0.0.1:10249";
   bool help = false;
 };
 
 // Go-style durations as kube-proxy takes them: "30s", "1m0s", "500ms", "0".
 std::optional<std::chrono::milliseconds> parseDuration(const std::string& text);
 
-Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args);
+// Reads --config first (if given), then applies the flags. `readFile` is how the config file is
+// read (injected for tests); every problem, in the file or the flags, is reported at once.
+Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
+                                     const std::function<Result<std::string>(const std::string&)>& readFile = {});
 
 // "a,b,,c" -> {"a", "b", "c"}: list-valued flags as kube-proxy takes them.
 std::vector<std::string> splitComma(const std::string& s);

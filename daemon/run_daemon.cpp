@@ -83,12 +83,22 @@ int runDaemon(const std::vector<std::string>& args) {
     return 0;
   }
   log::setVerbosity(flags.verbosity);
+  if (!flags.writeConfigTo.empty()) {
+    std::ofstream out(flags.writeConfigTo);
+    out << defaultConfigYaml();
+    if (!out.flush()) {
+      std::cerr << "kproxy: cannot write " << flags.writeConfigTo << "\n";
+      return 1;
+    }
+    return 0;
+  }
   if (flags.cleanup) return runCleanup();
+  const ProxyConfig& cfg = flags.config;
   if (flags.manifests.empty()) {
     std::cerr << "kproxy: --manifests DIR is required (the API-server source is not built yet)\n";
     return 2;
   }
-  std::string node = flags.hostnameOverride;
+  std::string node = cfg.hostnameOverride;
   if (node.empty()) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
@@ -110,22 +120,23 @@ int runDaemon(const std::vector<std::string>& args) {
   for (auto family : families) {
     iptables::RenderOptions opts;
     opts.family = family;
-    for (const auto& c : flags.clusterCIDRs) opts.clusterCIDRs.push_back(*net::parseCidr(c));
-    for (const auto& c : flags.nodePortAddresses) opts.nodePortAddresses.push_back(*net::parseCidr(c));
-    opts.masqueradeAll = flags.masqueradeAll;
-    opts.masqueradeBit = flags.masqueradeBit;
-    opts.localhostNodePorts = flags.localhostNodePorts;
+    for (const auto& c : splitComma(cfg.clusterCIDR)) opts.clusterCIDRs.push_back(*net::parseCidr(c));
+    for (const auto& c : cfg.nodePortAddresses)
+      if (auto cidr = net::parseCidr(c)) opts.nodePortAddresses.push_back(*cidr);
+    opts.masqueradeAll = cfg.iptables.masqueradeAll;
+    opts.masqueradeBit = cfg.iptables.masqueradeBit;
+    opts.localhostNodePorts = cfg.iptables.localhostNodePorts;
     opts.nodeIPs = localAddresses(family);
     opts.conntrackTCPLiberal = tcpLiberal;
     perFamily.push_back(std::move(opts));
   }
-  if (flags.localhostNodePorts) writeSysctl("net/ipv4/conf/all/route_localnet", "1");
+  if (cfg.iptables.localhostNodePorts) writeSysctl("net/ipv4/conf/all/route_localnet", "1");
 
   boost::asio::io_context io;
   SyncScheduler::Options timing;
-  timing.syncPeriod = flags.syncPeriod;
-  timing.minSyncPeriod = flags.minSyncPeriod;
-  timing.maxRetry = flags.syncPeriod;
+  timing.syncPeriod = cfg.iptables.syncPeriod;
+  timing.minSyncPeriod = cfg.iptables.minSyncPeriod;
+  timing.maxRetry = cfg.iptables.syncPeriod;
   auto source = std::make_unique<watch::FileSource>(io, flags.manifests);
   std::vector<FamilyBackend> backends;
   for (auto& opts : perFamily) {
@@ -136,7 +147,7 @@ int runDaemon(const std::vector<std::string>& args) {
   ProxyDaemon daemon(io, node, timing, std::move(source), std::move(backends));
   Metrics metrics;
   describeProxyMetrics(metrics);
-  ProxyHealth health(2 * flags.syncPeriod);
+  ProxyHealth health(2 * cfg.iptables.syncPeriod);
   daemon.setObservers(&metrics, &health);
   auto healthHandler = [&](const std::string& path) -> HttpResponse {
     bool isHealthz = path == "/healthz";
@@ -153,8 +164,8 @@ int runDaemon(const std::vector<std::string>& args) {
     return healthHandler(path);
   };
   HttpServer healthServer(io, healthHandler), metricsServer(io, metricsHandler);
-  for (auto [server, address] : {std::pair{&healthServer, flags.healthzBindAddress},
-                                 std::pair{&metricsServer, flags.metricsBindAddress}}) {
+  for (auto [server, address] : {std::pair{&healthServer, cfg.healthzBindAddress},
+                                 std::pair{&metricsServer, cfg.metricsBindAddress}}) {
     if (address.empty()) continue;
     // Like kube-proxy: a port that cannot be bound is logged, the proxy keeps working.
     if (Status st = server->listen(address); !st) log::error(st.message());

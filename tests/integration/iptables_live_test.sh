@@ -68,8 +68,17 @@ service empty 10.96.0.82 | write empty.yaml
 { service self 10.96.0.83; slice self 8080 TCP 1; } | write self.yaml
 
 log="$work/kproxy.log"
+# The sync period comes from a KubeProxyConfiguration file (the canary check below needs 3s to
+# pass in time); the min sync period from a flag, which overrides the file.
+cat >"$work/config.yaml" <<CFG
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+iptables:
+  syncPeriod: 3s
+  minSyncPeriod: 2s
+CFG
 start() { topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --iptables-backend "$backend" \
-  --iptables-min-sync-period 50ms --iptables-sync-period 3s "$@"; }
+  --config "$work/config.yaml" --iptables-min-sync-period 50ms "$@"; }
 start
 topo_wait_for 't/self:http' nat 15 || { cat "$log"; bad "kproxy never programmed its rules"; exit 1; }
 

@@ -16,10 +16,10 @@ TEST(Flags, KubeProxyNamesAndDurations) {
                              "--iptables-min-sync-period=250ms", "--iptables-backend", "legacy", "--masquerade-all",
                              "-v", "4", "--no-cleanup-other-modes"});
   ASSERT_TRUE(f) << f.error();
-  EXPECT_EQ(f.value().syncPeriod, std::chrono::seconds(60));
-  EXPECT_EQ(f.value().minSyncPeriod, std::chrono::milliseconds(250));
+  EXPECT_EQ(f.value().config.iptables.syncPeriod, std::chrono::seconds(60));
+  EXPECT_EQ(f.value().config.iptables.minSyncPeriod, std::chrono::milliseconds(250));
   EXPECT_EQ(f.value().backend, iptables::XtablesBackend::kLegacy);
-  EXPECT_TRUE(f.value().masqueradeAll);
+  EXPECT_TRUE(f.value().config.iptables.masqueradeAll);
   EXPECT_FALSE(f.value().cleanupOtherModes);
   EXPECT_EQ(f.value().verbosity, 4);
   auto bad = parseDaemonFlags({"--cluster-cidr", "10.0.0.0/99", "--iptables-sync-period", "soon", "--bogus"});
