@@ -32,7 +32,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto& req = parser_.get();
     HttpResponse r;
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
-      r = {405, "text/plain; charset=utf-8", "method not allowed\n"};
+      r = {405, "text/plain; charset=utf-8", "method not allowed\n", {}};
     } else {
       std::string target(req.target());
       r = handler_(target.substr(0, target.find('?')));
@@ -41,6 +41,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.version(req.version());
     res_.set(http::field::content_type, r.contentType);
     res_.set("X-Content-Type-Options", "nosniff");
+    for (const auto& [k, v] : r.headers) res_.set(k, v);
     res_.keep_alive(false);
     res_.body() = std::move(r.body);
     res_.prepare_payload();

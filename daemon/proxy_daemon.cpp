@@ -154,6 +154,8 @@ void ProxyDaemon::onSyncDone(std::vector<iptables::SyncReport> reports) {
     metrics_->gaugeSet("kubeproxy_sync_proxy_rules_service_changes_pending", ok ? 0 : static_cast<double>(unapplied_.size()));
   }
   if (ok && health_) health_->updated(std::chrono::system_clock::now());
+  if (ok && applied_ && !backends_.empty() && backends_.front().backend->applied())
+    applied_(*backends_.front().backend->applied());
   for (size_t i = 0; i < reports.size(); ++i) {
     const auto& report = reports[i];
     std::string what = std::string(report.full ? "full" : "partial") + " sync (" +

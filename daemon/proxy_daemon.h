@@ -41,6 +41,8 @@ class ProxyDaemon {
   ~ProxyDaemon();
 
   void setPostSyncHook(PostSyncHook hook) { postSync_ = std::move(hook); }
+  // On the io thread after a successful sync, with the first family's state (health checks).
+  void setAppliedHook(std::function<void(const dataplane::DesiredState&)> hook) { applied_ = std::move(hook); }
   // Where syncs are reported (both optional; owned by the caller, outliving the daemon).
   void setObservers(Metrics* metrics, ProxyHealth* health) {
     metrics_ = metrics;
@@ -69,6 +71,7 @@ class ProxyDaemon {
   boost::asio::steady_timer canaryTimer_;
   boost::asio::thread_pool worker_{1};
   PostSyncHook postSync_;
+  std::function<void(const dataplane::DesiredState&)> applied_;
   Metrics* metrics_ = nullptr;
   ProxyHealth* health_ = nullptr;
   bool syncing_ = false;

@@ -10,6 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <iostream>
 
 #include "daemon/cleanup.h"
@@ -18,6 +19,7 @@
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/proxy_health.h"
+#include "daemon/service_health.h"
 #include "daemon/proxy_daemon.h"
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
@@ -55,6 +57,41 @@ void writeSysctl(const std::string& path, const std::string& value) {
   f << value;
   f.flush();
   if (!f) log::warning("cannot set " + path + "=" + value + " (not permitted here?); continuing");
+}
+
+long readSysctl(const std::string& path) {
+  std::ifstream f("/proc/sys/" + path);
+  long v = -1;
+  f >> v;
+  return f ? v : -1;
+}
+
+// kube-proxy's start-up tuning: conntrack table size and timeouts, our OOM score. Inside a
+// network namespace the kernel refuses some of these (nf_conntrack_max: EINVAL): warn, go on.
+void applyHostSettings(const ProxyConfig& cfg) {
+  {
+    std::ofstream oom("/proc/self/oom_score_adj");
+    oom << cfg.oomScoreAdj;
+    oom.flush();
+    if (!oom) log::warning("cannot set oom_score_adj=" + std::to_string(cfg.oomScoreAdj) + "; continuing");
+  }
+  if (cfg.conntrack.maxPerCore > 0) {
+    long cpus = static_cast<long>(std::thread::hardware_concurrency());
+    long want = std::max<long>(static_cast<long>(cfg.conntrack.maxPerCore) * std::max(cpus, 1L), cfg.conntrack.min);
+    long have = readSysctl("net/netfilter/nf_conntrack_max");
+    if (have >= 0 && have < want) writeSysctl("net/netfilter/nf_conntrack_max", std::to_string(want));
+  }
+  auto seconds = [](Millis d) { return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()); };
+  auto setTimeout = [&](const char* name, Millis d) {
+    if (d.count() <= 0) return;
+    std::string path = std::string("net/netfilter/") + name;
+    if (readSysctl(path) != std::stol(seconds(d))) writeSysctl(path, seconds(d));
+  };
+  setTimeout("nf_conntrack_tcp_timeout_established", cfg.conntrack.tcpEstablishedTimeout);
+  setTimeout("nf_conntrack_tcp_timeout_close_wait", cfg.conntrack.tcpCloseWaitTimeout);
+  setTimeout("nf_conntrack_udp_timeout", cfg.conntrack.udpTimeout);
+  setTimeout("nf_conntrack_udp_timeout_stream", cfg.conntrack.udpStreamTimeout);
+  if (cfg.conntrack.tcpBeLiberal) writeSysctl("net/netfilter/nf_conntrack_tcp_be_liberal", "1");
 }
 
 void printReport(const CleanupReport& r, const std::string& what) {
@@ -109,6 +146,7 @@ int runDaemon(const std::vector<std::string>& args) {
   log::info("kproxy starting: node " + node + ", mode iptables, backend " + iptables::backendName(backend) +
             ", manifests " + flags.manifests);
   if (flags.cleanupOtherModes) printReport(cleanupOtherModes(backend), "cleanup of other modes");
+  applyHostSettings(cfg);
 
   // Both families, as kube-proxy's dual-stack proxier, where the kernel has IPv6 at all.
   std::vector<model::IPFamily> families = {model::IPFamily::kIPv4};
@@ -149,18 +187,20 @@ int runDaemon(const std::vector<std::string>& args) {
   describeProxyMetrics(metrics);
   ProxyHealth health(2 * cfg.iptables.syncPeriod);
   daemon.setObservers(&metrics, &health);
+  ServiceHealthServers serviceHealth(io);
+  daemon.setAppliedHook([&](const dataplane::DesiredState& v4) { serviceHealth.sync(healthCheckPorts(v4)); });
   auto healthHandler = [&](const std::string& path) -> HttpResponse {
     bool isHealthz = path == "/healthz";
-    if (!isHealthz && path != "/livez") return {404, "text/plain; charset=utf-8", "404 page not found\n"};
+    if (!isHealthz && path != "/livez") return {404, "text/plain; charset=utf-8", "404 page not found\n", {}};
     auto now = std::chrono::system_clock::now();
     auto v = isHealthz ? health.healthz(now) : health.livez(now);
     metrics.counterAdd(isHealthz ? "kubeproxy_proxy_healthz_total" : "kubeproxy_proxy_livez_total", 1,
                        {{"code", std::to_string(v.status)}});
-    return {v.status, "application/json", v.body};
+    return {v.status, "application/json", v.body, {}};
   };
   auto metricsHandler = [&](const std::string& path) -> HttpResponse {
-    if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition()};
-    if (path == "/proxyMode") return {200, "text/plain; charset=utf-8", "iptables"};
+    if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition(), {}};
+    if (path == "/proxyMode") return {200, "text/plain; charset=utf-8", "iptables", {}};
     return healthHandler(path);
   };
   HttpServer healthServer(io, healthHandler), metricsServer(io, metricsHandler);

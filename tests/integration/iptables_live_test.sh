@@ -61,6 +61,11 @@ printf 'kind: Service\nmetadata: {name: dns, namespace: t}\nspec:\n  clusterIP: 
 { cat "$work/dns.svc"; slice dns 5353 UDP 1; } | write dns.yaml
 printf 'kind: Service\nmetadata: {name: dns3, namespace: t}\nspec:\n  clusterIP: 10.96.0.84\n  ports: [{name: dns, port: 53, protocol: UDP}]\n' >"$work/dns3.svc"
 { cat "$work/dns3.svc"; slice dns3 5353 UDP 1 2 3; } | write dns3.yaml
+# Health-check node ports: LoadBalancer + externalTrafficPolicy Local, endpoints here or elsewhere.
+{ service lb 10.96.0.86 '  type: LoadBalancer
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 32001' ', nodePort: 30086'; slice lb 8080 TCP 1 2; } | write lb.yaml
+printf 'kind: Service\nmetadata: {name: lbremote, namespace: t}\nspec:\n  type: LoadBalancer\n  clusterIP: 10.96.0.87\n  externalTrafficPolicy: Local\n  healthCheckNodePort: 32002\n  ports: [{name: http, port: 80, nodePort: 30087}]\n---\nkind: EndpointSlice\nmetadata: {name: lbremote-1, namespace: t, labels: {kubernetes.io/service-name: lbremote}}\naddressType: IPv4\nendpoints: [{addresses: [10.244.3.2], nodeName: node2}]\nports: [{name: http, port: 8080}]\n' | write lbremote.yaml
 # Dual-stack: the IPv6 half goes to ip6tables (no IPv6 routes here: rules only, no traffic).
 printf 'kind: Service\nmetadata: {name: dual, namespace: t}\nspec:\n  clusterIP: 10.96.0.85\n  clusterIPs: [10.96.0.85, "fd00:96::85"]\n  ports: [{name: http, port: 80}]\n---\nkind: EndpointSlice\nmetadata: {name: dual-v6, namespace: t, labels: {kubernetes.io/service-name: dual}}\naddressType: IPv6\nendpoints: [{addresses: ["fd00:244:1::2"]}]\nports: [{name: http, port: 8080}]\n' | write dual.yaml
 { service sticky 10.96.0.81 '  sessionAffinity: ClientIP'; slice sticky 8080 TCP 1 2 3; } | write sticky.yaml
@@ -81,6 +86,18 @@ start() { topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --iptables-
   --config "$work/config.yaml" --iptables-min-sync-period 50ms "$@"; }
 start
 topo_wait_for 't/self:http' nat 15 || { cat "$log"; bad "kproxy never programmed its rules"; exit 1; }
+
+# 0b. Health-check node ports answer per local endpoint count, and close with their Service.
+out=$(http_get 10.200.0.1 32001 /)
+if grep -q '^HTTP/1.0 200' <<<"$out" && grep -qi '^X-Load-Balancing-Endpoint-Weight: 2' <<<"$out" && grep -q '"localEndpoints": 2' <<<"$out"; then
+  ok "health check node port: 200 with 2 local endpoints"
+else bad "health check node port 32001: $out"; fi
+out=$(http_get 10.200.0.1 32002 /)
+grep -q '^HTTP/1.0 503' <<<"$out" && grep -q '"localEndpoints": 0' <<<"$out" && ok "health check node port: 503 without local endpoints" ||
+  bad "health check node port 32002: $out"
+rm "$work/manifests/lbremote.yaml"
+sleep 1
+[ -z "$(http_get 10.200.0.1 32002 /)" ] && ok "health check node port closed with its Service" || bad "port 32002 still answers"
 
 # 0. Health and metrics answer like kube-proxy's; both families are programmed.
 out=$(http_get 10.200.0.1 10256 /healthz)

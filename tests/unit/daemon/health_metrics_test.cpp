@@ -10,6 +10,7 @@
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/proxy_health.h"
+#include "daemon/service_health.h"
 
 namespace kproxy::daemon {
 namespace {
@@ -101,8 +102,8 @@ std::string get(uint16_t port, const std::string& request) {
 TEST(HttpServer, ServesPathsAndRejectsOtherMethods) {
   boost::asio::io_context io;
   HttpServer server(io, [](const std::string& path) -> HttpResponse {
-    if (path == "/healthz") return {503, "application/json", "{\"healthy\": false}"};
-    return {404, "text/plain", "nope\n"};
+    if (path == "/healthz") return {503, "application/json", "{\"healthy\": false}", {{"X-Extra", "1"}}};
+    return {404, "text/plain", "nope\n", {}};
   });
   ASSERT_TRUE(server.listen("127.0.0.1:0").isOk());
   ASSERT_NE(server.port(), 0);
@@ -111,6 +112,7 @@ TEST(HttpServer, ServesPathsAndRejectsOtherMethods) {
   EXPECT_EQ(r.rfind("HTTP/1.1 503", 0), 0u) << r;
   EXPECT_NE(r.find("Content-Type: application/json"), std::string::npos);
   EXPECT_NE(r.find("{\"healthy\": false}"), std::string::npos);
+  EXPECT_NE(r.find("X-Extra: 1"), std::string::npos);
   EXPECT_EQ(get(server.port(), "GET /x HTTP/1.0\r\n\r\n").rfind("HTTP/1.0 404", 0), 0u);
   EXPECT_EQ(get(server.port(), "POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n").rfind("HTTP/1.1 405", 0), 0u);
   EXPECT_EQ(get(server.port(), "garbage\r\n\r\n").find("200"), std::string::npos);
@@ -118,6 +120,28 @@ TEST(HttpServer, ServesPathsAndRejectsOtherMethods) {
   server.stop();
   io.stop();
   t.join();
+}
+
+TEST(ServiceHealth, CountsReadyLocalEndpointsAndAnswersLikeKubeProxy) {
+  dataplane::DesiredState state;
+  dataplane::ServicePortInfo p;
+  p.name.service = {"shop", "web"};
+  p.healthCheckNodePort = 32000;
+  p.endpoints.resize(3);
+  p.endpoints[0].local = p.endpoints[0].ready = true;
+  p.endpoints[1].local = true;  // not ready
+  p.endpoints[2].ready = true;  // elsewhere
+  state.ports.push_back(p);
+  auto ports = healthCheckPorts(state);
+  ASSERT_EQ(ports.size(), 1u);
+  EXPECT_EQ(ports[32000].localEndpoints, 1);
+  auto ok = serviceHealthResponse(ports[32000], true);
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.headers.at(0), (std::pair<std::string, std::string>{"X-Load-Balancing-Endpoint-Weight", "1"}));
+  EXPECT_NE(ok.body.find("\"localEndpoints\": 1"), std::string::npos);
+  EXPECT_NE(ok.body.find("\"namespace\": \"shop\""), std::string::npos);
+  ports[32000].localEndpoints = 0;
+  EXPECT_EQ(serviceHealthResponse(ports[32000], true).status, 503);
 }
 
 }  // namespace
