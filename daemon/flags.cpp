@@ -17,8 +17,13 @@ Flags (kube-proxy's names):
   --config FILE                    a KubeProxyConfiguration (YAML or JSON); flags override it
   --write-config-to FILE           write the default configuration and exit
   --proxy-mode iptables            the dataplane mode (iptables; ipvs and nftables later)
-  --manifests DIR                  read Services, EndpointSlices and Nodes from manifests in DIR,
-                                   following changes (inotify)
+  --master URL                     the API server (overrides the kubeconfig's server)
+  --kubeconfig FILE                credentials and server; with neither, the in-cluster service
+                                   account (KUBERNETES_SERVICE_HOST/PORT and its token)
+  --manifests DIR                  instead of an API server: Services, EndpointSlices and Nodes
+                                   from manifests in DIR, following changes (inotify)
+  --watch-timeout D                how long each watch runs before it is renewed (default 5m0s;
+                                   a silent stream is dropped after that plus up to 30s)
   --hostname-override NAME         this node's name (default: the host name)
   --cluster-cidr CIDR[,CIDR]       masquerade traffic to ClusterIPs from outside this range
   --masquerade-all                 masquerade all traffic to ClusterIPs
@@ -33,7 +38,6 @@ Flags (kube-proxy's names):
   --cleanup                        remove every rule any kube-proxy mode created, then exit
   --no-cleanup-other-modes         keep other modes' leftovers at start
   -v, --v N                        log verbosity
-  --master, --kubeconfig           the API server (not built yet: use --manifests)
 )";
 
 std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) {
@@ -131,6 +135,13 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
     else if (a == "--proxy-mode") { if (need()) c.mode = value; }
     else if (a == "--manifests") { if (need()) f.manifests = value; }
     else if (a == "--master") { if (need()) f.master = value; }
+    else if (a == "--watch-timeout") {
+      if (need()) {
+        auto d = parseDuration(value);
+        if (!d || *d < std::chrono::seconds(1)) problems.push_back(a + ": \"" + value + "\" is not a duration of 1s or more");
+        else f.watchTimeout = *d;
+      }
+    }
     else if (a == "--kubeconfig") { if (need()) c.kubeconfig = value; }
     else if (a == "--hostname-override") { if (need()) c.hostnameOverride = value; }
     else if (a == "--healthz-bind-address") { if (need()) c.healthzBindAddress = value; }

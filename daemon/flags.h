@@ -22,6 +22,8 @@ struct DaemonFlags {
   std::string writeConfigTo;  // --write-config-to
   std::string manifests;      // directory
   std::string master;
+  // Each watch asks for timeoutSeconds in [this, 2x) (client-go's minWatchTimeout, 5m).
+  std::chrono::milliseconds watchTimeout{std::chrono::minutes(5)};
   std::optional<iptables::XtablesBackend> backend;  // --iptables-backend nft|legacy (default: detect)
   bool cleanup = false;
   bool cleanupOtherModes = true;

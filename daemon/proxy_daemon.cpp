@@ -67,6 +67,9 @@ void ProxyDaemon::onBatch(watch::SourceBatch b) {
   for (auto& k : b.deleteSlices) changed |= state_.deleteSlice(k);
   for (auto& n : b.upsertNodes) changed |= state_.upsertNode(std::move(n));
   for (auto& n : b.deleteNodes) changed |= state_.deleteNode(n);
+  // kube-proxy: a Node being deleted fails /healthz so that load balancers drain it.
+  if (health_ && (!b.upsertNodes.empty() || !b.deleteNodes.empty()))
+    health_->setNodeEligible(!(state_.node() && state_.node()->meta.deleting));
   auto now = SyncScheduler::Clock::now();
   if (b.listComplete) {
     log::info("initial listing complete: " + std::to_string(state_.serviceCount()) + " services, " +

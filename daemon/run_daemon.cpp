@@ -3,7 +3,10 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -23,6 +26,7 @@
 #include "daemon/proxy_daemon.h"
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
+#include "watch/api_source.h"
 #include "watch/file_source.h"
 
 namespace kproxy::daemon {
@@ -131,20 +135,33 @@ int runDaemon(const std::vector<std::string>& args) {
   }
   if (flags.cleanup) return runCleanup();
   const ProxyConfig& cfg = flags.config;
-  if (flags.manifests.empty()) {
-    std::cerr << "kproxy: --manifests DIR is required (the API-server source is not built yet)\n";
-    return 2;
-  }
   std::string node = cfg.hostnameOverride;
   if (node.empty()) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
     node = host;
   }
+  // As kube-proxy: node names are matched lower-case and trimmed.
+  node.erase(0, node.find_first_not_of(" \t\n"));
+  node.erase(node.find_last_not_of(" \t\n") + 1);
+  std::transform(node.begin(), node.end(), node.begin(), [](unsigned char c) { return std::tolower(c); });
+
+  std::optional<watch::ClientConfig> apiClient;
+  if (flags.manifests.empty()) {
+    auto client = watch::resolveClientConfig(flags.master, cfg.kubeconfig, [](const char* name) {
+      const char* v = std::getenv(name);
+      return v ? std::optional<std::string>(v) : std::nullopt;
+    });
+    if (!client) {
+      std::cerr << "kproxy: " << client.error() << "\n";
+      return 1;
+    }
+    apiClient = client.value();
+  }
 
   auto backend = flags.backend ? *flags.backend : iptables::detectBackend(model::IPFamily::kIPv4);
   log::info("kproxy starting: node " + node + ", mode iptables, backend " + iptables::backendName(backend) +
-            ", manifests " + flags.manifests);
+            ", source " + (apiClient ? "API server " + apiClient->describe() : "manifests " + flags.manifests));
   if (flags.cleanupOtherModes) printReport(cleanupOtherModes(backend), "cleanup of other modes");
   applyHostSettings(cfg);
 
@@ -175,7 +192,16 @@ int runDaemon(const std::vector<std::string>& args) {
   timing.syncPeriod = cfg.iptables.syncPeriod;
   timing.minSyncPeriod = cfg.iptables.minSyncPeriod;
   timing.maxRetry = cfg.iptables.syncPeriod;
-  auto source = std::make_unique<watch::FileSource>(io, flags.manifests);
+  std::unique_ptr<watch::Source> source;
+  if (apiClient) {
+    watch::ApiSource::Options o;
+    o.client = *apiClient;
+    o.nodeName = node;
+    o.reflector.minWatchTimeout = std::chrono::duration_cast<std::chrono::seconds>(flags.watchTimeout);
+    source = std::make_unique<watch::ApiSource>(io, std::move(o));
+  } else {
+    source = std::make_unique<watch::FileSource>(io, flags.manifests);
+  }
   std::vector<FamilyBackend> backends;
   for (auto& opts : perFamily) {
     auto family = opts.family;

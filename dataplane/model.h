@@ -24,6 +24,7 @@ struct ObjectMeta {
   std::string resourceVersion;
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
+  bool deleting = false;  // metadata.deletionTimestamp is set
   bool operator==(const ObjectMeta&) const = default;
 };
 

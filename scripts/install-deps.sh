@@ -13,6 +13,8 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # the real kernel tools the root tests drive
   iptables ipset iproute2 conntrack procps nftables
+  # the test API server (python3), its certificates (openssl), control calls (curl)
+  python3 openssl curl
 )
 
 missing=()

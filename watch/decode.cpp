@@ -201,6 +201,7 @@ model::ObjectMeta decodeMeta(const Obj& root, bool namespaced, bool (*nameOk)(st
     ctx.namespace_ = m.namespace_;
   }
   m.resourceVersion = md->str("resourceVersion");
+  m.deleting = !md->str("deletionTimestamp").empty();
   m.labels = md->stringMap("labels");
   m.annotations = md->stringMap("annotations");
   return m;
@@ -462,6 +463,64 @@ Decoded<model::Node> decodeNode(const json& obj) {
       });
     return n;
   });
+}
+
+Decoded<std::vector<model::EndpointSlice>> decodeEndpoints(const json& obj) {
+  DecodeError ctx;
+  ctx.kind = "Endpoints";
+  std::vector<model::EndpointSlice> out;
+  try {
+    Obj root(obj, "");
+    model::ObjectMeta meta = decodeMeta(root, true, isServiceName, ctx);
+    size_t index = 0;
+    root.list("subsets", kMaxListItems, [&](const json& sv, const std::string& spath) {
+      Obj subset(sv, spath);
+      // One slice per family: a slice has one address type.
+      json byFamily[2] = {json::array(), json::array()};
+      auto add = [&](const char* key, bool ready) {
+        subset.list(key, kMaxListItems, [&](const json& av, const std::string& apath) {
+          Obj a(av, apath);
+          std::string ip = a.str("ip");
+          auto parsed = net::parseIP(ip);
+          if (!parsed) throw FieldError{a.at("ip"), show(ip) + " is not a valid IP address"};
+          json ep = {{"addresses", json::array({ip})}, {"conditions", {{"ready", ready}}}};
+          if (const json* node = a.find("nodeName")) ep["nodeName"] = *node;
+          byFamily[parsed->family == model::IPFamily::kIPv4 ? 0 : 1].push_back(std::move(ep));
+        });
+      };
+      add("addresses", true);
+      add("notReadyAddresses", false);
+      json ports = json::array();
+      if (const json* p = subset.find("ports")) ports = *p;
+      for (int f = 0; f < 2; ++f) {
+        if (byFamily[f].empty()) continue;
+        json slice = {{"metadata",
+                       {{"name", meta.name + "." + std::to_string(index++)},
+                        {"namespace", meta.namespace_},
+                        {"labels", {{model::kLabelServiceName, meta.name}}}}},
+                      {"addressType", f == 0 ? "IPv4" : "IPv6"},
+                      {"endpoints", std::move(byFamily[f])},
+                      {"ports", ports}};
+        auto decoded = decodeEndpointSlice(slice);
+        if (auto* e = std::get_if<DecodeError>(&decoded))
+          throw FieldError{spath + (e->field.empty() ? "" : " (as EndpointSlice " + e->field + ")"), e->message};
+        auto& es = std::get<model::EndpointSlice>(decoded);
+        es.meta.labels = meta.labels;
+        es.meta.labels[model::kLabelServiceName] = meta.name;
+        es.meta.annotations = meta.annotations;
+        es.meta.resourceVersion = meta.resourceVersion;
+        out.push_back(std::move(es));
+      }
+    });
+  } catch (const FieldError& e) {
+    ctx.field = e.field;
+    ctx.message = e.message;
+    return ctx;
+  } catch (const json::exception& e) {
+    ctx.message = e.what();
+    return ctx;
+  }
+  return out;
 }
 
 namespace {

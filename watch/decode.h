@@ -31,6 +31,9 @@ using Decoded = std::variant<T, DecodeError>;
 Decoded<model::Service> decodeService(const nlohmann::json& obj);
 Decoded<model::EndpointSlice> decodeEndpointSlice(const nlohmann::json& obj);
 Decoded<model::Node> decodeNode(const nlohmann::json& obj);
+// A core/v1 Endpoints object (clusters without the EndpointSlice API) as EndpointSlices, one per
+// subset and address family, named "<name>.<i>" and validated as slices are.
+Decoded<std::vector<model::EndpointSlice>> decodeEndpoints(const nlohmann::json& obj);
 
 // Everything found in a set of manifests.
 struct Objects {

@@ -1,0 +1,260 @@
+#include "watch/reflector.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/fakes/scripted_http.h"
+
+namespace kproxy::watch {
+namespace {
+
+using nlohmann::json;
+using fakes::FakeReflectorClock;
+using fakes::ScriptedHttp;
+using ms = std::chrono::milliseconds;
+
+json obj(const std::string& name, const std::string& rv) {
+  return {{"metadata", {{"name", name}, {"namespace", "ns"}, {"resourceVersion", rv}}}, {"spec", {{"clusterIP", "10.96.0.1"}}}};
+}
+
+std::string list(const std::string& rv, std::vector<json> items, const std::string& cont = "") {
+  json md = {{"resourceVersion", rv}};
+  if (!cont.empty()) md["continue"] = cont;
+  return json{{"kind", "ServiceList"}, {"apiVersion", "v1"}, {"metadata", md}, {"items", items}}.dump();
+}
+
+std::string event(const std::string& type, const json& o) { return json{{"type", type}, {"object", o}}.dump(); }
+
+std::string expired() {
+  return event("ERROR", {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Failure"},
+                         {"message", "too old resource version: 5 (9)"}, {"reason", "Expired"}, {"code", 410}});
+}
+
+struct Delivery {
+  std::vector<std::string> what;  // "+ns/a@5" or "-ns/b"
+  bool listed;
+};
+
+class ReflectorTest : public ::testing::Test {
+ protected:
+  ReflectorTest() : http(&clock) {}
+
+  Reflector& make(ReflectorOptions opts = {}) {
+    reflector = std::make_unique<Reflector>(ResourceRequest{"services", "/api/v1/services", "!a,!b", ""}, http, clock,
+                                            opts, [this](std::vector<ReflectorEvent> evs, bool listed) {
+                                              Delivery d{{}, listed};
+                                              for (const auto& e : evs) {
+                                                std::string s = (e.type == ReflectorEvent::Type::kUpsert ? "+" : "-") +
+                                                                e.key.str();
+                                                if (e.type == ReflectorEvent::Type::kUpsert)
+                                                  s += "@" + e.object["metadata"]["resourceVersion"].get<std::string>();
+                                                d.what.push_back(s);
+                                              }
+                                              got.push_back(d);
+                                            });
+    http.onExhausted = [this] { reflector->stop(); };
+    return *reflector;
+  }
+
+  void TearDown() override { EXPECT_TRUE(http.mismatches.empty()) << ::testing::PrintToString(http.mismatches); }
+
+  FakeReflectorClock clock;
+  ScriptedHttp http;
+  std::unique_ptr<Reflector> reflector;
+  std::vector<Delivery> got;
+};
+
+TEST_F(ReflectorTest, ListsThenWatchesFromTheListVersion) {
+  http.ok("/api/v1/services?limit=500&labelSelector=%21a%2C%21b", list("10", {obj("a", "5"), obj("b", "7")}))
+      .stream("/api/v1/services?watch=true&resourceVersion=10&allowWatchBookmarks=true&timeoutSeconds=",
+              {event("ADDED", obj("c", "11")), event("MODIFIED", obj("a", "12")), event("DELETED", obj("b", "13"))});
+  clock.randoms = {0.5};  // timeoutSeconds = 300 * 1.5
+  make().run();
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].what, (std::vector<std::string>{"+ns/a@5", "+ns/b@7"}));
+  EXPECT_TRUE(got[0].listed);
+  EXPECT_EQ(got[1].what, (std::vector<std::string>{"+ns/c@11"}));
+  EXPECT_FALSE(got[1].listed);
+  EXPECT_EQ(got[2].what, (std::vector<std::string>{"+ns/a@12"}));
+  EXPECT_EQ(got[3].what, (std::vector<std::string>{"-ns/b"}));
+  ASSERT_GE(http.targets.size(), 2u);
+  EXPECT_NE(http.targets[1].find("timeoutSeconds=450&labelSelector=%21a%2C%21b"), std::string::npos) << http.targets[1];
+  EXPECT_EQ(reflector->known(), 2u);  // a and c
+  EXPECT_EQ(reflector->resourceVersion(), "13");
+}
+
+TEST_F(ReflectorTest, FollowsListPagesAndMarksOnlyTheLastAsListed) {
+  http.ok("/api/v1/services?limit=2&", list("10", {obj("a", "1"), obj("b", "2")}, "tok/1"))
+      .ok("/api/v1/services?limit=2&continue=tok%2F1&", list("10", {obj("c", "3")}))
+      .stream("/api/v1/services?watch=true&resourceVersion=10&", {});
+  ReflectorOptions o;
+  o.pageSize = 2;
+  make(o).run();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].what.size(), 2u);
+  EXPECT_FALSE(got[0].listed);
+  EXPECT_EQ(got[1].what, (std::vector<std::string>{"+ns/c@3"}));
+  EXPECT_TRUE(got[1].listed);
+}
+
+TEST_F(ReflectorTest, BookmarkAdvancesTheVersionTheNextWatchStartsFrom) {
+  json bookmark = {{"kind", "Service"}, {"apiVersion", "v1"}, {"metadata", {{"resourceVersion", "20"}}}};
+  http.ok("/api/v1/services?", list("10", {}))
+      .stream("/api/v1/services?watch=true&resourceVersion=10&", {event("BOOKMARK", bookmark)})
+      .stream("/api/v1/services?watch=true&resourceVersion=20&", {});
+  make().run();
+  EXPECT_EQ(reflector->relists(), 0u);
+  EXPECT_TRUE(clock.waits.empty()) << "a watch the server ended normally is resumed at once";
+  ASSERT_EQ(got.size(), 1u);  // only the (empty) list: a bookmark is no event
+}
+
+TEST_F(ReflectorTest, ExpiredWatchRelistsAndTheNewListReplacesWhatWasKnown) {
+  // While away: b was deleted, c changed, d created; a is unchanged (not delivered again).
+  http.ok("/api/v1/services?", list("5", {obj("a", "1"), obj("b", "2"), obj("c", "3")}))
+      .stream("/api/v1/services?watch=true&resourceVersion=5&", {expired()})
+      .ok("/api/v1/services?limit=", list("9", {obj("a", "1"), obj("c", "8"), obj("d", "9")}))
+      .stream("/api/v1/services?watch=true&resourceVersion=9&", {});
+  make().run();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].what, (std::vector<std::string>{"+ns/c@8", "+ns/d@9", "-ns/b"}));
+  EXPECT_TRUE(got[1].listed);
+  EXPECT_EQ(reflector->relists(), 1u);
+  EXPECT_EQ(reflector->known(), 3u);
+  EXPECT_TRUE(clock.waits.empty()) << "the first relist after a 410 is immediate";
+}
+
+TEST_F(ReflectorTest, DeletesDuringADisconnectAreSeenAfterTheRelist) {
+  http.ok("/api/v1/services?", list("5", {obj("a", "1"), obj("b", "2")}))
+      .stream("/api/v1/services?watch=true&resourceVersion=5&", {}, {200, "", "Recv failure: Connection reset by peer"})
+      .fail("/api/v1/services?watch=true&resourceVersion=5&", "Failed to connect to 127.0.0.1 port 6443")
+      .status("/api/v1/services?watch=true&resourceVersion=5&", 410,
+              R"({"kind":"Status","code":410,"reason":"Expired","message":"too old"})")
+      .ok("/api/v1/services?", list("12", {obj("a", "1")}))
+      .stream("/api/v1/services?watch=true&resourceVersion=12&", {});
+  make().run();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].what, (std::vector<std::string>{"-ns/b"}));
+  EXPECT_EQ(clock.waits.size(), 2u);  // the reset and the refused connection backed off
+}
+
+TEST_F(ReflectorTest, BackoffDoublesIsCappedAndJitteredAndResetsAfterSuccess) {
+  for (int i = 0; i < 8; ++i) http.fail("/api/v1/services?", "Connection refused");
+  http.ok("/api/v1/services?", list("1", {}));
+  http.status("/api/v1/services?watch=true&", 500, R"({"message":"etcd down"})");
+  // Jitter: each wait is base * (0.5 + 0.5 r); r alternates between its extremes.
+  for (int i = 0; i < 5; ++i) {
+    clock.randoms.push_back(0.0);
+    clock.randoms.push_back(0.999999);
+  }
+  ReflectorOptions o;
+  o.backoffInitial = ms(800);
+  o.backoffMax = ms(10000);
+  make(o).run();
+  // 8 list failures, then 1 watch failure after the success reset the count. The watch consumed
+  // one random for its timeout, so look only at the bounds.
+  ASSERT_EQ(clock.waits.size(), 9u);
+  double base = 800;
+  for (size_t i = 0; i < 8; ++i) {
+    double b = std::min(base, 10000.0);
+    EXPECT_GE(clock.waits[i].count(), b / 2 - 1) << i;
+    EXPECT_LE(clock.waits[i].count(), b) << i;
+    base *= 2;
+  }
+  EXPECT_LE(clock.waits[8].count(), 800) << "a successful list resets the backoff";
+  EXPECT_GE(clock.waits[8].count(), 399);
+}
+
+TEST_F(ReflectorTest, MalformedAndUnknownEventsAreSkippedAndTheStreamGoesOn) {
+  http.ok("/api/v1/services?", list("1", {}))
+      .stream("/api/v1/services?watch=true&",
+              {"this is not json", R"({"type":"ADDED","object":5})", R"({"type":"ADDED"})",
+               event("SURPRISE", obj("x", "2")), event("ADDED", {{"metadata", {{"namespace", "ns"}}}}),
+               R"({"type":"ADDED","object":{"metadata":{"name":"q","namespace":"ns","resourceVersion":"3"})",
+               event("ADDED", obj("good", "4"))});
+  make().run();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].what, (std::vector<std::string>{"+ns/good@4"}));
+  EXPECT_EQ(reflector->resourceVersion(), "4");
+}
+
+TEST_F(ReflectorTest, AnExpiredContinueTokenRestartsTheList) {
+  http.ok("/api/v1/services?limit=1&", list("10", {obj("a", "1")}, "t1"))
+      .status("/api/v1/services?limit=1&continue=t1", 410, R"({"code":410,"message":"continue expired"})")
+      .ok("/api/v1/services?limit=1&labelSelector", list("15", {obj("b", "2")}))
+      .stream("/api/v1/services?watch=true&resourceVersion=15&", {});
+  ReflectorOptions o;
+  o.pageSize = 1;
+  make(o).run();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].what, (std::vector<std::string>{"+ns/b@2", "-ns/a"}))
+      << "a, delivered from the abandoned attempt only, is deleted when the new list completes";
+  EXPECT_EQ(reflector->known(), 1u);
+}
+
+TEST_F(ReflectorTest, ErrorStatusesAndMalformedListsBackOffWithoutDroppingKnownObjects) {
+  http.status("/api/v1/services?", 401, R"({"kind":"Status","message":"Unauthorized","code":401})")
+      .ok("/api/v1/services?", "{not json")
+      .ok("/api/v1/services?", R"({"items":5})")
+      .ok("/api/v1/services?", list("3", {obj("a", "1")}))
+      .stream("/api/v1/services?watch=true&resourceVersion=3", {event("ERROR", {{"code", 500}, {"message", "boom"}})})
+      .stream("/api/v1/services?watch=true&resourceVersion=3", {});
+  make().run();
+  EXPECT_EQ(clock.waits.size(), 4u);
+  EXPECT_EQ(reflector->relists(), 0u) << "a non-410 ERROR resumes the watch, no relist";
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].what, (std::vector<std::string>{"+ns/a@1"}));
+}
+
+TEST_F(ReflectorTest, AServerClosingEveryWatchAtOnceGetsBackoffNotASpin) {
+  http.ok("/api/v1/services?", list("3", {}));
+  for (int i = 0; i < 3; ++i) http.stream("/api/v1/services?watch=true", {}, {200, "", ""}, std::chrono::seconds(0));
+  make().run();
+  EXPECT_EQ(clock.waits.size(), 3u);
+}
+
+TEST_F(ReflectorTest, RepeatedExpiryBacksOff) {
+  http.ok("/api/v1/services?", list("3", {}))
+      .stream("/api/v1/services?watch=true", {expired()})
+      .ok("/api/v1/services?", list("4", {}))
+      .stream("/api/v1/services?watch=true", {expired()})
+      .ok("/api/v1/services?", list("5", {}));
+  make().run();
+  EXPECT_EQ(reflector->relists(), 2u);
+  EXPECT_EQ(clock.waits.size(), 1u);
+}
+
+TEST(LineSplitter, SplitsAcrossChunksAndDropsOverlongLines) {
+  std::vector<std::string> lines;
+  std::vector<std::string> overlong;
+  HttpClient::LineFn fn = [&](std::string_view l) { lines.emplace_back(l); };
+  LineSplitter s(fn, [&](std::string_view head) { overlong.emplace_back(head.substr(0, 3)); });
+  s.feed("{\"a\"");
+  s.feed(":1}\r\n\n{\"b\":2}\n{\"c");
+  EXPECT_EQ(lines, (std::vector<std::string>{"{\"a\":1}", "{\"b\":2}"}));
+  std::string big(kMaxLineBytes + 10, 'x');
+  s.feed(big);  // continues the {"c line past the limit
+  s.feed("yyy\n{\"d\":4}\n");
+  EXPECT_EQ(overlong, (std::vector<std::string>{"{\"c"}));
+  EXPECT_EQ(lines.back(), "{\"d\":4}");
+  s.feed("{\"e\":5}");
+  s.finish();
+  EXPECT_EQ(lines.back(), "{\"e\":5}");
+  EXPECT_EQ(lines.size(), 4u);
+}
+
+TEST(UrlEscape, EscapesSelectorCharacters) {
+  EXPECT_EQ(urlEscape("!service.kubernetes.io/headless,a=b"), "%21service.kubernetes.io%2Fheadless%2Ca%3Db");
+  EXPECT_EQ(urlEscape("metadata.name=node-1"), "metadata.name%3Dnode-1");
+}
+
+TEST(ObjectKey, NeedsAName) {
+  std::string why;
+  EXPECT_FALSE(objectKey(json::array(), &why));
+  EXPECT_FALSE(objectKey(json{{"metadata", {{"name", 5}}}}, &why));
+  EXPECT_EQ(why, "object has no metadata.name");
+  auto k = objectKey(json{{"metadata", {{"name", "n1"}}}});
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->str(), "/n1");
+}
+
+}  // namespace
+}  // namespace kproxy::watch

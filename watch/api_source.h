@@ -1,0 +1,53 @@
+// The API-server source: list/watch of Services, EndpointSlices (Endpoints where the cluster has no
+// EndpointSlice API) and this Node with kube-proxy's selectors, one reflector thread each; objects
+// are decoded on those threads and delivered as batches on the daemon's io_context.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "watch/http_client.h"
+#include "watch/kubeconfig.h"
+#include "watch/reflector.h"
+#include "watch/source.h"
+
+namespace kproxy::watch {
+
+// kube-proxy's informer selector for Services and EndpointSlices (labels.Selector.String() order).
+inline constexpr const char* kProxyLabelSelector = "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name";
+
+class ApiSource : public Source {
+ public:
+  struct Options {
+    ClientConfig client;
+    std::string nodeName;
+    ReflectorOptions reflector;
+  };
+  // Makes one HTTP client per stream; by default libcurl with `options.client`.
+  using ClientFactory = std::function<HttpClientPtr()>;
+
+  ApiSource(boost::asio::io_context& io, Options options, ClientFactory factory = {});
+  ~ApiSource() override;
+
+  // Starts the three streams. The batch that completes the last first listing has listComplete.
+  void start(Sink sink) override;
+  // Stops the streams and joins their threads; batches not yet delivered are dropped.
+  void stop() override;
+
+ private:
+  struct Shared;
+  struct Stream;
+  void runStream(Stream& s);
+
+  boost::asio::io_context& io_;
+  Options options_;
+  ClientFactory factory_;
+  std::shared_ptr<Shared> shared_;
+  std::vector<std::unique_ptr<Stream>> streams_;
+};
+
+}  // namespace kproxy::watch

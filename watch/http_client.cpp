@@ -1,0 +1,222 @@
+#include "watch/http_client.h"
+
+#include <curl/curl.h>
+
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "dataplane/log.h"
+
+namespace kproxy::watch {
+
+void LineSplitter::feed(std::string_view bytes) {
+  while (!bytes.empty()) {
+    size_t nl = bytes.find('\n');
+    std::string_view piece = bytes.substr(0, nl);
+    if (!skipping_) {
+      if (partial_.size() + piece.size() > kMaxLineBytes) {
+        partial_.append(piece.substr(0, std::min<size_t>(piece.size(), 256)));
+        onOverlong_(std::string_view(partial_).substr(0, 256));
+        partial_.clear();
+        skipping_ = true;
+      } else {
+        partial_.append(piece);
+      }
+    }
+    if (nl == std::string_view::npos) return;
+    if (!skipping_) {
+      std::string_view line = partial_;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (!line.empty()) onLine_(line);
+    }
+    partial_.clear();
+    skipping_ = false;
+    bytes.remove_prefix(nl + 1);
+  }
+}
+
+void LineSplitter::finish() {
+  if (!skipping_ && !partial_.empty()) onLine_(partial_);
+  partial_.clear();
+  skipping_ = false;
+}
+
+namespace {
+
+constexpr size_t kMaxBodyBytes = 512u << 20;   // one list page; 500 large slices are ~5 MB
+constexpr size_t kMaxErrorBody = 64u << 10;    // a Status object
+
+std::once_flag gCurlInit;
+
+class CurlHttpClient : public HttpClient {
+ public:
+  explicit CurlHttpClient(ClientConfig config) : config_(std::move(config)) {
+    std::call_once(gCurlInit, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    curl_ = curl_easy_init();
+  }
+  ~CurlHttpClient() override {
+    if (curl_) curl_easy_cleanup(curl_);
+  }
+
+  HttpReply get(const std::string& target, std::chrono::seconds idleTimeout) override {
+    Transfer t;
+    t.limit = kMaxBodyBytes;
+    return perform(target, idleTimeout, t);
+  }
+
+  HttpReply stream(const std::string& target, std::chrono::seconds idleTimeout, const LineFn& onLine) override {
+    Transfer t;
+    t.limit = kMaxErrorBody;
+    LineSplitter splitter(onLine, [&](std::string_view head) {
+      log::error("watch " + target + ": dropped an event line longer than " + std::to_string(kMaxLineBytes) +
+                 " bytes, starting " + std::string(head.substr(0, 80)));
+    });
+    t.splitter = &splitter;
+    HttpReply r = perform(target, idleTimeout, t);
+    if (r.status == 200) splitter.finish();
+    return r;
+  }
+
+  void cancel() override { cancelled_ = true; }
+
+ private:
+  struct Transfer {
+    CURL* curl = nullptr;
+    std::string body;
+    size_t limit = 0;
+    LineSplitter* splitter = nullptr;
+    bool truncated = false;
+    const std::atomic<bool>* cancelled = nullptr;
+  };
+
+  static size_t onData(char* ptr, size_t size, size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    size_t bytes = size * n;
+    long code = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &code);
+    if (t->splitter && code == 200) {
+      t->splitter->feed(std::string_view(ptr, bytes));
+      return bytes;
+    }
+    if (t->body.size() + bytes > t->limit) {
+      t->truncated = true;
+      return 0;  // aborts the transfer: CURLE_WRITE_ERROR
+    }
+    t->body.append(ptr, bytes);
+    return bytes;
+  }
+
+  static int onProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    auto* t = static_cast<Transfer*>(user);
+    return t->cancelled->load() ? 1 : 0;
+  }
+
+  // The bearer token, from the file each time when there is one (rotation).
+  std::string token() const {
+    if (config_.tokenFile.empty()) return config_.token;
+    std::ifstream in(config_.tokenFile);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string t = ss.str();
+    while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+    return t.empty() ? config_.token : t;
+  }
+
+  HttpReply perform(const std::string& target, std::chrono::seconds idleTimeout, Transfer& t) {
+    HttpReply reply;
+    if (cancelled_) {
+      reply.error = "cancelled";
+      return reply;
+    }
+    if (!curl_) {
+      reply.error = "curl_easy_init failed";
+      return reply;
+    }
+    CURL* c = curl_;
+    curl_easy_reset(c);
+    t.curl = c;
+    t.cancelled = &cancelled_;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    std::string url = config_.server;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    url += target;
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip");
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    // "Idle": fewer than 1 byte per second over the whole window.
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(std::max<long>(1, idleTimeout.count())));
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 10L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &CurlHttpClient::onData);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &CurlHttpClient::onProgress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "kproxy/0.1");
+
+    // TLS: verification on unless the kubeconfig turns it off; PEM data in memory, or files.
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, config_.insecureSkipTLSVerify ? 0L : 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, config_.insecureSkipTLSVerify ? 0L : 2L);
+    curl_blob ca{}, cert{}, key{};
+    if (!config_.caData.empty()) {
+      ca = {const_cast<char*>(config_.caData.data()), config_.caData.size(), CURL_BLOB_NOCOPY};
+      curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+    } else if (!config_.caFile.empty()) {
+      curl_easy_setopt(c, CURLOPT_CAINFO, config_.caFile.c_str());
+    }
+    if (!config_.certData.empty()) {
+      cert = {const_cast<char*>(config_.certData.data()), config_.certData.size(), CURL_BLOB_NOCOPY};
+      curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
+      curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+    } else if (!config_.certFile.empty()) {
+      curl_easy_setopt(c, CURLOPT_SSLCERT, config_.certFile.c_str());
+    }
+    if (!config_.keyData.empty()) {
+      key = {const_cast<char*>(config_.keyData.data()), config_.keyData.size(), CURL_BLOB_NOCOPY};
+      curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
+      curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+    } else if (!config_.keyFile.empty()) {
+      curl_easy_setopt(c, CURLOPT_SSLKEY, config_.keyFile.c_str());
+    }
+
+    curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+    std::string bearer = token();
+    std::string auth = "Authorization: Bearer " + bearer;
+    if (!bearer.empty()) headers = curl_slist_append(headers, auth.c_str());
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
+    curl_slist_free_all(headers);
+    std::fill(auth.begin(), auth.end(), '\0');
+    // The header list is freed; keep no pointer to it in the reused handle.
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+
+    if (rc != CURLE_OK) {
+      if (cancelled_) reply.error = "cancelled";
+      else if (t.truncated) reply.error = "response larger than " + std::to_string(t.limit) + " bytes";
+      else if (rc == CURLE_OPERATION_TIMEDOUT && reply.status == 200)
+        reply.error = "nothing received for " + std::to_string(idleTimeout.count()) + "s";
+      else reply.error = std::string(curl_easy_strerror(rc)) + (errbuf[0] ? std::string(": ") + errbuf : "");
+    }
+    reply.body = std::move(t.body);
+    return reply;
+  }
+
+  ClientConfig config_;
+  CURL* curl_ = nullptr;
+  std::atomic<bool> cancelled_{false};
+};
+
+}  // namespace
+
+HttpClientPtr makeCurlHttpClient(const ClientConfig& config) { return std::make_unique<CurlHttpClient>(config); }
+
+}  // namespace kproxy::watch

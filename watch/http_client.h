@@ -1,0 +1,66 @@
+// The HTTP seam of the API source: a blocking GET client, one per list/watch loop (each on its
+// own thread). libcurl behind it in production; a scripted one in unit tests.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "watch/kubeconfig.h"
+
+namespace kproxy::watch {
+
+struct HttpReply {
+  long status = 0;    // HTTP status; 0 when no response arrived
+  std::string body;   // get(): the body; stream(): the body when the status is not 200
+  std::string error;  // transport failure (refused, TLS, timeout, cancelled); empty otherwise
+
+  bool transportFailed() const { return !error.empty(); }
+};
+
+class HttpClient {
+ public:
+  // Called for each complete line of a streamed 200 response (one watch event per line).
+  using LineFn = std::function<void(std::string_view line)>;
+
+  virtual ~HttpClient() = default;
+  // GET `target` ("/api/v1/services?limit=500"), whole body. Gives up when nothing arrives for
+  // `idleTimeout`. Never throws.
+  virtual HttpReply get(const std::string& target, std::chrono::seconds idleTimeout) = 0;
+  // GET of a line stream (a watch). Returns when the server ends it, on a transport error, when
+  // nothing arrives for `idleTimeout`, or after cancel(). Empty lines are skipped; lines longer
+  // than kMaxLineBytes are logged and dropped.
+  virtual HttpReply stream(const std::string& target, std::chrono::seconds idleTimeout, const LineFn& onLine) = 0;
+  // From any thread: the call in progress and every later one return promptly with an error.
+  virtual void cancel() = 0;
+};
+using HttpClientPtr = std::unique_ptr<HttpClient>;
+
+// Largest watch event line accepted: etcd's object limit is 1.5 MB, its JSON a little more.
+inline constexpr size_t kMaxLineBytes = 16u << 20;
+
+// Splits a byte stream into lines for HttpClient::stream implementations; over-long lines are
+// reported to `onOverlong` (with their first bytes) and skipped.
+class LineSplitter {
+ public:
+  LineSplitter(const HttpClient::LineFn& onLine, std::function<void(std::string_view head)> onOverlong)
+      : onLine_(onLine), onOverlong_(std::move(onOverlong)) {}
+  void feed(std::string_view bytes);
+  // The bytes after the last newline (an unterminated last line) as a final line, if any.
+  void finish();
+
+ private:
+  const HttpClient::LineFn& onLine_;
+  std::function<void(std::string_view)> onOverlong_;
+  std::string partial_;
+  bool skipping_ = false;
+};
+
+// libcurl: HTTPS with CA verification, client certificates, bearer tokens (token files re-read on
+// every request, so rotated service-account tokens are picked up), gzip, HTTP/1.1 keep-alive.
+HttpClientPtr makeCurlHttpClient(const ClientConfig& config);
+
+}  // namespace kproxy::watch

@@ -1,0 +1,290 @@
+#include "watch/reflector.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "dataplane/log.h"
+
+namespace kproxy::watch {
+
+using nlohmann::json;
+
+bool SteadyReflectorClock::wait(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, d, [&] { return interrupted_; });
+  return !interrupted_;
+}
+
+double SteadyReflectorClock::random() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+}
+
+void SteadyReflectorClock::interrupt() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    interrupted_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::string urlEscape(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::optional<model::NamespacedName> objectKey(const json& obj, std::string* why) {
+  auto fail = [&](const char* reason) -> std::optional<model::NamespacedName> {
+    if (why) *why = reason;
+    return std::nullopt;
+  };
+  if (!obj.is_object()) return fail("object is not a JSON object");
+  auto md = obj.find("metadata");
+  if (md == obj.end() || !md->is_object()) return fail("object has no metadata");
+  auto name = md->find("name");
+  if (name == md->end() || !name->is_string() || name->get_ref<const std::string&>().empty())
+    return fail("object has no metadata.name");
+  model::NamespacedName key;
+  key.name = name->get<std::string>();
+  if (auto ns = md->find("namespace"); ns != md->end() && ns->is_string()) key.namespace_ = ns->get<std::string>();
+  if (key.name.size() > 253 || key.namespace_.size() > 63) return fail("object name too long");
+  return key;
+}
+
+namespace {
+
+std::string objectVersion(const json& obj) {
+  auto md = obj.find("metadata");
+  if (md == obj.end() || !md->is_object()) return "";
+  auto rv = md->find("resourceVersion");
+  return rv != md->end() && rv->is_string() ? rv->get<std::string>() : "";
+}
+
+// The message of a Status body, or the first bytes of whatever came.
+std::string statusMessage(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("message") && j["message"].is_string()) return j["message"].get<std::string>();
+  std::string s = body.substr(0, 200);
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s.empty() ? "(empty body)" : s;
+}
+
+std::string describeReply(const HttpReply& r) {
+  if (r.transportFailed()) return r.error;
+  return "HTTP " + std::to_string(r.status) + ": " + statusMessage(r.body);
+}
+
+}  // namespace
+
+Reflector::Reflector(ResourceRequest resource, HttpClient& http, ReflectorClock& clock, ReflectorOptions options,
+                     Sink sink)
+    : resource_(std::move(resource)), http_(http), clock_(clock), options_(options), sink_(std::move(sink)) {}
+
+std::string Reflector::query(const std::vector<std::pair<std::string, std::string>>& params) const {
+  std::string q = resource_.path;
+  char sep = '?';
+  auto add = [&](const std::string& k, const std::string& v) {
+    if (v.empty()) return;
+    q += sep;
+    q += k + "=" + urlEscape(v);
+    sep = '&';
+  };
+  for (const auto& [k, v] : params) add(k, v);
+  add("labelSelector", resource_.labelSelector);
+  add("fieldSelector", resource_.fieldSelector);
+  return q;
+}
+
+void Reflector::backoff(const std::string& why) {
+  ++failures_;
+  double base = static_cast<double>(options_.backoffInitial.count()) * std::pow(2.0, std::min(failures_ - 1, 30));
+  base = std::min(base, static_cast<double>(options_.backoffMax.count()));
+  auto delay = std::chrono::milliseconds(static_cast<long long>(base * (0.5 + 0.5 * clock_.random())));
+  log::warning(resource_.name + ": " + why + "; retrying in " + std::to_string(delay.count()) + "ms (attempt " +
+               std::to_string(failures_) + ")");
+  clock_.wait(delay);
+}
+
+void Reflector::run() {
+  bool needList = true;
+  int expiredInARow = 0;
+  while (!stop_) {
+    if (needList) {
+      if (list() != Outcome::kOk) continue;  // list() backed off already
+      needList = false;
+    }
+    Outcome w = watch();
+    if (stop_) break;
+    if (w == Outcome::kExpired) {
+      needList = true;
+      ++relists_;
+      // One relist at once, as client-go; a server that keeps expiring us gets backoff.
+      if (++expiredInARow > 1) backoff("watch expired again right after a relist");
+      else log::info(resource_.name + ": resource version " + resourceVersion_ + " expired (410); relisting");
+    } else if (w == Outcome::kEnded) {
+      expiredInARow = 0;
+    }
+  }
+}
+
+Reflector::Outcome Reflector::list() {
+  // Items are delivered page by page (memory stays bounded by a page) and recorded in store_ as
+  // they are, so that those of an abandoned attempt are still known and can be deleted later.
+  std::set<model::NamespacedName> fresh;
+  std::string cont;
+  bool restarted = false;
+  while (!stop_) {
+    std::vector<std::pair<std::string, std::string>> params = {{"limit", std::to_string(options_.pageSize)},
+                                                               {"continue", cont}};
+    HttpReply r = http_.get(query(params), options_.listIdleTimeout);
+    if (stop_) return Outcome::kFailed;
+    if (r.status == 410 && !cont.empty() && !restarted) {
+      // The continue token expired between pages: start over with a fresh list.
+      log::info(resource_.name + ": list continuation expired; listing again from the start");
+      fresh.clear();
+      cont.clear();
+      restarted = true;
+      continue;
+    }
+    if (r.transportFailed() || r.status != 200) {
+      backoff("list failed: " + describeReply(r));
+      return Outcome::kFailed;
+    }
+    json page = json::parse(r.body, nullptr, false);
+    if (!page.is_object() || (page.contains("items") && !page["items"].is_array() && !page["items"].is_null())) {
+      backoff("list returned malformed JSON (" + std::to_string(r.body.size()) + " bytes)");
+      return Outcome::kFailed;
+    }
+    std::vector<ReflectorEvent> events;
+    if (auto items = page.find("items"); items != page.end() && items->is_array()) {
+      events.reserve(items->size());
+      for (auto& item : *items) {
+        std::string why;
+        auto key = objectKey(item, &why);
+        if (!key) {
+          log::error(resource_.name + ": list item skipped: " + why);
+          continue;
+        }
+        std::string rv = objectVersion(item);
+        auto [known, added] = store_.try_emplace(*key, rv);
+        bool unchanged = !added && !rv.empty() && known->second == rv;
+        known->second = rv;
+        fresh.insert(*key);
+        if (!unchanged) events.push_back({ReflectorEvent::Type::kUpsert, std::move(*key), std::move(item)});
+      }
+    }
+    std::string next, version;
+    if (auto md = page.find("metadata"); md != page.end() && md->is_object()) {
+      if (auto c = md->find("continue"); c != md->end() && c->is_string()) next = c->get<std::string>();
+      if (auto v = md->find("resourceVersion"); v != md->end() && v->is_string()) version = v->get<std::string>();
+    }
+    bool last = next.empty();
+    if (last) {
+      // What we knew and the list no longer has was deleted while we were not watching.
+      for (auto it = store_.begin(); it != store_.end();) {
+        if (fresh.count(it->first)) {
+          ++it;
+          continue;
+        }
+        events.push_back({ReflectorEvent::Type::kDelete, it->first, nullptr});
+        it = store_.erase(it);
+      }
+      resourceVersion_ = version;
+      failures_ = 0;
+    }
+    sink_(std::move(events), last);
+    if (last) return Outcome::kOk;
+    cont = next;
+  }
+  return Outcome::kFailed;
+}
+
+Reflector::Outcome Reflector::onLine(std::string_view line, bool& delivered) {
+  json ev = json::parse(line, nullptr, false);
+  auto skip = [&](const std::string& why) {
+    std::string head(line.substr(0, 120));
+    log::error(resource_.name + ": watch event skipped: " + why + ": " + head);
+    return Outcome::kOk;
+  };
+  if (!ev.is_object()) return skip("not a JSON object");
+  auto typeIt = ev.find("type");
+  auto objIt = ev.find("object");
+  if (typeIt == ev.end() || !typeIt->is_string()) return skip("no type");
+  const std::string type = typeIt->get<std::string>();
+  if (objIt == ev.end() || !objIt->is_object()) return skip(type + " event without an object");
+  json& obj = *objIt;
+  if (type == "BOOKMARK") {
+    std::string rv = objectVersion(obj);
+    if (!rv.empty()) resourceVersion_ = rv;
+    return Outcome::kOk;
+  }
+  if (type == "ERROR") {
+    int code = obj.contains("code") && obj["code"].is_number_integer() ? obj["code"].get<int>() : 0;
+    std::string message = obj.contains("message") && obj["message"].is_string() ? obj["message"].get<std::string>() : "";
+    if (code == 410) return Outcome::kExpired;
+    log::warning(resource_.name + ": watch ERROR event (code " + std::to_string(code) + "): " + message);
+    return Outcome::kFailed;
+  }
+  bool upsert = type == "ADDED" || type == "MODIFIED";
+  if (!upsert && type != "DELETED") return skip("unknown event type \"" + type.substr(0, 32) + "\"");
+  std::string why;
+  auto key = objectKey(obj, &why);
+  if (!key) return skip(type + ": " + why);
+  std::string rv = objectVersion(obj);
+  if (!rv.empty()) resourceVersion_ = rv;
+  if (upsert) store_[*key] = rv;
+  else store_.erase(*key);
+  std::vector<ReflectorEvent> one;
+  one.push_back({upsert ? ReflectorEvent::Type::kUpsert : ReflectorEvent::Type::kDelete, std::move(*key), std::move(obj)});
+  sink_(std::move(one), false);
+  delivered = true;
+  return Outcome::kOk;
+}
+
+Reflector::Outcome Reflector::watch() {
+  auto minTimeout = options_.minWatchTimeout;
+  auto timeout = std::chrono::seconds(
+      static_cast<long long>(static_cast<double>(minTimeout.count()) * (1.0 + clock_.random())));
+  auto idle = timeout + std::min(std::chrono::seconds(30), minTimeout);
+  std::string target = query({{"watch", "true"},
+                              {"resourceVersion", resourceVersion_},
+                              {"allowWatchBookmarks", "true"},
+                              {"timeoutSeconds", std::to_string(timeout.count())}});
+  auto started = clock_.now();
+  bool delivered = false;
+  Outcome ended = Outcome::kOk;
+  HttpReply r = http_.stream(target, idle, [&](std::string_view line) {
+    if (ended != Outcome::kOk || stop_) return;  // the rest of a stream we are leaving
+    ended = onLine(line, delivered);
+  });
+  if (stop_) return Outcome::kEnded;
+  if (ended == Outcome::kExpired || r.status == 410) return Outcome::kExpired;
+  if (r.status == 200) failures_ = 0;  // the server answered: start backoff afresh
+  if (ended == Outcome::kFailed) {
+    backoff("watch ended by an ERROR event");
+    return Outcome::kFailed;
+  }
+  if (r.transportFailed() || r.status != 200) {
+    backoff("watch failed: " + describeReply(r));
+    return Outcome::kFailed;
+  }
+  // A server that closes every watch at once would have us spin: count that as a failure.
+  if (!delivered && clock_.now() - started < std::chrono::seconds(1)) {
+    backoff("watch closed by the server at once");
+    return Outcome::kFailed;
+  }
+  return Outcome::kEnded;
+}
+
+}  // namespace kproxy::watch
