@@ -1,5 +1,6 @@
 # Wraps CMake. `make` builds build/kproxy; `make test` installs dependencies if missing, builds
-# and runs every test; `make asan-test` runs the unit tests under AddressSanitizer and UBSan.
+# and runs every test; `make asan-test` runs the unit tests under AddressSanitizer and UBSan;
+# `make bench` runs the benchmarks that need no root (sync_bench and watch_latency.sh do).
 JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -31,6 +32,7 @@ asan-test: deps
 
 bench: all
 	$(BUILD)/render_bench
+	$(BUILD)/watch_bench
 
 demo: all
 	./scripts/demo.sh

@@ -72,15 +72,21 @@ int main(int argc, char** argv) {
   std::vector<std::string> backends = {"legacy", "nft"};
   int nftMax = 100000;  // a cap for the nft rows, should a slower iptables-nft come along
   int repeat = 3;     // medians: restore times vary by +-30% run to run on this machine
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--services") sizes = parseList(argv[i + 1]);
-    else if (a == "--backends") {
+    bool hasValue = i + 1 < argc;
+    if (a == "--services" && hasValue) sizes = parseList(argv[++i]);
+    else if (a == "--backends" && hasValue) {
       backends.clear();
-      std::stringstream ss(argv[i + 1]);
+      std::stringstream ss(argv[++i]);
       std::string b;
       while (std::getline(ss, b, ',')) backends.push_back(b);
-    } else if (a == "--nft-max") nftMax = std::stoi(argv[i + 1]);
+    } else if (a == "--nft-max" && hasValue) nftMax = std::stoi(argv[++i]);
+    else if (a == "--repeat" && hasValue) repeat = std::max(1, std::stoi(argv[++i]));
+    else {
+      std::fprintf(stderr, "usage: sync_bench [--services 1000,10000] [--backends legacy,nft] [--nft-max N] [--repeat 3]\n");
+      return a == "--help" || a == "-h" ? 0 : 2;
+    }
   }
   if (::geteuid() != 0) {
     std::fprintf(stderr, "sync_bench needs root (it creates network namespaces)\n");

@@ -3,12 +3,24 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <algorithm>
 
 namespace kproxy::daemon {
 
 std::vector<double> Metrics::syncBuckets() {
   std::vector<double> b;
   for (int i = 0; i < 15; ++i) b.push_back(0.001 * std::pow(2.0, i));
+  return b;
+}
+
+std::vector<double> Metrics::networkProgrammingBuckets() {
+  // Upstream's: 0 (its merge() starts from a zero bucket), 0.25, 0.5, 1..59 s, 60..115 s by 5,
+  // 120..300 s by 30.
+  std::vector<double> b = {0, 0.25, 0.5};
+  for (int i = 1; i <= 59; ++i) b.push_back(i);
+  for (int i = 60; i <= 115; i += 5) b.push_back(i);
+  for (int i = 120; i <= 300; i += 30) b.push_back(i);
   return b;
 }
 
@@ -55,14 +67,22 @@ double Metrics::value(const std::string& name, const Labels& labels) const {
 
 namespace {
 
+// Go's strconv.FormatFloat(v, 'g', -1, 64), which Prometheus' client uses: the fewest digits
+// that read back as the same double, in exponent form only when the exponent is < -4 or >= 6
+// ("300", "16.384", "1e+06", "0.0001", "1e-05").
 std::string fmt(double v) {
+  if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  // The shortest text that reads back as the same double, as Prometheus clients print it.
+  if (v == 0) return std::signbit(v) ? "-0" : "0";
   char buf[64];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+  int digits = 1;
+  for (; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*e", digits - 1, v);
     if (std::strtod(buf, nullptr) == v) break;
   }
+  int exp = std::atoi(std::strchr(buf, 'e') + 1);
+  if (exp < -4 || exp >= 6) return buf;  // already "d.ddde+XX"
+  std::snprintf(buf, sizeof buf, "%.*f", std::max(0, digits - 1 - exp), v);
   return buf;
 }
 
@@ -129,6 +149,12 @@ void describeProxyMetrics(Metrics& m) {
   m.describe("kubeproxy_sync_proxy_rules_iptables_total", "gauge", "Total number of iptables rules owned by kube-proxy");
   m.describe("kubeproxy_sync_proxy_rules_service_changes_total", "counter", "Cumulative proxy rules Service changes");
   m.describe("kubeproxy_sync_proxy_rules_service_changes_pending", "gauge", "Pending proxy rules Service changes");
+  m.describe("kubeproxy_network_programming_duration_seconds", "histogram",
+             "In Cluster Network Programming Latency in seconds", Metrics::networkProgrammingBuckets());
+  m.describe("kubeproxy_sync_proxy_rules_endpoint_changes_total", "counter", "Cumulative proxy rules Endpoint changes");
+  m.describe("kubeproxy_sync_proxy_rules_endpoint_changes_pending", "gauge", "Pending proxy rules Endpoint changes");
+  m.describe("kubeproxy_sync_proxy_rules_no_local_endpoints_total", "gauge",
+             "Number of services with a Local traffic policy and no endpoints");
   m.describe("kubeproxy_proxy_healthz_total", "counter", "Cumulative proxy healthz HTTP status");
   m.describe("kubeproxy_proxy_livez_total", "counter", "Cumulative proxy livez HTTP status");
 }

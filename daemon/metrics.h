@@ -16,6 +16,8 @@ class Metrics {
 
   // kube-proxy's buckets for sync latencies: 1 ms doubling, 15 buckets.
   static std::vector<double> syncBuckets();
+  // kube-proxy's buckets for kubeproxy_network_programming_duration_seconds.
+  static std::vector<double> networkProgrammingBuckets();
 
   void counterAdd(const std::string& name, double v, const Labels& labels = {});
   void gaugeSet(const std::string& name, double v, const Labels& labels = {});

@@ -63,8 +63,15 @@ void ProxyDaemon::onBatch(watch::SourceBatch b) {
   changed = serviceChanges > 0;
   if (metrics_ && serviceChanges)
     metrics_->counterAdd("kubeproxy_sync_proxy_rules_service_changes_total", static_cast<double>(serviceChanges));
+  size_t endpointsBefore = state_.pendingEndpointChanges();
   for (auto& s : b.upsertSlices) changed |= state_.upsertSlice(std::move(s));
   for (auto& k : b.deleteSlices) changed |= state_.deleteSlice(k);
+  if (metrics_ && state_.pendingEndpointChanges() > endpointsBefore) {
+    metrics_->counterAdd("kubeproxy_sync_proxy_rules_endpoint_changes_total",
+                         static_cast<double>(state_.pendingEndpointChanges() - endpointsBefore));
+    metrics_->gaugeSet("kubeproxy_sync_proxy_rules_endpoint_changes_pending",
+                       static_cast<double>(state_.pendingEndpointChanges() + unappliedEndpointChanges_));
+  }
   for (auto& n : b.upsertNodes) changed |= state_.upsertNode(std::move(n));
   for (auto& n : b.deleteNodes) changed |= state_.deleteNode(n);
   // kube-proxy: a Node being deleted fails /healthz so that load balancers drain it.
@@ -104,6 +111,8 @@ void ProxyDaemon::runSync() {
   SyncKind kind = scheduler_.begin(now);
   auto changes = state_.takeChanges();
   unapplied_.insert(changes.services.begin(), changes.services.end());
+  unappliedTriggers_.insert(unappliedTriggers_.end(), changes.triggerTimes.begin(), changes.triggerTimes.end());
+  unappliedEndpointChanges_ += changes.endpointChanges;
   if (changes.needFull) kind = SyncKind::kFull;
   std::vector<std::shared_ptr<const dataplane::DesiredState>> desired;
   for (const auto& fb : backends_)
@@ -128,8 +137,20 @@ void ProxyDaemon::onSyncDone(std::vector<iptables::SyncReport> reports) {
   scheduler_.finished(SyncScheduler::Clock::now(), ok);
   ++stats_.syncs;
   if (!reports.empty() && reports.front().full) ++stats_.fullSyncs;
-  if (ok) unapplied_.clear();
-  else ++stats_.failures;
+  auto wallNow = std::chrono::system_clock::now();
+  if (ok) {
+    unapplied_.clear();
+    // Network programming latency: from each change's trigger time to rules in the kernel.
+    for (auto t : unappliedTriggers_) {
+      double seconds = std::chrono::duration<double>(wallNow - t).count();
+      if (metrics_) metrics_->observe("kubeproxy_network_programming_duration_seconds", seconds);
+      log::v(4, "network programming latency " + ms(seconds));
+    }
+    unappliedTriggers_.clear();
+    unappliedEndpointChanges_ = 0;
+  } else {
+    ++stats_.failures;
+  }
   if (metrics_) {
     bool full = !reports.empty() && reports.front().full;
     double seconds = 0;
@@ -142,8 +163,7 @@ void ProxyDaemon::onSyncDone(std::vector<iptables::SyncReport> reports) {
       metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", 1);
       if (!full) metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", 1);
     } else {
-      metrics_->gaugeSet("kubeproxy_sync_proxy_rules_last_timestamp_seconds",
-                         unixSeconds(std::chrono::system_clock::now()));
+      metrics_->gaugeSet("kubeproxy_sync_proxy_rules_last_timestamp_seconds", unixSeconds(wallNow));
       if (full) {
         double nat = 0, filter = 0;
         for (const auto& r : reports) {
@@ -155,6 +175,21 @@ void ProxyDaemon::onSyncDone(std::vector<iptables::SyncReport> reports) {
       }
     }
     metrics_->gaugeSet("kubeproxy_sync_proxy_rules_service_changes_pending", ok ? 0 : static_cast<double>(unapplied_.size()));
+    metrics_->gaugeSet("kubeproxy_sync_proxy_rules_endpoint_changes_pending",
+                       static_cast<double>(state_.pendingEndpointChanges() + unappliedEndpointChanges_));
+    if (ok) {
+      // As kube-proxy: service ports with endpoints, a Local policy, and none of them here.
+      double internal = 0, external = 0;
+      for (const auto& fb : backends_)
+        if (auto applied = fb.backend->applied())
+          for (const auto& p : applied->ports) {
+            if (!p.hasAnyEndpoints || !p.localEndpoints.empty()) continue;
+            internal += p.internalPolicyLocal;
+            external += p.externalPolicyLocal && p.externallyAccessible();
+          }
+      metrics_->gaugeSet("kubeproxy_sync_proxy_rules_no_local_endpoints_total", internal, {{"traffic_policy", "internal"}});
+      metrics_->gaugeSet("kubeproxy_sync_proxy_rules_no_local_endpoints_total", external, {{"traffic_policy", "external"}});
+    }
   }
   if (ok && health_) health_->updated(std::chrono::system_clock::now());
   if (ok && applied_ && !backends_.empty() && backends_.front().backend->applied())

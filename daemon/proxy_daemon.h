@@ -78,6 +78,10 @@ class ProxyDaemon {
   bool stopped_ = false;
   // Services changed since the kernel last took a sync: kept across a failed sync.
   std::set<model::NamespacedName> unapplied_;
+  // Endpoint changes and their trigger times not yet in the kernel: kept across failed syncs, so
+  // a latency includes the retries.
+  std::vector<dataplane::WallTime> unappliedTriggers_;
+  size_t unappliedEndpointChanges_ = 0;
   SyncStats stats_;
 };
 

@@ -21,6 +21,7 @@
 #include "daemon/flags.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
+#include "daemon/process_metrics.h"
 #include "daemon/proxy_health.h"
 #include "daemon/service_health.h"
 #include "daemon/proxy_daemon.h"
@@ -211,6 +212,7 @@ int runDaemon(const std::vector<std::string>& args) {
   ProxyDaemon daemon(io, node, timing, std::move(source), std::move(backends));
   Metrics metrics;
   describeProxyMetrics(metrics);
+  describeProcessMetrics(metrics);
   ProxyHealth health(2 * cfg.iptables.syncPeriod);
   daemon.setObservers(&metrics, &health);
   ServiceHealthServers serviceHealth(io);
@@ -225,7 +227,10 @@ int runDaemon(const std::vector<std::string>& args) {
     return {v.status, "application/json", v.body, {}};
   };
   auto metricsHandler = [&](const std::string& path) -> HttpResponse {
-    if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition(), {}};
+    if (path == "/metrics") {
+      updateProcessMetrics(metrics);
+      return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition(), {}};
+    }
     if (path == "/proxyMode") return {200, "text/plain; charset=utf-8", "iptables", {}};
     return healthHandler(path);
   };

@@ -1,6 +1,57 @@
 #include "dataplane/cluster_state.h"
 
+#include <charconv>
+#include <ctime>
+
 namespace kproxy::dataplane {
+
+std::optional<WallTime> parseRFC3339(const std::string& s) {
+  // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
+  auto num = [&](size_t pos, size_t len, int& out) {
+    if (pos + len > s.size()) return false;
+    auto [p, ec] = std::from_chars(s.data() + pos, s.data() + pos + len, out);
+    return ec == std::errc() && p == s.data() + pos + len;
+  };
+  int y, mo, d, h, mi, sec;
+  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':' ||
+      !num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) || !num(17, 2, sec))
+    return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  size_t i = 19;
+  long long nanos = 0;
+  if (i < s.size() && s[i] == '.') {
+    long long scale = 100000000;
+    ++i;
+    size_t start = i;
+    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+      nanos += (s[i] - '0') * scale;
+      scale /= 10;
+    }
+    if (i == start) return std::nullopt;
+  }
+  int offsetMinutes = 0;
+  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
+    ++i;
+  } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    int oh, om;
+    if (i + 6 != s.size() || s[i + 3] != ':' || !num(i + 1, 2, oh) || !num(i + 4, 2, om)) return std::nullopt;
+    offsetMinutes = (s[i] == '+' ? 1 : -1) * (oh * 60 + om);
+    i += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (i != s.size()) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  std::time_t t = ::timegm(&tm);
+  return std::chrono::system_clock::from_time_t(t) - std::chrono::minutes(offsetMinutes) +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(nanos));
+}
 
 bool ClusterState::upsertService(model::Service s) {
   auto key = s.key();
@@ -26,6 +77,9 @@ bool ClusterState::upsertSlice(model::EndpointSlice s) {
     changed_.insert(it->second.serviceKey());
   }
   changed_.insert(s.serviceKey());
+  ++endpointChanges_;
+  if (auto a = s.meta.annotations.find(kAnnotationTriggerTime); a != s.meta.annotations.end())
+    if (auto t = parseRFC3339(a->second); t && *t > start_) triggerTimes_.push_back(*t);
   slices_[key] = std::move(s);
   return true;
 }
@@ -34,6 +88,7 @@ bool ClusterState::deleteSlice(const model::NamespacedName& key) {
   auto it = slices_.find(key);
   if (it == slices_.end()) return false;
   changed_.insert(it->second.serviceKey());
+  ++endpointChanges_;
   slices_.erase(it);
   return true;
 }
@@ -55,9 +110,11 @@ bool ClusterState::deleteNode(const std::string& name) {
 }
 
 ClusterState::Changes ClusterState::takeChanges() {
-  Changes c{std::move(changed_), nodeChanged_};
+  Changes c{std::move(changed_), nodeChanged_, std::move(triggerTimes_), endpointChanges_};
   changed_.clear();
+  triggerTimes_.clear();
   nodeChanged_ = false;
+  endpointChanges_ = 0;
   return c;
 }
 

@@ -2,6 +2,7 @@
 // source, tracking which Services changed since the last sync (kube-proxy's change trackers).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <set>
@@ -12,9 +13,18 @@
 
 namespace kproxy::dataplane {
 
+using WallTime = std::chrono::system_clock::time_point;
+
+// RFC 3339 as the API writes times ("2026-11-25T09:13:16.123456789Z", offsets allowed).
+std::optional<WallTime> parseRFC3339(const std::string& text);
+
+inline constexpr const char* kAnnotationTriggerTime = "endpoints.kubernetes.io/last-change-trigger-time";
+
 class ClusterState {
  public:
-  explicit ClusterState(std::string nodeName) : nodeName_(std::move(nodeName)) {}
+  // Trigger times before `start` are not counted (kube-proxy: changes older than the proxy).
+  explicit ClusterState(std::string nodeName, WallTime start = std::chrono::system_clock::now())
+      : nodeName_(std::move(nodeName)), start_(start) {}
 
   // Each returns whether anything changed. Equal re-sends (periodic relists) change nothing.
   bool upsertService(model::Service s);
@@ -30,9 +40,14 @@ class ClusterState {
   struct Changes {
     std::set<model::NamespacedName> services;
     bool needFull = false;
+    // From the EndpointSlices' last-change-trigger-time annotations: network programming latency
+    // is measured from these to the end of the sync that applies them.
+    std::vector<WallTime> triggerTimes;
+    size_t endpointChanges = 0;  // slice adds, updates and deletes
   };
   Changes takeChanges();
   bool hasChanges() const { return !changed_.empty() || nodeChanged_; }
+  size_t pendingEndpointChanges() const { return endpointChanges_; }
 
   DesiredState desired(model::IPFamily family) const;
   NodeContext nodeContext() const;
@@ -50,6 +65,9 @@ class ClusterState {
   std::optional<model::Node> node_;
   std::set<model::NamespacedName> changed_;
   bool nodeChanged_ = false;
+  WallTime start_;
+  std::vector<WallTime> triggerTimes_;
+  size_t endpointChanges_ = 0;
 };
 
 }  // namespace kproxy::dataplane

@@ -203,6 +203,11 @@ if until_ok 15 answers 10.96.0.91 3 && grep -q '"auth": "cert"' <<<"$(api_ctl GE
   ok "client-certificate authentication: listed, watched and applied a change"
 else bad "client certificate: $(tail -3 "$log")"; fi
 
+topo_stop_kproxy
+# Under a sanitizer build (tests/integration/api_watch_test.sh build-asan) reports land here.
+if grep -q 'AddressSanitizer\|LeakSanitizer\|runtime error:' "$log"; then bad "sanitizer report in kproxy's log"
+else ok "kproxy exited cleanly on SIGTERM, no sanitizer report"; fi
+
 echo "$passed passed, $failed failed"
 if [ "$failed" != 0 ]; then
   echo "--- kproxy log (last 80 lines)"

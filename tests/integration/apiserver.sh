@@ -2,7 +2,8 @@
 # after topology.sh; everything runs inside the node namespace, on its 127.0.0.1.
 #   api_certs DIR                   a CA, a server certificate for 127.0.0.1, a client certificate
 #   api_start DIR [server flags]    starts the server (HTTPS, token "$API_TOKEN"); sets API_PORT,
-#                                   API_CONTROL, API_PID (also in TOPO_PIDS, killed on cleanup)
+#                                   API_CONTROL, API_PID (also in TOPO_PIDS, killed on cleanup);
+#                                   its state survives restarts unless API_PERSIST=0
 #   api_kubeconfig DIR FILE         a kubeconfig for it (CA data inline, token)
 #   api_ctl POST|GET PATH [FILE]    a control call (body from FILE)
 #   api_apply                       stdin (JSON object or List) -> POST /apply
@@ -27,9 +28,11 @@ api_start() {
   local d=$1
   shift
   rm -f "$d/api.port" "$d/api.control"
+  local state=(--state "$d/api.state")
+  [ "${API_PERSIST:-1}" != 0 ] || state=()
   ip netns exec "$(topo_ns node)" python3 "$API_SERVER" --port "${API_PORT:-0}" --port-file "$d/api.port" \
     --control-port-file "$d/api.control" --cert "$d/server.crt" --key "$d/server.key" --client-ca "$d/ca.crt" \
-    --token "$API_TOKEN" --state "$d/api.state" "$@" >>"$d/apiserver.log" 2>&1 &
+    --token "$API_TOKEN" "${state[@]}" "$@" >>"$d/apiserver.log" 2>&1 &
   API_PID=$!
   TOPO_PIDS+=("$API_PID")
   local i

@@ -125,6 +125,7 @@ class Store:
         self.snapshots = {}    # continue token id -> (rv, items)
         self.requests = []
         self.watchers = {}     # kind -> open watch count
+        self.saved_rv = 0
         if state_file and os.path.exists(state_file):
             with open(state_file) as f:
                 saved = json.load(f)
@@ -141,14 +142,25 @@ class Store:
         return (o["kind"], md.get("namespace", ""), md["name"])
 
     def persist(self):
+        """Writes the state file. Called with the lock held; the slow part runs without it, so that
+        watches are not held up by a large write (a later call may overtake: the newest wins)."""
         if not self.state_file:
             return
-        tmp = self.state_file + ".tmp"
+        snapshot = {"resourceVersion": self.rv, "objects": list(self.objects.values())}
+        self.cv.release()
+        try:
+            text = json.dumps(snapshot)
+        finally:
+            self.cv.acquire()
+        if snapshot["resourceVersion"] < self.saved_rv:
+            return
+        self.saved_rv = snapshot["resourceVersion"]
+        tmp = "%s.%d.tmp" % (self.state_file, threading.get_ident())
         with open(tmp, "w") as f:
-            json.dump({"resourceVersion": self.rv, "objects": list(self.objects.values())}, f)
+            f.write(text)
         os.replace(tmp, self.state_file)
 
-    def apply(self, obj, stamp=False):
+    def apply(self, obj, stamp=False, persist=True):
         kind = obj.get("kind")
         if kind not in API_VERSION:
             raise ValueError("unknown kind %r" % kind)
@@ -168,7 +180,8 @@ class Store:
             md["creationTimestamp"] = prev["metadata"]["creationTimestamp"] if prev else now_rfc3339()
             self.objects[k] = obj
             self.history.append((self.rv, kind, "MODIFIED" if prev else "ADDED", obj, prev))
-            self.persist()
+            if persist:
+                self.persist()
             self.cv.notify_all()
             return self.rv
 
@@ -434,7 +447,9 @@ class ControlHandler(BaseHTTPRequestHandler):
                 items = doc["items"] if doc.get("kind") == "List" else [doc]
                 rv = 0
                 for item in items:
-                    rv = store.apply(item, stamp=q.get("stamp") == "1")
+                    rv = store.apply(item, stamp=q.get("stamp") == "1", persist=False)
+                with store.cv:
+                    store.persist()
                 return self.reply(200, {"resourceVersion": rv})
             if url.path == "/delete":
                 rv = store.delete(q["kind"], q.get("namespace", "default"), q["name"])

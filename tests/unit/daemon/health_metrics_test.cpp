@@ -9,6 +9,7 @@
 
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
+#include "daemon/process_metrics.h"
 #include "daemon/proxy_health.h"
 #include "daemon/service_health.h"
 
@@ -51,6 +52,10 @@ TEST(Metrics, ExpositionParsesBackWithUpstreamNamesTypesAndBuckets) {
   m.counterAdd("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", 1);
   m.gaugeSet("kubeproxy_sync_proxy_rules_iptables_total", 42, {{"table", "nat"}});
   m.counterAdd("kubeproxy_proxy_healthz_total", 1, {{"code", "200"}});
+  m.observe("kubeproxy_network_programming_duration_seconds", 0.3);
+  m.gaugeSet("kubeproxy_sync_proxy_rules_no_local_endpoints_total", 2, {{"traffic_policy", "external"}});
+  describeProcessMetrics(m);
+  updateProcessMetrics(m);
   std::string text = m.exposition();
   std::map<std::string, std::string> types;
   std::map<std::string, double> samples;
@@ -80,6 +85,39 @@ TEST(Metrics, ExpositionParsesBackWithUpstreamNamesTypesAndBuckets) {
   EXPECT_EQ(samples["kubeproxy_sync_proxy_rules_iptables_total{table=\"nat\"}"], 42);
   EXPECT_EQ(samples["kubeproxy_proxy_healthz_total{code=\"200\"}"], 1);
   EXPECT_EQ(samples["kubeproxy_sync_proxy_rules_iptables_restore_failures_total"], 1);
+  // Upstream's network programming buckets, zero bucket included.
+  EXPECT_EQ(types["kubeproxy_network_programming_duration_seconds"], "histogram");
+  EXPECT_EQ(samples.count("kubeproxy_network_programming_duration_seconds_bucket{le=\"0\"}"), 1u);
+  EXPECT_EQ(samples["kubeproxy_network_programming_duration_seconds_bucket{le=\"0.25\"}"], 0);
+  EXPECT_EQ(samples["kubeproxy_network_programming_duration_seconds_bucket{le=\"0.5\"}"], 1);
+  EXPECT_EQ(samples["kubeproxy_network_programming_duration_seconds_bucket{le=\"59\"}"], 1);
+  EXPECT_EQ(samples.count("kubeproxy_network_programming_duration_seconds_bucket{le=\"115\"}"), 1u);
+  EXPECT_EQ(samples.count("kubeproxy_network_programming_duration_seconds_bucket{le=\"300\"}"), 1u);
+  EXPECT_EQ(Metrics::networkProgrammingBuckets().size(), 3u + 59u + 12u + 7u);
+  EXPECT_EQ(samples["kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"external\"}"], 2);
+  // Process metrics from /proc: this test process.
+  EXPECT_GT(samples["process_resident_memory_bytes"], 1e6);
+  EXPECT_GE(samples["process_virtual_memory_bytes"], samples["process_resident_memory_bytes"]);
+  EXPECT_GE(samples["process_open_fds"], 3);
+  EXPECT_GT(samples["process_max_fds"], samples["process_open_fds"]);
+  EXPECT_GT(samples["process_cpu_seconds_total"], 0);
+  double now = static_cast<double>(std::time(nullptr));
+  EXPECT_LE(samples["process_start_time_seconds"], now + 1);
+  EXPECT_GT(samples["process_start_time_seconds"], now - 3600);
+}
+
+TEST(Metrics, NumbersPrintAsGosFormatFloatG) {
+  // What strconv.FormatFloat(v, 'g', -1, 64) prints, so dashboards matching le="300" work.
+  std::vector<std::pair<double, std::string>> cases = {
+      {300, "300"}, {16.384, "16.384"}, {0.25, "0.25"}, {1e6, "1e+06"}, {1234567, "1.234567e+06"},
+      {123456, "123456"}, {0.0001, "0.0001"}, {0.00001, "1e-05"}, {0.1 + 0.2, "0.30000000000000004"},
+      {-2.5, "-2.5"}, {0, "0"}, {1795597996.25, "1.79559799625e+09"}};
+  for (const auto& [v, want] : cases) {
+    Metrics m;
+    m.gaugeSet("g", v);
+    std::string text = m.exposition();
+    EXPECT_NE(text.find("\ng " + want + "\n"), std::string::npos) << v << " printed as " << text;
+  }
 }
 
 // Loopback only: a real socket against the server on 127.0.0.1, port picked by the kernel.
