@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,7 +56,17 @@ TEST(Metrics, ExpositionParsesBackWithUpstreamNamesTypesAndBuckets) {
   m.observe("kubeproxy_network_programming_duration_seconds", 0.3);
   m.gaugeSet("kubeproxy_sync_proxy_rules_no_local_endpoints_total", 2, {{"traffic_policy", "external"}});
   describeProcessMetrics(m);
+  // Use some CPU first so that /proc has whole clock ticks to report.
+  auto cpuSeconds = [] {
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  };
+  while (cpuSeconds() < 0.03) {
+  }
   updateProcessMetrics(m);
+  double cpuAfter = cpuSeconds();
   std::string text = m.exposition();
   std::map<std::string, std::string> types;
   std::map<std::string, double> samples;
@@ -100,7 +111,8 @@ TEST(Metrics, ExpositionParsesBackWithUpstreamNamesTypesAndBuckets) {
   EXPECT_GE(samples["process_virtual_memory_bytes"], samples["process_resident_memory_bytes"]);
   EXPECT_GE(samples["process_open_fds"], 3);
   EXPECT_GT(samples["process_max_fds"], samples["process_open_fds"]);
-  EXPECT_GT(samples["process_cpu_seconds_total"], 0);
+  EXPECT_GE(samples["process_cpu_seconds_total"], 0.02);
+  EXPECT_LE(samples["process_cpu_seconds_total"], cpuAfter + 0.011);
   double now = static_cast<double>(std::time(nullptr));
   EXPECT_LE(samples["process_start_time_seconds"], now + 1);
   EXPECT_GT(samples["process_start_time_seconds"], now - 3600);
