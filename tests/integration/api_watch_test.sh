@@ -92,7 +92,7 @@ api_stop
 log="$work/kproxy.log"
 ip netns exec "$(topo_ns node)" "$build/kproxy" --master "https://127.0.0.1:$API_PORT" --kubeconfig "$work/kubeconfig" \
   --proxy-mode iptables --iptables-backend nft --hostname-override node1 --cluster-cidr 10.244.0.0/16 \
-  --iptables-min-sync-period 0 --watch-timeout 4s >>"$log" 2>&1 &
+  --iptables-min-sync-period 0 --watch-timeout 2s >>"$log" 2>&1 &
 KPROXY_PID=$!
 TOPO_PIDS+=("$KPROXY_PID")
 sleep 2
@@ -136,6 +136,17 @@ if until_ok 10 no_rule '10.96.0.81' && until_ok 10 answers 10.96.0.80 1; then
     ok "410 after a compaction: relisted, the Service deleted meanwhile is gone, web scaled down"
   else bad "changes arrived but not through a relist ($lists_before -> $lists_after lists)"; fi
 else bad "after the 410: gone still programmed or web not scaled: $(grep -c relist "$log") relists"; fi
+
+# 4b. A server that goes silent (no events, no bookmarks, no end): kproxy drops the stream once it
+# has been silent past its timeout and watches again; a change made meanwhile arrives.
+api_ctl POST /hang >/dev/null
+deadline=$((SECONDS + 15))
+while [ $SECONDS -lt $deadline ] && ! grep -q 'watch failed: nothing received for' "$log"; do sleep 0.2; done
+slice web 1 3 | api_apply
+api_ctl POST /unhang >/dev/null
+if grep -q 'watch failed: nothing received for' "$log" && until_ok 10 answers 10.96.0.80 1 3; then
+  ok "silent watch stream dropped after its timeout, resumed, the change made meanwhile applied"
+else bad "silent stream: $(grep -c 'nothing received' "$log") idle drops"; fi
 
 # 5. Garbage on the stream is logged and skipped; later events still apply.
 api_ctl POST /garbage >/dev/null

@@ -22,7 +22,8 @@ Control (plain HTTP on 127.0.0.1, --control-port-file), for tests:
   POST /delete?kind=K&namespace=N&name=X
   POST /expire[?drop=1]  compacts history: resuming from any older version gets 410
   POST /drop             cuts every open watch connection (no clean end)
-  POST /hang, /unhang    stop answering: open watches go silent, new requests wait
+  POST /hang, /unhang    stop answering: open watches go silent (not even ending at their
+                         timeout), new requests wait
   POST /garbage          every open watch gets a malformed line, a wrong-typed and an unknown event
   GET  /requests         every request: method, path, query, auth; POST /clear-requests
   GET  /state            resourceVersion, objects per kind, open watches per kind
@@ -398,7 +399,7 @@ class Handler(BaseHTTPRequestHandler):
                         self.chunk(obj)
                     else:
                         self.event(typ, obj)
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline and not store.hang:  # a hung server does not even end it
                     self.chunk(b"")
                     return
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
