@@ -156,7 +156,12 @@ Result<ProxyConfig> parseProxyConfig(const std::string& text) {
           }},
          {"configSyncPeriod", r.ignored()},
          {"portRange", r.ignored()},
-         {"logging", r.ignored()},
+         {"logging",
+          [&](const YAML::Node& n, const std::string& p) {
+            r.map(n, p, {{"format", r.str(c.logging.format)}, {"verbosity", r.integer(c.logging.verbosity)},
+                         {"flushFrequency", r.ignored()}, {"options", r.ignored()},
+                         {"vmodule", r.ignored()}, {"sanitization", r.ignored()}});
+          }},
          {"windowsRunAsService", r.ignored()}});
   // Upstream's defaulting: zero values mean "the default" (kubeadm writes `syncPeriod: 0s`,
   // `healthzBindAddress: ""`), and a bind address without a port gets the default port.
@@ -164,6 +169,7 @@ Result<ProxyConfig> parseProxyConfig(const std::string& text) {
   if (c.iptables.minSyncPeriod.count() == 0) c.iptables.minSyncPeriod = Millis(1000);
   if (c.ipvs.syncPeriod.count() == 0) c.ipvs.syncPeriod = Millis(30000);
   if (c.mode.empty()) c.mode = "iptables";
+  if (c.logging.format.empty()) c.logging.format = "text";
   if (c.detectLocalMode.empty()) c.detectLocalMode = "ClusterCIDR";
   if (c.bindAddress.empty()) c.bindAddress = "0.0.0.0";
   auto withPort = [](std::string& addr, const char* def, const char* port) {
@@ -202,6 +208,9 @@ std::vector<std::string> validateProxyConfig(const ProxyConfig& c) {
   for (size_t i = 0; i < c.ipvs.excludeCIDRs.size(); ++i)
     if (!net::parseCidr(c.ipvs.excludeCIDRs[i]))
       errors.push_back("ipvs.excludeCIDRs[" + std::to_string(i) + "]: \"" + c.ipvs.excludeCIDRs[i] + "\" is not a valid CIDR");
+  if (c.logging.format != "text" && c.logging.format != "json")
+    errors.push_back("logging.format: \"" + c.logging.format + "\" is not text or json");
+  if (c.logging.verbosity < 0) errors.push_back("logging.verbosity: " + std::to_string(c.logging.verbosity) + " is negative");
   static const std::set<std::string> kDetect = {"", "ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix"};
   if (!kDetect.count(c.detectLocalMode)) errors.push_back("detectLocalMode: \"" + c.detectLocalMode + "\" is unknown");
   if (c.oomScoreAdj < -1000 || c.oomScoreAdj > 1000)
@@ -235,6 +244,9 @@ conntrack:
 detectLocalMode: ClusterCIDR
 healthzBindAddress: 0.0.0.0:10256
 hostnameOverride: ""
+logging:
+  format: text
+  verbosity: 0
 iptables:
   localhostNodePorts: true
   masqueradeAll: false

@@ -25,6 +25,10 @@ struct ProxyConfig {
   std::vector<std::string> nodePortAddresses;
   int oomScoreAdj = -999;
   struct {
+    std::string format = "text";  // text (klog) or json
+    int verbosity = 0;
+  } logging;
+  struct {
     int masqueradeBit = 14;
     bool masqueradeAll = false;
     bool localhostNodePorts = true;

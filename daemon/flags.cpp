@@ -37,7 +37,8 @@ Flags (kube-proxy's names):
   --metrics-bind-address IP:PORT   /metrics in Prometheus format (default 127.0.0.1:10249)
   --cleanup                        remove every rule any kube-proxy mode created, then exit
   --no-cleanup-other-modes         keep other modes' leftovers at start
-  -v, --v N                        log verbosity
+  -v, --v N                        log verbosity (4: each network programming latency)
+  --logging-format text|json       klog text lines (default) or one JSON object per line
 )";
 
 std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) {
@@ -144,6 +145,7 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
     }
     else if (a == "--kubeconfig") { if (need()) c.kubeconfig = value; }
     else if (a == "--hostname-override") { if (need()) c.hostnameOverride = value; }
+    else if (a == "--logging-format") { if (need()) c.logging.format = value; }
     else if (a == "--healthz-bind-address") { if (need()) c.healthzBindAddress = value; }
     else if (a == "--metrics-bind-address") { if (need()) c.metricsBindAddress = value; }
     else if (a == "--cluster-cidr") { if (need()) c.clusterCIDR = value; }
@@ -178,11 +180,11 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
       }
     } else if (a == "-v" || a == "--v") {
       if (need()) {
-        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), f.verbosity);
+        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), c.logging.verbosity);
         if (ec != std::errc() || p != value.data() + value.size()) problems.push_back(a + ": \"" + value + "\" is not a number");
       }
     } else if (a.rfind("-v=", 0) == 0) {
-      f.verbosity = std::atoi(a.c_str() + 3);
+      c.logging.verbosity = std::atoi(a.c_str() + 3);
     } else {
       problems.push_back("unknown flag \"" + a + "\"");
     }

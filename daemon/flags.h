@@ -27,7 +27,6 @@ struct DaemonFlags {
   std::optional<iptables::XtablesBackend> backend;  // --iptables-backend nft|legacy (default: detect)
   bool cleanup = false;
   bool cleanupOtherModes = true;
-  int verbosity = 0;
   bool help = false;
 };
 

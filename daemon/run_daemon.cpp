@@ -124,7 +124,8 @@ int runDaemon(const std::vector<std::string>& args) {
     std::cout << kDaemonUsage;
     return 0;
   }
-  log::setVerbosity(flags.verbosity);
+  log::setVerbosity(flags.config.logging.verbosity);
+  log::setFormat(flags.config.logging.format == "json" ? log::Format::kJson : log::Format::kText);
   if (!flags.writeConfigTo.empty()) {
     std::ofstream out(flags.writeConfigTo);
     out << defaultConfigYaml();

@@ -149,5 +149,23 @@ TEST(ProxyConfig, FlagsOverrideTheFileAndOnlyWhatTheySet) {
   EXPECT_NE(bad.error().find("bogus: unknown field"), std::string::npos);
 }
 
+TEST(ProxyConfig, LoggingFormatAndVerbosityFromTheFileAndFlags) {
+  auto read = [](const std::string&) -> Result<std::string> {
+    return std::string("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                       "logging: {format: json, verbosity: 2, flushFrequency: 5s, options: {json: {infoBufferSize: \"0\"}}}\n");
+  };
+  auto f = parseDaemonFlags({"--config", "c"}, read);
+  ASSERT_TRUE(f) << f.error();
+  EXPECT_EQ(f.value().config.logging.format, "json");
+  EXPECT_EQ(f.value().config.logging.verbosity, 2);
+  auto g = parseDaemonFlags({"--config", "c", "--logging-format", "text", "-v", "5"}, read);
+  ASSERT_TRUE(g) << g.error();
+  EXPECT_EQ(g.value().config.logging.format, "text");
+  EXPECT_EQ(g.value().config.logging.verbosity, 5);
+  auto bad = parseDaemonFlags({"--logging-format", "xml"});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("logging.format: \"xml\" is not text or json"), std::string::npos) << bad.error();
+}
+
 }  // namespace
 }  // namespace kproxy::daemon

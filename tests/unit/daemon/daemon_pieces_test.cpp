@@ -21,7 +21,7 @@ TEST(Flags, KubeProxyNamesAndDurations) {
   EXPECT_EQ(f.value().backend, iptables::XtablesBackend::kLegacy);
   EXPECT_TRUE(f.value().config.iptables.masqueradeAll);
   EXPECT_FALSE(f.value().cleanupOtherModes);
-  EXPECT_EQ(f.value().verbosity, 4);
+  EXPECT_EQ(f.value().config.logging.verbosity, 4);
   auto bad = parseDaemonFlags({"--cluster-cidr", "10.0.0.0/99", "--iptables-sync-period", "soon", "--bogus"});
   ASSERT_FALSE(bad);
   for (const char* word : {"10.0.0.0/99", "soon", "--bogus"}) EXPECT_NE(bad.error().find(word), std::string::npos);
