@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
           std::ofstream(partialFile) << rec->inputs.back();
           if (std::getenv("KPROXY_BENCH_DEBUG"))
             std::fprintf(stderr, "full: render+list %.3fs restore %.3fs; partial: render %.4fs restore %.3fs\n",
-                         full.renderSeconds, full.restoreSeconds, part.renderSeconds, part.restoreSeconds);
+                         full.renderSeconds, full.kernelSeconds, part.renderSeconds, part.kernelSeconds);
           return std::to_string(fullE2e) + " " + std::to_string(partE2e) + " " + std::to_string(rec->inputs.back().size());
         });
         double fullE2e = 0, partE2e = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <map>
 #include <sstream>
 
 #include "dataplane/log.h"
@@ -120,7 +121,7 @@ void ProxyDaemon::runSync() {
   syncing_ = true;
   std::set<model::NamespacedName> changed = unapplied_;
   boost::asio::post(worker_, [this, kind, desired = std::move(desired), changed = std::move(changed)] {
-    std::vector<iptables::SyncReport> reports;
+    std::vector<dataplane::SyncReport> reports;
     for (size_t i = 0; i < backends_.size(); ++i) {
       auto& backend = *backends_[i].backend;
       auto before = backend.applied();
@@ -131,7 +132,7 @@ void ProxyDaemon::runSync() {
   });
 }
 
-void ProxyDaemon::onSyncDone(std::vector<iptables::SyncReport> reports) {
+void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
   syncing_ = false;
   bool ok = std::all_of(reports.begin(), reports.end(), [](const auto& r) { return r.ok; });
   scheduler_.finished(SyncScheduler::Clock::now(), ok);
@@ -165,13 +166,11 @@ void ProxyDaemon::onSyncDone(std::vector<iptables::SyncReport> reports) {
     } else {
       metrics_->gaugeSet("kubeproxy_sync_proxy_rules_last_timestamp_seconds", unixSeconds(wallNow));
       if (full) {
-        double nat = 0, filter = 0;
-        for (const auto& r : reports) {
-          nat += static_cast<double>(r.natRules);
-          filter += static_cast<double>(r.filterRules);
-        }
-        metrics_->gaugeSet("kubeproxy_sync_proxy_rules_iptables_total", nat, {{"table", "nat"}});
-        metrics_->gaugeSet("kubeproxy_sync_proxy_rules_iptables_total", filter, {{"table", "filter"}});
+        std::map<std::string, double> perTable;
+        for (const auto& r : reports)
+          for (const auto& [table, n] : r.ruleCounts) perTable[table] += static_cast<double>(n);
+        for (const auto& [table, n] : perTable)
+          metrics_->gaugeSet("kubeproxy_sync_proxy_rules_iptables_total", n, {{"table", table}});
       }
     }
     metrics_->gaugeSet("kubeproxy_sync_proxy_rules_service_changes_pending", ok ? 0 : static_cast<double>(unapplied_.size()));
@@ -199,10 +198,11 @@ void ProxyDaemon::onSyncDone(std::vector<iptables::SyncReport> reports) {
     std::string what = std::string(report.full ? "full" : "partial") + " sync (" +
                        (backends_[i].family == model::IPFamily::kIPv4 ? "IPv4" : "IPv6") + ")";
     if (report.ok) {
+      const char* step = backends_[i].backend->kernelStep();
       log::info(what + " done: " + std::to_string(report.servicePortsWritten) + " service ports written, " +
-                std::to_string(report.deletedChains) + " chains deleted, " + std::to_string(report.restoreBytes) +
-                " bytes in " + std::to_string(report.restores) + " restore(s), " + ms(report.totalSeconds) +
-                " (render " + ms(report.renderSeconds) + ", restore " + ms(report.restoreSeconds) + ")");
+                std::to_string(report.deleted) + " stale objects deleted, " + std::to_string(report.bytes) +
+                " bytes in " + std::to_string(report.transactions) + " " + step + "(s), " + ms(report.totalSeconds) +
+                " (render " + ms(report.renderSeconds) + ", " + step + " " + ms(report.kernelSeconds) + ")");
     } else {
       stats_.lastError = report.error;
       log::error(what + " failed, previous rules stay in place; retrying a full sync (attempt " +

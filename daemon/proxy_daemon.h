@@ -14,7 +14,7 @@
 #include "daemon/proxy_health.h"
 #include "daemon/sync_scheduler.h"
 #include "dataplane/cluster_state.h"
-#include "iptables/iptables_backend.h"
+#include "dataplane/backend.h"
 #include "watch/source.h"
 
 namespace kproxy::daemon {
@@ -31,7 +31,7 @@ struct SyncStats {
 // One ruleset per IP family (iptables and ip6tables), as kube-proxy's dual-stack proxier runs.
 struct FamilyBackend {
   model::IPFamily family;
-  std::unique_ptr<iptables::IptablesBackend> backend;
+  dataplane::BackendPtr backend;
 };
 
 class ProxyDaemon {
@@ -58,7 +58,7 @@ class ProxyDaemon {
   void onBatch(watch::SourceBatch batch);
   void arm();
   void runSync();
-  void onSyncDone(std::vector<iptables::SyncReport> reports);
+  void onSyncDone(std::vector<dataplane::SyncReport> reports);
   void armCanary();
 
   boost::asio::io_context& io_;

@@ -25,6 +25,7 @@
 #include "daemon/proxy_health.h"
 #include "daemon/service_health.h"
 #include "daemon/proxy_daemon.h"
+#include "iptables/iptables_backend.h"
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
 #include "watch/api_source.h"

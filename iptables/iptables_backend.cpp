@@ -67,18 +67,17 @@ SyncReport IptablesBackend::load(std::vector<std::string> texts, const RenderRes
   SyncReport report;
   report.full = full;
   report.renderSeconds = renderSeconds;
-  for (const auto& t : texts) report.restoreBytes += t.size();
-  report.restores = texts.size();
-  report.deletedChains = r.deletedChains.size();
+  for (const auto& t : texts) report.bytes += t.size();
+  report.transactions = texts.size();
+  report.deleted = r.deletedChains.size();
   report.servicePortsWritten = r.servicePortsWritten;
-  report.natRules = r.natRules;
-  report.filterRules = r.filterRules;
+  if (full) report.ruleCounts = {{"filter", r.filterRules}, {"nat", r.natRules}};
   auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < texts.size(); ++i) {
     Status st = client_->restore(texts[i]);
     if (!st) {
-      report.restoreSeconds = secondsSince(start);
-      report.totalSeconds = report.renderSeconds + report.restoreSeconds;
+      report.kernelSeconds = secondsSince(start);
+      report.totalSeconds = report.renderSeconds + report.kernelSeconds;
       // Earlier pieces are in; each left the kernel consistent, and the retry is a full sync.
       report.error = texts.size() > 1 ? "restore " + std::to_string(i + 1) + " of " + std::to_string(texts.size()) +
                                             ": " + st.message()
@@ -86,8 +85,8 @@ SyncReport IptablesBackend::load(std::vector<std::string> texts, const RenderRes
       return report;
     }
   }
-  report.restoreSeconds = secondsSince(start);
-  report.totalSeconds = report.renderSeconds + report.restoreSeconds;
+  report.kernelSeconds = secondsSince(start);
+  report.totalSeconds = report.renderSeconds + report.kernelSeconds;
   report.ok = true;
   applied_ = std::move(state);
   return report;

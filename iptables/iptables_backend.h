@@ -7,41 +7,33 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/backend.h"
 #include "dataplane/desired_state.h"
 #include "iptables/renderer.h"
 #include "iptables/restore_runner.h"
 
 namespace kproxy::iptables {
 
-struct SyncReport {
-  bool ok = false;
-  bool full = false;
-  std::string error;            // kernel's words and the rejected line
-  size_t restoreBytes = 0;
-  size_t restores = 0;          // iptables-restore runs (a full sync on nft is chunked)
-  size_t deletedChains = 0;
-  size_t servicePortsWritten = 0;
-  size_t natRules = 0, filterRules = 0;
-  double renderSeconds = 0, restoreSeconds = 0, totalSeconds = 0;
-};
+using dataplane::SyncReport;
 
-class IptablesBackend {
+// report.transactions counts iptables-restore runs (a full sync on nft is chunked), report.deleted
+// stale service chains.
+class IptablesBackend : public dataplane::Backend {
  public:
   IptablesBackend(RenderOptions options, std::unique_ptr<RestoreClient> client);
 
+  const char* mode() const override { return "iptables"; }
+  const char* kernelStep() const override { return "restore"; }
   // Lists the kernel's chains and jump rules, renders everything, adds missing jump rules and
   // the canary chain, deletes stale service chains, and loads it all with one restore.
-  SyncReport syncFull(std::shared_ptr<const dataplane::DesiredState> state);
+  SyncReport syncFull(std::shared_ptr<const dataplane::DesiredState> state) override;
   // Renders only `changed` services against the last applied state. Needs a prior success.
   SyncReport syncPartial(std::shared_ptr<const dataplane::DesiredState> state,
-                         const std::set<model::NamespacedName>& changed);
+                         const std::set<model::NamespacedName>& changed) override;
 
   // False when the canary chain is gone (someone flushed our tables): the next sync must be full.
-  bool canaryPresent();
+  bool canaryPresent() override;
 
-  bool hasApplied() const { return applied_ != nullptr; }
-  // The state the kernel holds since the last successful sync (null before one).
-  const std::shared_ptr<const dataplane::DesiredState>& applied() const { return applied_; }
   RestoreClient& client() { return *client_; }
 
  private:
@@ -50,7 +42,6 @@ class IptablesBackend {
 
   Renderer renderer_;
   std::unique_ptr<RestoreClient> client_;
-  std::shared_ptr<const dataplane::DesiredState> applied_;
 };
 
 }  // namespace kproxy::iptables

@@ -3,6 +3,7 @@
 # kproxy binary needs directly (ELF NEEDED), besides the C and C++ runtimes of the base image.
 # Usage: runtime_libs_test.sh KPROXY_BINARY DOCKERFILE
 set -euo pipefail
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited $?"' ERR
 bin=${1:?usage: $0 KPROXY_BINARY DOCKERFILE}
 dockerfile=${2:?usage: $0 KPROXY_BINARY DOCKERFILE}
 for tool in readelf ldconfig dpkg; do command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }; done

@@ -58,7 +58,7 @@ TEST(IptablesBackend, PartialSyncTouchesOnlyChangedServicesAndDeletesTheirStaleC
   auto r = f.backend.syncPartial(after, {{"ns", "a"}});
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_FALSE(r.full);
-  EXPECT_EQ(r.deletedChains, 1u);
+  EXPECT_EQ(r.deleted, 1u);
   EXPECT_EQ(f.fake->tables["nat"].size(), chainsBefore - 1);
   EXPECT_EQ(f.fake->lastInput.find("ns/b -> "), std::string::npos);  // b's chains were not rewritten
   EXPECT_EQ(f.backend.applied(), after);
@@ -118,9 +118,9 @@ TEST(IptablesBackend, ChunkedFullSyncEndsInTheSameKernelStateAndDeletesOnlyStale
   auto r1 = whole.backend.syncFull(stateOf(after));
   auto r2 = chunked.backend.syncFull(stateOf(after));
   ASSERT_TRUE(r1.ok && r2.ok) << r1.error << r2.error;
-  EXPECT_EQ(r2.restores, 4u);
-  EXPECT_EQ(r1.deletedChains, r2.deletedChains);
-  EXPECT_EQ(r2.deletedChains, 3u);  // a's SEP for 10.0.0.2, c's SVC and SEP; none of the live ones
+  EXPECT_EQ(r2.transactions, 4u);
+  EXPECT_EQ(r1.deleted, r2.deleted);
+  EXPECT_EQ(r2.deleted, 3u);  // a's SEP for 10.0.0.2, c's SVC and SEP; none of the live ones
   EXPECT_EQ(whole.fake->tables, chunked.fake->tables);
 }
 
