@@ -257,4 +257,23 @@ DesiredState buildDesiredState(std::vector<const model::Service*> order,
   return state;
 }
 
+PortPlan planPort(const ServicePortInfo& p) {
+  PortPlan plan;
+  plan.hasEndpoints = p.hasAnyEndpoints;
+  plan.usesClusterChain = !p.clusterEndpoints.empty() && p.usesClusterEndpoints();
+  plan.usesLocalChain = !p.localEndpoints.empty() && p.usesLocalEndpoints();
+  plan.hasInternalEndpoints = plan.hasEndpoints && !(p.internalPolicyLocal && p.localEndpoints.empty());
+  plan.hasExternalEndpoints = plan.hasEndpoints && !(p.externalPolicyLocal && p.localEndpoints.empty());
+  plan.usesExternalChain = plan.hasEndpoints && p.externallyAccessible();
+  plan.usesFirewallChain = plan.hasEndpoints && !p.loadBalancerVIPs.empty() && !p.loadBalancerSourceRanges.empty();
+  using F = PortPlan::Filter;
+  if (!plan.hasEndpoints) {
+    plan.internalFilter = plan.externalFilter = F::kReject;
+  } else {
+    if (!plan.hasInternalEndpoints) plan.internalFilter = F::kDrop;
+    if (!plan.hasExternalEndpoints) plan.externalFilter = F::kDrop;
+  }
+  return plan;
+}
+
 }  // namespace kproxy::dataplane

@@ -101,4 +101,22 @@ DesiredState buildDesiredState(std::vector<const model::Service*> services,
 // kube-proxy's endpoint selection for one service port (fills the category fields).
 void categorizeEndpoints(ServicePortInfo& port, const NodeContext& node);
 
+// Which per-port objects a service port needs and what traffic with nowhere to go gets: the
+// decisions kube-proxy's iptables and nftables proxiers share, so every mode agrees on them.
+struct PortPlan {
+  bool hasEndpoints = false;          // anywhere in the cluster
+  bool hasInternalEndpoints = false;  // ClusterIP traffic has somewhere to go
+  bool hasExternalEndpoints = false;  // NodePort, external and LB IP traffic has somewhere to go
+  bool usesClusterChain = false;      // the Cluster-policy endpoint set is used
+  bool usesLocalChain = false;        // the Local-policy endpoint set is used
+  bool usesExternalChain = false;
+  bool usesFirewallChain = false;     // LB IPs with loadBalancerSourceRanges
+  enum class Filter { kNone, kReject, kDrop };
+  Filter internalFilter = Filter::kNone;  // reject: no endpoints at all; drop: none local (policy Local)
+  Filter externalFilter = Filter::kNone;
+  bool internalNoLocal() const { return internalFilter == Filter::kDrop; }
+  bool externalNoLocal() const { return externalFilter == Filter::kDrop; }
+};
+PortPlan planPort(const ServicePortInfo& p);
+
 }  // namespace kproxy::dataplane

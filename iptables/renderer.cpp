@@ -87,46 +87,8 @@ struct PortNumber {
   size_t len;
 };
 
-// Which chains and filter verdicts a service port needs; shared by the writer and by
-// natChainsOf so that "what we wrote" and "what we delete" can never disagree.
-struct PortPlan {
-  bool hasEndpoints = false;
-  bool hasInternalEndpoints = false;
-  bool hasExternalEndpoints = false;
-  bool usesClusterChain = false;
-  bool usesLocalChain = false;
-  bool usesExternalChain = false;
-  bool usesFirewallChain = false;
-  string_view internalFilterTarget;  // REJECT or DROP when the ClusterIP has nowhere to go
-  string_view externalFilterTarget;
-  bool internalNoLocal = false;  // comment says "no local endpoints" rather than "no endpoints"
-  bool externalNoLocal = false;
-};
-
-PortPlan planPort(const ServicePortInfo& p) {
-  PortPlan plan;
-  plan.hasEndpoints = p.hasAnyEndpoints;
-  plan.usesClusterChain = !p.clusterEndpoints.empty() && p.usesClusterEndpoints();
-  plan.usesLocalChain = !p.localEndpoints.empty() && p.usesLocalEndpoints();
-  plan.hasInternalEndpoints = plan.hasEndpoints && !(p.internalPolicyLocal && p.localEndpoints.empty());
-  plan.hasExternalEndpoints = plan.hasEndpoints && !(p.externalPolicyLocal && p.localEndpoints.empty());
-  plan.usesExternalChain = plan.hasEndpoints && p.externallyAccessible();
-  plan.usesFirewallChain =
-      plan.hasEndpoints && !p.loadBalancerVIPs.empty() && !p.loadBalancerSourceRanges.empty();
-  if (!plan.hasEndpoints) {
-    plan.internalFilterTarget = "REJECT";
-    plan.externalFilterTarget = "REJECT";
-  } else {
-    if (!plan.hasInternalEndpoints) {
-      plan.internalFilterTarget = "DROP";
-      plan.internalNoLocal = true;
-    }
-    if (!plan.hasExternalEndpoints) {
-      plan.externalFilterTarget = "DROP";
-      plan.externalNoLocal = true;
-    }
-  }
-  return plan;
+const char* filterTarget(dataplane::PortPlan::Filter f) {
+  return f == dataplane::PortPlan::Filter::kReject ? "REJECT" : f == dataplane::PortPlan::Filter::kDrop ? "DROP" : "";
 }
 
 }  // namespace
@@ -160,7 +122,7 @@ const Renderer::ServiceChains& Renderer::chainsFor(const ServicePortInfo& port) 
 }
 
 std::vector<std::string> Renderer::natChainsOf(const ServicePortInfo& port) {
-  PortPlan plan = planPort(port);
+  dataplane::PortPlan plan = dataplane::planPort(port);
   const ServiceChains& c = chainsFor(port);
   std::vector<std::string> out;
   if (plan.usesExternalChain) out.push_back(c.ext);
@@ -411,7 +373,7 @@ class RenderPass {
 
  public:
   void writePort(const ServicePortInfo& p) {
-    const PortPlan plan = planPort(p);
+    const dataplane::PortPlan plan = dataplane::planPort(p);
     const Renderer::ServiceChains& chains = r_.chainsFor(p);
     const string_view proto = model::protocolLower(p.protocol);
     const PortNumber port(p.port);
@@ -424,9 +386,9 @@ class RenderPass {
 
     const Word clusterComment = Word::quoted(name, " cluster IP");
     const Word internalFilterComment =
-        Word::quoted(name, plan.internalNoLocal ? " has no local endpoints" : " has no endpoints");
+        Word::quoted(name, plan.internalNoLocal() ? " has no local endpoints" : " has no endpoints");
     const Word externalFilterComment =
-        Word::quoted(name, plan.externalNoLocal ? " has no local endpoints" : " has no endpoints");
+        Word::quoted(name, plan.externalNoLocal() ? " has no local endpoints" : " has no endpoints");
 
     // Capture the ClusterIP.
     if (plan.hasInternalEndpoints)
@@ -434,7 +396,7 @@ class RenderPass {
                       p.clusterIP, "--dport", port.view(), "-j", internalChain});
     else
       topFilter_->line({"-A", kServicesChain, "-m comment --comment", internalFilterComment, "-m", proto, "-p",
-                         proto, "-d", p.clusterIP, "--dport", port.view(), "-j", plan.internalFilterTarget});
+                         proto, "-d", p.clusterIP, "--dport", port.view(), "-j", filterTarget(plan.internalFilter)});
 
     // Capture externalIPs.
     if (!p.externalIPs.empty()) {
@@ -445,7 +407,7 @@ class RenderPass {
                           "--dport", port.view(), "-j", chains.ext});
         if (!plan.hasExternalEndpoints)
           topFilter_->line({"-A", kExternalServicesChain, "-m comment --comment", externalFilterComment, "-m",
-                             proto, "-p", proto, "-d", ip, "--dport", port.view(), "-j", plan.externalFilterTarget});
+                             proto, "-p", proto, "-d", ip, "--dport", port.view(), "-j", filterTarget(plan.externalFilter)});
       }
     }
 
@@ -465,7 +427,7 @@ class RenderPass {
       if (!plan.hasExternalEndpoints)
         for (const auto& ip : p.loadBalancerVIPs)
           topFilter_->line({"-A", kExternalServicesChain, "-m comment --comment", externalFilterComment, "-m",
-                             proto, "-p", proto, "-d", ip, "--dport", port.view(), "-j", plan.externalFilterTarget});
+                             proto, "-p", proto, "-d", ip, "--dport", port.view(), "-j", filterTarget(plan.externalFilter)});
     }
 
     // Capture NodePorts.
@@ -476,7 +438,7 @@ class RenderPass {
       if (!plan.hasExternalEndpoints)
         topFilter_->line({"-A", kExternalServicesChain, "-m comment --comment", externalFilterComment,
                            "-m addrtype --dst-type LOCAL -m", proto, "-p", proto, "--dport", nodePort.view(), "-j",
-                           plan.externalFilterTarget});
+                           filterTarget(plan.externalFilter)});
     }
 
     // Health-check NodePorts are accepted whether or not there are local endpoints.

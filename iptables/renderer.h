@@ -10,25 +10,12 @@
 
 #include "dataplane/desired_state.h"
 #include "dataplane/ip.h"
+#include "dataplane/proxy_options.h"
 #include "iptables/jump_rules.h"
 
 namespace kproxy::iptables {
 
-struct RenderOptions {
-  model::IPFamily family = model::IPFamily::kIPv4;
-  // Detect-local by cluster CIDR: traffic from outside it is masqueraded. Empty: no such rule.
-  std::vector<net::Cidr> clusterCIDRs;
-  bool masqueradeAll = false;
-  int masqueradeBit = 14;
-  // Empty: NodePorts answer on every local address (--dst-type LOCAL).
-  std::vector<net::Cidr> nodePortAddresses;
-  // The node's addresses: matched against nodePortAddresses, and the first of the family is the
-  // node IP that loadBalancerSourceRanges may allow.
-  std::vector<std::string> nodeIPs;
-  bool localhostNodePorts = true;
-  // nf_conntrack_tcp_be_liberal set: kube-proxy then skips the INVALID drop rule.
-  bool conntrackTCPLiberal = false;
-};
+using RenderOptions = dataplane::ProxyOptions;
 
 struct RenderResult {
   std::string text;                        // iptables-restore input (--noflush)
