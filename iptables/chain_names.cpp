@@ -1,29 +1,16 @@
 #include "iptables/chain_names.h"
 
-#include <openssl/sha.h>
+#include "dataplane/name_hash.h"
 
 namespace kproxy::iptables {
 
 namespace {
 
-// RFC 4648 base32 of the first 10 digest bytes: exactly the first 16 characters of the
-// encoding of the whole digest, which is all kube-proxy keeps.
 std::string hash16(std::string_view a, std::string_view b, std::string_view c) {
-  // One-shot SHA256() (the streaming API is deprecated in OpenSSL 3); names are short.
   std::string input;
   input.reserve(a.size() + b.size() + c.size());
   input.append(a).append(b).append(c);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  std::string out(16, '\0');
-  for (int group = 0; group < 2; ++group) {
-    uint64_t bits = 0;
-    for (int i = 0; i < 5; ++i) bits = (bits << 8) | digest[group * 5 + i];
-    for (int i = 0; i < 8; ++i) out[group * 8 + i] = kAlphabet[(bits >> (35 - 5 * i)) & 31];
-  }
-  return out;
+  return dataplane::sha256Base32(input, 16);
 }
 
 }  // namespace
