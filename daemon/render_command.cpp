@@ -7,6 +7,7 @@
 #include "dataplane/desired_state.h"
 #include "dataplane/ip.h"
 #include "iptables/renderer.h"
+#include "nftables/renderer.h"
 #include "watch/decode.h"
 
 namespace kproxy::daemon {
@@ -15,9 +16,10 @@ namespace {
 
 constexpr const char* kUsage = R"(Usage: kproxy render --manifests PATH... [options]
 
-Print the iptables-restore input kproxy would program for the Services, EndpointSlices
-and Nodes in the given manifests (YAML, multi-document YAML, JSON, or List). Nothing is
-programmed. Directories are read for *.yaml, *.yml and *.json files.
+Print the rules kproxy would program for the Services, EndpointSlices and Nodes in the given
+manifests (YAML, multi-document YAML, JSON, or List): iptables-restore input, or with
+--proxy-mode nftables an `nft -f` file for table ip|ip6 kube-proxy. Nothing is programmed.
+Directories are read for *.yaml, *.yml and *.json files.
 
 Options:
   --manifests PATH...            manifest files or directories (required)
@@ -30,7 +32,7 @@ Options:
   --iptables-masquerade-bit N    fwmark bit for masquerading (default 14: 0x4000)
   --iptables-localhost-nodeports true|false
                                  allow NodePorts on 127.0.0.1 (default true)
-  --proxy-mode iptables          the rules of this mode (only iptables so far)
+  --proxy-mode iptables|nftables the rules of this mode (default iptables)
   --family 4|6                   IP family to render (default 4)
   -h, --help                     this text
 
@@ -120,8 +122,8 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
     }
   }
   if (manifests.empty()) return usageError("--manifests is required");
-  if (mode != "iptables")
-    return usageError("--proxy-mode " + mode + ": only iptables can be rendered so far");
+  if (mode != "iptables" && mode != "nftables")
+    return usageError("--proxy-mode " + mode + ": iptables or nftables can be rendered");
   for (const auto& c : cidrArgs) {
     auto parsed = net::parseCidr(c);
     if (!parsed) return usageError("--cluster-cidr: \"" + c + "\" is not a valid CIDR");
@@ -147,8 +149,12 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
   opts.nodeIPs.insert(opts.nodeIPs.begin(), extraNodeIPs.begin(), extraNodeIPs.end());
 
   dataplane::DesiredState state = dataplane::buildDesiredState(objects.services, objects.slices, ctx, opts.family);
-  iptables::Renderer renderer(opts);
-  out << renderer.renderFull(state).text;
+  if (mode == "nftables") {
+    out << nftables::toText(nftables::Renderer(opts).renderFull(state));
+  } else {
+    iptables::Renderer renderer(opts);
+    out << renderer.renderFull(state).text;
+  }
   out.flush();
   return objects.errors.empty() ? 0 : 1;
 }

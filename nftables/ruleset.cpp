@@ -7,86 +7,86 @@
 namespace kproxy::nftables {
 
 Stmt Stmt::addr(bool source, const net::Cidr& c, bool negate) {
-  Stmt s{Kind::kAddr};
+  Stmt s = of(Kind::kAddr);
   s.source = source;
   s.cidr = c;
   s.negate = negate;
   return s;
 }
 Stmt Stmt::dport(Protocol p, uint16_t port) {
-  Stmt s{Kind::kDport};
+  Stmt s = of(Kind::kDport);
   s.proto = p;
   s.port = port;
   return s;
 }
 Stmt Stmt::l4proto(Protocol p) {
-  Stmt s{Kind::kL4Proto};
+  Stmt s = of(Kind::kL4Proto);
   s.proto = p;
   return s;
 }
 Stmt Stmt::fibLocal(bool source) {
-  Stmt s{Kind::kFibLocal};
+  Stmt s = of(Kind::kFibLocal);
   s.source = source;
   return s;
 }
 Stmt Stmt::addrInSet(bool source, std::string set) {
-  Stmt s{Kind::kAddrInSet};
+  Stmt s = of(Kind::kAddrInSet);
   s.source = source;
   s.name = std::move(set);
   return s;
 }
 Stmt Stmt::addrPairInSet(std::string set) {
-  Stmt s{Kind::kAddrPairInSet};
+  Stmt s = of(Kind::kAddrPairInSet);
   s.name = std::move(set);
   return s;
 }
 Stmt Stmt::vmapAddrProtoPort(std::string map) {
-  Stmt s{Kind::kVmapAddrProtoPort};
+  Stmt s = of(Kind::kVmapAddrProtoPort);
   s.name = std::move(map);
   return s;
 }
 Stmt Stmt::vmapProtoPort(std::string map) {
-  Stmt s{Kind::kVmapProtoPort};
+  Stmt s = of(Kind::kVmapProtoPort);
   s.name = std::move(map);
   return s;
 }
 Stmt Stmt::markOr(uint32_t m) {
-  Stmt s{Kind::kMarkOr};
+  Stmt s = of(Kind::kMarkOr);
   s.mark = m;
   return s;
 }
 Stmt Stmt::markXor(uint32_t m) {
-  Stmt s{Kind::kMarkXor};
+  Stmt s = of(Kind::kMarkXor);
   s.mark = m;
   return s;
 }
 Stmt Stmt::markClear(uint32_t m) {
-  Stmt s{Kind::kMarkClear};
+  Stmt s = of(Kind::kMarkClear);
   s.mark = m;
   return s;
 }
 Stmt Stmt::dnat(DnatTarget t) {
-  Stmt s{Kind::kDnat};
+  Stmt s = of(Kind::kDnat);
   s.targets = {t};
   return s;
 }
 Stmt Stmt::dnatRandom(std::vector<DnatTarget> ts) {
-  Stmt s{Kind::kDnatRandom};
+  Stmt s = of(Kind::kDnatRandom);
   s.targets = std::move(ts);
   return s;
 }
 Stmt Stmt::vmapRandom(std::vector<std::string> chains) {
-  Stmt s{Kind::kVmapRandom};
+  Stmt s = of(Kind::kVmapRandom);
   s.chains = std::move(chains);
   return s;
 }
 Stmt Stmt::updateSaddr(std::string set) {
-  Stmt s{Kind::kUpdateSaddr};
+  Stmt s = of(Kind::kUpdateSaddr);
   s.name = std::move(set);
   return s;
 }
 Stmt Stmt::verdictOf(Verdict v) {
-  Stmt s{Kind::kVerdict};
+  Stmt s = of(Kind::kVerdict);
   s.verdict = std::move(v);
   return s;
 }
@@ -219,14 +219,15 @@ std::string toText(const Table& t) {
   for (const auto& c : t.chains) {
     out += "\tchain " + c.name + " {\n";
     if (c.base) {
-      std::string prio;
+      // nft knows dstnat only on prerouting and srcnat only on postrouting: numbers elsewhere.
+      auto named = [](const char* word, int offset) {
+        return offset == 0 ? std::string(word)
+                           : std::string(word) + (offset > 0 ? " + " : " - ") + std::to_string(std::abs(offset));
+      };
       int p = c.base->priority;
-      if (c.base->type == "nat" && p >= 0 && p - 100 >= -20 && p - 100 <= 20)
-        prio = p == 100 ? "srcnat" : "srcnat " + std::string(p > 100 ? "+ " : "- ") + std::to_string(std::abs(p - 100));
-      else if (p + 100 >= -20 && p + 100 <= 20)
-        prio = p == -100 ? "dstnat" : "dstnat " + std::string(p > -100 ? "+ " : "- ") + std::to_string(std::abs(p + 100));
-      else
-        prio = std::to_string(p);
+      std::string prio = std::to_string(p);
+      if (c.base->hook == "prerouting" && p >= -120 && p <= -80) prio = named("dstnat", p + 100);
+      if (c.base->hook == "postrouting" && p >= 80 && p <= 120) prio = named("srcnat", p - 100);
       out += "\t\ttype " + c.base->type + " hook " + c.base->hook + " priority " + prio + "; policy accept;\n";
     }
     if (!c.comment.empty()) out += "\t\tcomment \"" + c.comment + "\"\n";

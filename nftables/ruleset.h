@@ -61,7 +61,7 @@ struct Stmt {
     kUpdateSaddr,      // update @set { ip saddr }
     kVerdict,          // accept | drop | return | jump CHAIN | goto CHAIN
   };
-  Kind kind;
+  Kind kind = Kind::kVerdict;
   bool source = false;  // kAddr, kFibLocal, kAddrInSet: saddr (else daddr)
   bool negate = false;  // kAddr
   net::Cidr cidr;       // kAddr
@@ -75,8 +75,13 @@ struct Stmt {
 
   bool operator==(const Stmt&) const = default;
 
-  static Stmt ctStateNew() { return {Kind::kCtStateNew}; }
-  static Stmt ctStatusDnat() { return {Kind::kCtStatusDnat}; }
+  static Stmt of(Kind k) {
+    Stmt s;
+    s.kind = k;
+    return s;
+  }
+  static Stmt ctStateNew() { return of(Kind::kCtStateNew); }
+  static Stmt ctStatusDnat() { return of(Kind::kCtStatusDnat); }
   static Stmt addr(bool source, const net::Cidr& c, bool negate = false);
   static Stmt dport(Protocol p, uint16_t port);
   static Stmt l4proto(Protocol p);
@@ -88,8 +93,8 @@ struct Stmt {
   static Stmt markOr(uint32_t m);
   static Stmt markXor(uint32_t m);
   static Stmt markClear(uint32_t m);
-  static Stmt masquerade() { return {Kind::kMasquerade}; }
-  static Stmt reject() { return {Kind::kReject}; }
+  static Stmt masquerade() { return of(Kind::kMasquerade); }
+  static Stmt reject() { return of(Kind::kReject); }
   static Stmt dnat(DnatTarget t);
   static Stmt dnatRandom(std::vector<DnatTarget> ts);
   static Stmt vmapRandom(std::vector<std::string> chains);

@@ -121,4 +121,71 @@ std::vector<std::string> checkInvariants(const std::string& text) {
   return bad;
 }
 
+std::vector<std::string> checkNftInvariants(const nftables::Table& t) {
+  using nftables::Stmt;
+  using nftables::Verdict;
+  std::vector<std::string> out;
+  std::map<std::string, const nftables::Chain*> chains;
+  std::map<std::string, const nftables::Set*> sets;
+  for (const auto& c : t.chains) {
+    if (!chains.emplace(c.name, &c).second) out.push_back("chain " + c.name + " defined twice");
+    if (c.name.size() > 256) out.push_back("chain name longer than 256: " + c.name);
+  }
+  for (const auto& s : t.sets) {
+    if (!sets.emplace(s.name, &s).second) out.push_back("set " + s.name + " defined twice");
+    if (s.name.size() > 256) out.push_back("set name longer than 256: " + s.name);
+  }
+  auto target = [&](const std::string& where, const Verdict& v) {
+    if ((v.kind == Verdict::Kind::kJump || v.kind == Verdict::Kind::kGoto) && !chains.count(v.chain))
+      out.push_back(where + " targets undefined chain " + v.chain);
+  };
+  auto set = [&](const std::string& where, const std::string& name, bool wantMap) {
+    auto it = sets.find(name);
+    if (it == sets.end()) out.push_back(where + " uses undefined set @" + name);
+    else if (it->second->verdictMap != wantMap) out.push_back(where + " uses @" + name + " as the wrong kind");
+  };
+  for (const auto& c : t.chains)
+    for (const auto& r : c.rules) {
+      std::string where = "rule in " + c.name;
+      for (const auto& s : r.stmts) {
+        switch (s.kind) {
+          case Stmt::Kind::kVerdict: target(where, s.verdict); break;
+          case Stmt::Kind::kVmapRandom:
+            for (const auto& ch : s.chains) target(where, Verdict::go(ch));
+            break;
+          case Stmt::Kind::kAddrInSet:
+          case Stmt::Kind::kAddrPairInSet:
+          case Stmt::Kind::kUpdateSaddr: set(where, s.name, false); break;
+          case Stmt::Kind::kVmapAddrProtoPort:
+          case Stmt::Kind::kVmapProtoPort: set(where, s.name, true); break;
+          case Stmt::Kind::kDnatRandom: {
+            std::set<std::pair<std::string, uint16_t>> distinct;
+            for (const auto& d : s.targets) distinct.insert({d.ip.str(), d.port});
+            if (s.targets.size() < 2 || distinct.size() != s.targets.size())
+              out.push_back(where + ": random DNAT over " + std::to_string(s.targets.size()) + " targets, " +
+                            std::to_string(distinct.size()) + " distinct");
+            break;
+          }
+          default: break;
+        }
+      }
+    }
+  std::set<std::pair<std::string, std::string>> keys;
+  for (const auto& e : t.elements) {
+    auto it = sets.find(e.set);
+    if (it == sets.end()) {
+      out.push_back("element of undefined set " + e.set);
+      continue;
+    }
+    std::string key = nftables::keyText(*it->second, e.key);
+    if (!keys.insert({e.set, key}).second) out.push_back("element " + key + " twice in " + e.set);
+    if (it->second->verdictMap) {
+      target("element " + key + " of " + e.set, e.value);
+      auto c = chains.find(e.value.chain);
+      if (c != chains.end() && c->second->rules.empty()) out.push_back("element " + key + " leads to empty chain " + e.value.chain);
+    }
+  }
+  return out;
+}
+
 }  // namespace kproxy::testing

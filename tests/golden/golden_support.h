@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "nftables/ruleset.h"
+
 namespace kproxy::testing {
 
 struct RestoreRule {
@@ -29,5 +31,11 @@ std::map<std::string, RestoreTable> parseRestore(const std::string& text);
 // name is longer than 28 characters, every SEP chain DNATs, and each SVC/SVL chain selects each
 // of its endpoints with equal probability.
 std::vector<std::string> checkInvariants(const std::string& text);
+
+// The same for an nftables table: every jump, goto and verdict names a defined chain, every @set
+// a defined set of the right kind, names are unique and at most 256 characters, element keys are
+// unique per set, every chain a service map leads to does something, and every random DNAT or
+// vmap gives each of its N endpoints one of the N numgen values (equal chances).
+std::vector<std::string> checkNftInvariants(const nftables::Table& table);
 
 }  // namespace kproxy::testing

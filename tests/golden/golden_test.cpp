@@ -9,6 +9,7 @@
 
 #include "dataplane/desired_state.h"
 #include "iptables/renderer.h"
+#include "nftables/renderer.h"
 #include "tests/golden/golden_support.h"
 #include "watch/decode.h"
 
@@ -34,7 +35,12 @@ std::string readFile(const fs::path& p) {
   return ss.str();
 }
 
-std::string renderCase(const std::string& name) {
+struct Case {
+  kproxy::iptables::RenderOptions opts;
+  kproxy::dataplane::DesiredState state;
+};
+
+Case loadCase(const std::string& name) {
   json input = json::parse(readFile(kGoldenDir / name / "input.json"));
   const json& o = input.at("options");
   kproxy::iptables::RenderOptions opts;
@@ -55,9 +61,21 @@ std::string renderCase(const std::string& name) {
   node.nodeName = o.value("node", "node1");
   for (const auto& n : objects.nodes)
     if (n.meta.name == node.nodeName) node.nodeLabels = n.meta.labels;
-  auto state = kproxy::dataplane::buildDesiredState(objects.services, objects.slices, node, opts.family);
-  kproxy::iptables::Renderer renderer(opts);
-  return renderer.renderFull(state).text;
+  return {opts, kproxy::dataplane::buildDesiredState(objects.services, objects.slices, node, opts.family)};
+}
+
+std::string renderCase(const std::string& name) {
+  Case c = loadCase(name);
+  kproxy::iptables::Renderer renderer(c.opts);
+  return renderer.renderFull(c.state).text;
+}
+
+// Compares with (or with KPROXY_UPDATE_GOLDEN=1 rewrites) tests/golden/<name>/<file>.
+void checkGolden(const std::string& name, const std::string& file, const std::string& got) {
+  fs::path golden = kGoldenDir / name / file;
+  if (std::getenv("KPROXY_UPDATE_GOLDEN")) std::ofstream(golden) << got;
+  ASSERT_TRUE(fs::exists(golden)) << golden << " missing; run with KPROXY_UPDATE_GOLDEN=1";
+  EXPECT_EQ(readFile(golden), got) << "render of " << name << " differs from " << golden;
 }
 
 class GoldenTest : public ::testing::TestWithParam<std::string> {};
@@ -65,13 +83,17 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(GoldenTest, RendersAsRecordedAndHoldsInvariants) {
   const std::string name = GetParam();
   std::string got = renderCase(name);
-  fs::path golden = kGoldenDir / name / "iptables.golden";
-  if (std::getenv("KPROXY_UPDATE_GOLDEN")) {
-    std::ofstream(golden) << got;
-  }
-  ASSERT_TRUE(fs::exists(golden)) << golden << " missing; run with KPROXY_UPDATE_GOLDEN=1";
-  EXPECT_EQ(readFile(golden), got) << "render of " << name << " differs from " << golden;
+  checkGolden(name, "iptables.golden", got);
   for (const auto& v : kproxy::testing::checkInvariants(got)) ADD_FAILURE() << name << ": " << v;
+}
+
+TEST_P(GoldenTest, NftablesRendersAsRecordedAndHoldsInvariants) {
+  const std::string name = GetParam();
+  Case c = loadCase(name);
+  kproxy::nftables::Table table = kproxy::nftables::Renderer(c.opts).renderFull(c.state);
+  std::string got = kproxy::nftables::toText(table);
+  checkGolden(name, "nftables.golden", got);
+  for (const auto& v : kproxy::testing::checkNftInvariants(table)) ADD_FAILURE() << name << ": " << v;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, GoldenTest, ::testing::ValuesIn(listCases()),
