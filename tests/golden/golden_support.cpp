@@ -1,6 +1,11 @@
 #include "tests/golden/golden_support.h"
 
+#include "dataplane/ip.h"
+#include "watch/decode.h"
+
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -186,6 +191,31 @@ std::vector<std::string> checkNftInvariants(const nftables::Table& t) {
     }
   }
   return out;
+}
+
+GoldenCase loadGoldenCase(const std::string& dir) {
+  std::ifstream in(dir + "/input.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json input = nlohmann::json::parse(ss.str());
+  const nlohmann::json& o = input.at("options");
+  GoldenCase c;
+  c.opts.family = o.value("family", 4) == 6 ? model::IPFamily::kIPv6 : model::IPFamily::kIPv4;
+  for (const auto& s : o.value("clusterCIDRs", std::vector<std::string>{})) c.opts.clusterCIDRs.push_back(*net::parseCidr(s));
+  for (const auto& s : o.value("nodePortAddresses", std::vector<std::string>{}))
+    c.opts.nodePortAddresses.push_back(*net::parseCidr(s));
+  c.opts.nodeIPs = o.value("nodeIPs", std::vector<std::string>{});
+  c.opts.masqueradeAll = o.value("masqueradeAll", false);
+  c.opts.localhostNodePorts = o.value("localhostNodePorts", true);
+  watch::Objects objects;
+  for (const auto& item : input.at("items")) watch::decodeObject(item, dir, objects);
+  for (const auto& e : objects.errors) c.decodeErrors.push_back(e.str());
+  dataplane::NodeContext node;
+  node.nodeName = o.value("node", "node1");
+  for (const auto& n : objects.nodes)
+    if (n.meta.name == node.nodeName) node.nodeLabels = n.meta.labels;
+  c.state = dataplane::buildDesiredState(objects.services, objects.slices, node, c.opts.family);
+  return c;
 }
 
 }  // namespace kproxy::testing

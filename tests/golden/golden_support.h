@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/desired_state.h"
+#include "dataplane/proxy_options.h"
 #include "nftables/ruleset.h"
 
 namespace kproxy::testing {
@@ -37,5 +39,13 @@ std::vector<std::string> checkInvariants(const std::string& text);
 // unique per set, every chain a service map leads to does something, and every random DNAT or
 // vmap gives each of its N endpoints one of the N numgen values (equal chances).
 std::vector<std::string> checkNftInvariants(const nftables::Table& table);
+
+// tests/golden/<case>/input.json: the render options and the desired state of its objects.
+struct GoldenCase {
+  dataplane::ProxyOptions opts;
+  dataplane::DesiredState state;
+  std::vector<std::string> decodeErrors;
+};
+GoldenCase loadGoldenCase(const std::string& dir);
 
 }  // namespace kproxy::testing

@@ -35,33 +35,11 @@ std::string readFile(const fs::path& p) {
   return ss.str();
 }
 
-struct Case {
-  kproxy::iptables::RenderOptions opts;
-  kproxy::dataplane::DesiredState state;
-};
-
+using Case = kproxy::testing::GoldenCase;
 Case loadCase(const std::string& name) {
-  json input = json::parse(readFile(kGoldenDir / name / "input.json"));
-  const json& o = input.at("options");
-  kproxy::iptables::RenderOptions opts;
-  opts.family = o.value("family", 4) == 6 ? kproxy::model::IPFamily::kIPv6 : kproxy::model::IPFamily::kIPv4;
-  for (const auto& c : o.value("clusterCIDRs", std::vector<std::string>{}))
-    opts.clusterCIDRs.push_back(*kproxy::net::parseCidr(c));
-  for (const auto& c : o.value("nodePortAddresses", std::vector<std::string>{}))
-    opts.nodePortAddresses.push_back(*kproxy::net::parseCidr(c));
-  opts.nodeIPs = o.value("nodeIPs", std::vector<std::string>{});
-  opts.masqueradeAll = o.value("masqueradeAll", false);
-  opts.localhostNodePorts = o.value("localhostNodePorts", true);
-
-  kproxy::watch::Objects objects;
-  for (const auto& item : input.at("items")) kproxy::watch::decodeObject(item, name, objects);
-  for (const auto& e : objects.errors) ADD_FAILURE() << "decode error in " << name << ": " << e.str();
-
-  kproxy::dataplane::NodeContext node;
-  node.nodeName = o.value("node", "node1");
-  for (const auto& n : objects.nodes)
-    if (n.meta.name == node.nodeName) node.nodeLabels = n.meta.labels;
-  return {opts, kproxy::dataplane::buildDesiredState(objects.services, objects.slices, node, opts.family)};
+  Case c = kproxy::testing::loadGoldenCase((kGoldenDir / name).string());
+  for (const auto& e : c.decodeErrors) ADD_FAILURE() << "decode error in " << name << ": " << e;
+  return c;
 }
 
 std::string renderCase(const std::string& name) {

@@ -1,0 +1,242 @@
+#include "nftables/netlink_client.h"
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/gen.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "nftables/netlink_codec.h"
+
+namespace kproxy::nftables {
+
+namespace {
+
+constexpr int kAnswerTimeoutMs = 30000;  // a large batch takes seconds to apply
+
+uint8_t nfproto(IPFamily f) { return f == IPFamily::kIPv4 ? NFPROTO_IPV4 : NFPROTO_IPV6; }
+
+// The kernel's extended-ack message of an error, if any.
+std::string extackMessage(const nlmsghdr* nlh) {
+  if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS)) return "";
+  std::string msg;
+  // With NETLINK_CAP_ACK the error carries the original header only, then the TLVs.
+  mnl_attr_parse(
+      nlh, sizeof(nlmsgerr),
+      [](const nlattr* attr, void* data) -> int {
+        if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
+          *static_cast<std::string*>(data) = mnl_attr_get_str(attr);
+        return MNL_CB_OK;
+      },
+      &msg);
+  return msg;
+}
+
+}  // namespace
+
+NetlinkNftClient::NetlinkNftClient() = default;
+
+NetlinkNftClient::~NetlinkNftClient() {
+  if (nl_) mnl_socket_close(nl_);
+}
+
+Status NetlinkNftClient::open() {
+  if (nl_) return Status::ok();
+  nl_ = mnl_socket_open(NETLINK_NETFILTER);
+  if (!nl_) return Status::error(std::string("netlink socket: ") + std::strerror(errno));
+  if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
+    std::string e = std::strerror(errno);
+    mnl_socket_close(nl_);
+    nl_ = nullptr;
+    return Status::error("netlink bind: " + e);
+  }
+  portid_ = mnl_socket_get_portid(nl_);
+  int one = 1;
+  mnl_socket_setsockopt(nl_, NETLINK_EXT_ACK, &one, sizeof one);
+  mnl_socket_setsockopt(nl_, NETLINK_CAP_ACK, &one, sizeof one);
+  int rcv = 8 << 20;
+  ::setsockopt(mnl_socket_get_fd(nl_), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv);
+  seq_ = static_cast<uint32_t>(::time(nullptr)) << 8;
+  return Status::ok();
+}
+
+CommitResult NetlinkNftClient::commit(const Transaction& tx) {
+  CommitResult r;
+  if (tx.empty()) {
+    r.ok = true;
+    return r;
+  }
+  if (Status st = open(); !st) {
+    r.error = st.message();
+    return r;
+  }
+  EncodedBatch batch = encodeTransaction(tx, seq_);
+  seq_ = batch.endSeq + 1;
+  r.bytes = batch.bytes.size();
+  r.messages = batch.messages;
+  // One sendmsg carries the whole batch: the kernel applies what one message holds.
+  if (batch.bytes.size() + 65536 > sndbuf_) {
+    int want = static_cast<int>(batch.bytes.size() + 65536);
+    ::setsockopt(mnl_socket_get_fd(nl_), SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want);
+    sndbuf_ = static_cast<size_t>(want);
+  }
+  if (mnl_socket_sendto(nl_, batch.bytes.data(), batch.bytes.size()) < 0) {
+    r.error = std::string("sending the netlink batch (") + std::to_string(batch.bytes.size()) +
+              " bytes): " + std::strerror(errno);
+    return r;
+  }
+  std::vector<char> buf(1 << 16);
+  bool done = false;
+  while (!done) {
+    pollfd pfd{mnl_socket_get_fd(nl_), POLLIN, 0};
+    int ready = ::poll(&pfd, 1, kAnswerTimeoutMs);
+    if (ready <= 0) {
+      r.error = "no answer from the kernel to the netlink batch";
+      return r;
+    }
+    ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
+    if (n < 0) {
+      r.error = std::string("reading the kernel's answer: ") + std::strerror(errno);
+      return r;
+    }
+    int len = static_cast<int>(n);
+    for (auto* nlh = reinterpret_cast<nlmsghdr*>(buf.data()); mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+      if (nlh->nlmsg_type != NLMSG_ERROR) continue;
+      auto* err = static_cast<nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+      uint32_t seq = err->msg.nlmsg_seq;
+      if (err->error != 0 && r.error.empty()) {
+        int code = -err->error;
+        if (seq == batch.beginSeq && code == ERESTART) {
+          r.generationChanged = true;
+          r.error = "the ruleset changed since it was last read (generation mismatch)";
+        } else {
+          std::string ext = extackMessage(nlh);
+          r.error = batch.describe(tx, seq) + ": " + std::strerror(code) + (ext.empty() ? "" : " (" + ext + ")");
+        }
+      }
+      if (seq == batch.lastSeq || (seq == batch.beginSeq && err->error != 0)) done = true;
+    }
+  }
+  r.ok = r.error.empty();
+  return r;
+}
+
+namespace {
+
+// Sends one request and feeds every answer message to `each` until the kernel is done.
+Status request(mnl_socket* nl, uint32_t portid, nlmsghdr* nlh, uint32_t seq,
+               const std::function<void(const nlmsghdr*)>& each, bool* notFound = nullptr) {
+  if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) return Status::error(std::strerror(errno));
+  std::vector<char> buf(1 << 16);
+  while (true) {
+    ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
+    if (n < 0) return Status::error(std::strerror(errno));
+    int ret = mnl_cb_run(
+        buf.data(), static_cast<size_t>(n), seq, portid,
+        [](const nlmsghdr* m, void* data) -> int {
+          (*static_cast<const std::function<void(const nlmsghdr*)>*>(data))(m);
+          return MNL_CB_OK;
+        },
+        const_cast<std::function<void(const nlmsghdr*)>*>(&each));
+    if (ret < 0) {
+      if (errno == ENOENT && notFound) {
+        *notFound = true;
+        return Status::ok();
+      }
+      return Status::error(std::strerror(errno));
+    }
+    if (ret == MNL_CB_STOP) return Status::ok();
+  }
+}
+
+}  // namespace
+
+Result<uint32_t> NetlinkNftClient::generation() {
+  if (Status st = open(); !st) return st;
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  uint32_t seq = nextSeq(1);
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK, seq);
+  std::optional<uint32_t> gen;
+  Status st = request(nl_, portid_, nlh, seq, [&](const nlmsghdr* m) {
+    nftnl_gen* g = nftnl_gen_alloc();
+    if (nftnl_gen_nlmsg_parse(m, g) == 0) gen = nftnl_gen_get_u32(g, NFTNL_GEN_ID);
+    nftnl_gen_free(g);
+  });
+  if (!st) return Status::error("reading the ruleset generation: " + st.message());
+  if (!gen) return Status::error("reading the ruleset generation: no answer");
+  return *gen;
+}
+
+Result<TableListing> NetlinkNftClient::list(IPFamily family) {
+  if (Status st = open(); !st) return st;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto genBefore = generation();
+    if (!genBefore) return genBefore.status();
+    TableListing out;
+    out.generation = genBefore.value();
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+
+    // Does the table exist?
+    {
+      uint32_t seq = nextSeq(1);
+      nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, nfproto(family), NLM_F_ACK, seq);
+      nftnl_table* t = nftnl_table_alloc();
+      nftnl_table_set_str(t, NFTNL_TABLE_NAME, kTableName);
+      nftnl_table_nlmsg_build_payload(nlh, t);
+      nftnl_table_free(t);
+      bool missing = false;
+      if (Status st = request(nl_, portid_, nlh, seq, [](const nlmsghdr*) {}, &missing); !st)
+        return Status::error("listing table " + std::string(kTableName) + ": " + st.message());
+      out.exists = !missing;
+    }
+    if (out.exists) {
+      uint32_t seq = nextSeq(1);
+      nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, nfproto(family), NLM_F_DUMP, seq);
+      nftnl_chain* c = nftnl_chain_alloc();
+      nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, kTableName);
+      nftnl_chain_nlmsg_build_payload(nlh, c);
+      nftnl_chain_free(c);
+      Status st = request(nl_, portid_, nlh, seq, [&](const nlmsghdr* m) {
+        nftnl_chain* ch = nftnl_chain_alloc();
+        if (nftnl_chain_nlmsg_parse(m, ch) == 0 && nftnl_chain_is_set(ch, NFTNL_CHAIN_TABLE) &&
+            std::strcmp(nftnl_chain_get_str(ch, NFTNL_CHAIN_TABLE), kTableName) == 0)
+          out.chains.emplace_back(nftnl_chain_get_str(ch, NFTNL_CHAIN_NAME));
+        nftnl_chain_free(ch);
+      });
+      if (!st) return Status::error("listing chains: " + st.message());
+
+      seq = nextSeq(1);
+      nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, nfproto(family), NLM_F_DUMP, seq);
+      nftnl_set* s = nftnl_set_alloc();
+      nftnl_set_set_str(s, NFTNL_SET_TABLE, kTableName);
+      nftnl_set_nlmsg_build_payload(nlh, s);
+      nftnl_set_free(s);
+      st = request(nl_, portid_, nlh, seq, [&](const nlmsghdr* m) {
+        nftnl_set* set = nftnl_set_alloc();
+        if (nftnl_set_nlmsg_parse(m, set) == 0 && std::strcmp(nftnl_set_get_str(set, NFTNL_SET_TABLE), kTableName) == 0 &&
+            !(nftnl_set_get_u32(set, NFTNL_SET_FLAGS) & NFT_SET_ANONYMOUS))
+          out.sets.emplace_back(nftnl_set_get_str(set, NFTNL_SET_NAME));
+        nftnl_set_free(set);
+      });
+      if (!st) return Status::error("listing sets: " + st.message());
+    }
+    auto genAfter = generation();
+    if (!genAfter) return genAfter.status();
+    if (genAfter.value() == out.generation) return out;  // a consistent picture
+  }
+  return Status::error("listing table " + std::string(kTableName) + ": the ruleset kept changing while it was read");
+}
+
+}  // namespace kproxy::nftables

@@ -1,0 +1,36 @@
+// Encodes a Transaction as nf_tables netlink messages (libnftnl), apart from sending them: one
+// batch, BATCH_BEGIN (with the generation id when the transaction has one), the messages, and
+// BATCH_END. Expressions are laid out as nft lays them out for the same text, so `nft list`
+// shows objects kproxy created exactly as if nft had loaded the text form.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nftables/transaction.h"
+
+namespace kproxy::nftables {
+
+struct EncodedBatch {
+  std::string bytes;
+  uint32_t beginSeq = 0;  // BATCH_BEGIN (a generation mismatch is reported against it)
+  uint32_t lastSeq = 0;   // the last message before BATCH_END; it asks for an ACK
+  uint32_t endSeq = 0;    // BATCH_END
+  size_t messages = 0;    // between begin and end
+  // Which op (index in the transaction) each message belongs to, by seq - beginSeq - 1.
+  std::vector<uint32_t> opOfMessage;
+
+  // "add rule to chain service-X: meta l4proto tcp dnat to 10.0.0.1:80" for the message `seq`.
+  std::string describe(const Transaction& tx, uint32_t seq) const;
+};
+
+// Elements per NEWSETELEM/DELSETELEM message.
+inline constexpr size_t kElementsPerMessage = 512;
+
+EncodedBatch encodeTransaction(const Transaction& tx, uint32_t firstSeq);
+
+// Text of one op for logs and errors.
+std::string describeOp(IPFamily family, const Op& op);
+
+}  // namespace kproxy::nftables
