@@ -124,16 +124,20 @@ CleanupReport cleanupAll() {
   return report;
 }
 
-CleanupReport cleanupOtherModes(XtablesBackend active) {
+CleanupReport cleanupOtherModes(const std::string& mode, XtablesBackend active) {
   CleanupReport report;
   XtablesBackend other = active == XtablesBackend::kNft ? XtablesBackend::kLegacy : XtablesBackend::kNft;
   for (auto family : {model::IPFamily::kIPv4, model::IPFamily::kIPv6}) {
-    cleanupIptables(other, family, anyKubeChain, report);
-    cleanupIptables(active, family, ipvsOnlyChain, report);
+    if (mode == "nftables") {
+      for (auto b : {XtablesBackend::kNft, XtablesBackend::kLegacy}) cleanupIptables(b, family, anyKubeChain, report);
+    } else {
+      cleanupIptables(other, family, anyKubeChain, report);
+      cleanupIptables(active, family, ipvsOnlyChain, report);
+    }
   }
   cleanupIpsets(report);
   cleanupIpvsDevice(report);
-  cleanupNftables(report);
+  if (mode != "nftables") cleanupNftables(report);
   return report;
 }
 

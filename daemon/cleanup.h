@@ -19,9 +19,11 @@ struct CleanupReport {
 // `kproxy cleanup` / `--cleanup`: everything any mode creates. Idempotent.
 CleanupReport cleanupAll();
 
-// At start-up in iptables mode on `active`: the other backend's kube chains, IPVS-mode chains,
-// ipsets, kube-ipvs0 and nftables tables. Our own live iptables-mode chains stay.
-CleanupReport cleanupOtherModes(iptables::XtablesBackend active);
+// At start-up, what modes other than `mode` left. iptables mode on `active`: the other backend's
+// kube chains, IPVS-mode chains, ipsets, kube-ipvs0 and the nftables tables (our own live chains
+// stay). nftables mode: every kube chain of both iptables backends, ipsets and kube-ipvs0 (our
+// table stays).
+CleanupReport cleanupOtherModes(const std::string& mode, iptables::XtablesBackend active);
 
 // The restore text that deletes the chains `doomed` selects from one table's iptables-save
 // output, and the jump rules into them from built-in chains (pure, for tests).

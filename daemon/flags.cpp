@@ -16,7 +16,7 @@ interrupt traffic.
 Flags (kube-proxy's names):
   --config FILE                    a KubeProxyConfiguration (YAML or JSON); flags override it
   --write-config-to FILE           write the default configuration and exit
-  --proxy-mode iptables            the dataplane mode (iptables; ipvs and nftables later)
+  --proxy-mode iptables|nftables   the dataplane mode (default iptables; ipvs later)
   --master URL                     the API server (overrides the kubeconfig's server)
   --kubeconfig FILE                credentials and server; with neither, the in-cluster service
                                    account (KUBERNETES_SERVICE_HOST/PORT and its token)
@@ -190,7 +190,7 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
     }
   }
   for (auto& e : validateProxyConfig(c)) problems.push_back(std::move(e));
-  if (c.mode != "iptables" && c.mode != "") problems.push_back("--proxy-mode " + c.mode + ": only iptables is built so far");
+  if (c.mode == "ipvs") problems.push_back("--proxy-mode ipvs: not built yet (iptables and nftables are)");
   if (!problems.empty()) {
     std::string msg;
     for (const auto& p : problems) msg += (msg.empty() ? "" : "; ") + p;

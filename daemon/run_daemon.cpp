@@ -26,6 +26,7 @@
 #include "daemon/service_health.h"
 #include "daemon/proxy_daemon.h"
 #include "iptables/iptables_backend.h"
+#include "nftables/nftables_backend.h"
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
 #include "watch/api_source.h"
@@ -162,10 +163,12 @@ int runDaemon(const std::vector<std::string>& args) {
     apiClient = client.value();
   }
 
+  const bool nftMode = cfg.mode == "nftables";
   auto backend = flags.backend ? *flags.backend : iptables::detectBackend(model::IPFamily::kIPv4);
-  log::info("kproxy starting: node " + node + ", mode iptables, backend " + iptables::backendName(backend) +
+  log::info("kproxy starting: node " + node + ", mode " + cfg.mode +
+            (nftMode ? std::string() : std::string(", backend ") + iptables::backendName(backend)) +
             ", source " + (apiClient ? "API server " + apiClient->describe() : "manifests " + flags.manifests));
-  if (flags.cleanupOtherModes) printReport(cleanupOtherModes(backend), "cleanup of other modes");
+  if (flags.cleanupOtherModes) printReport(cleanupOtherModes(cfg.mode, backend), "cleanup of other modes");
   applyHostSettings(cfg);
 
   // Both families, as kube-proxy's dual-stack proxier, where the kernel has IPv6 at all.
@@ -188,7 +191,8 @@ int runDaemon(const std::vector<std::string>& args) {
     opts.conntrackTCPLiberal = tcpLiberal;
     perFamily.push_back(std::move(opts));
   }
-  if (cfg.iptables.localhostNodePorts) writeSysctl("net/ipv4/conf/all/route_localnet", "1");
+  // NodePorts on 127.0.0.1 exist in iptables mode only (as upstream: not in nftables mode).
+  if (!nftMode && cfg.iptables.localhostNodePorts) writeSysctl("net/ipv4/conf/all/route_localnet", "1");
 
   boost::asio::io_context io;
   SyncScheduler::Options timing;
@@ -208,6 +212,11 @@ int runDaemon(const std::vector<std::string>& args) {
   std::vector<FamilyBackend> backends;
   for (auto& opts : perFamily) {
     auto family = opts.family;
+    if (nftMode) {
+      backends.push_back({family, std::make_unique<nftables::NftablesBackend>(
+                                      std::move(opts), std::make_unique<nftables::NetlinkNftClient>())});
+      continue;
+    }
     auto restore = std::make_unique<iptables::RestoreRunner>(backend, family);
     backends.push_back({family, std::make_unique<iptables::IptablesBackend>(std::move(opts), std::move(restore))});
   }
@@ -233,7 +242,7 @@ int runDaemon(const std::vector<std::string>& args) {
       updateProcessMetrics(metrics);
       return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition(), {}};
     }
-    if (path == "/proxyMode") return {200, "text/plain; charset=utf-8", "iptables", {}};
+    if (path == "/proxyMode") return {200, "text/plain; charset=utf-8", cfg.mode, {}};
     return healthHandler(path);
   };
   HttpServer healthServer(io, healthHandler), metricsServer(io, metricsHandler);
