@@ -135,9 +135,9 @@ void immediateData(nftnl_rule* r, uint32_t dreg, const void* data, uint32_t len)
   nftnl_rule_add_expr(r, e);
 }
 
-void numgen(nftnl_rule* r, uint32_t modulus) {
+void numgen(nftnl_rule* r, uint32_t modulus, uint32_t dreg = NFT_REG_1) {
   ExprPtr e = expr("numgen");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, dreg);
   nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, modulus);
   nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
   nftnl_rule_add_expr(r, e);
@@ -162,6 +162,8 @@ void putPort(std::string& out, uint16_t port) {
   out += static_cast<char>(port >> 8), out += static_cast<char>(port & 0xff), out.append(2, '\0');
 }
 
+void putIndex(std::string& out, uint32_t i) { out.append(reinterpret_cast<const char*>(&i), 4); }  // numgen: host order
+
 std::string keyBytes(const Set& s, const ElementKey& k) {
   std::string out;
   switch (s.key) {
@@ -169,6 +171,10 @@ std::string keyBytes(const Set& s, const ElementKey& k) {
     case KeyType::kAddrPair: putAddr(out, k.a), putAddr(out, k.b); break;
     case KeyType::kAddrProtoPort: putAddr(out, k.a), putProto(out, k.proto), putPort(out, k.port); break;
     case KeyType::kProtoPort: putProto(out, k.proto), putPort(out, k.port); break;
+    case KeyType::kAddrProtoPortIndex:
+      putAddr(out, k.a), putProto(out, k.proto), putPort(out, k.port), putIndex(out, k.index);
+      break;
+    case KeyType::kProtoPortIndex: putProto(out, k.proto), putPort(out, k.port), putIndex(out, k.index); break;
   }
   return out;
 }
@@ -179,6 +185,8 @@ uint32_t keyLen(IPFamily f, KeyType k) {
     case KeyType::kAddrPair: return 2 * addrLen(f);
     case KeyType::kAddrProtoPort: return addrLen(f) + 8;
     case KeyType::kProtoPort: return 8;
+    case KeyType::kAddrProtoPortIndex: return addrLen(f) + 12;
+    case KeyType::kProtoPortIndex: return 12;
   }
   return 0;
 }
@@ -189,20 +197,57 @@ uint32_t keyTypeId(IPFamily f, KeyType k) {
     case KeyType::kAddrPair: return concatType(addrType(f), addrType(f));
     case KeyType::kAddrProtoPort: return concatType(concatType(addrType(f), kTypeInetProto), kTypeInetService);
     case KeyType::kProtoPort: return concatType(kTypeInetProto, kTypeInetService);
+    case KeyType::kAddrProtoPortIndex:
+      return concatType(concatType(concatType(addrType(f), kTypeInetProto), kTypeInetService), kTypeInteger);
+    case KeyType::kProtoPortIndex: return concatType(concatType(kTypeInetProto, kTypeInetService), kTypeInteger);
   }
   return 0;
 }
 
+std::string fromHex(const char* hex) {
+  std::string out;
+  for (size_t i = 0; hex[i] && hex[i + 1]; i += 2) out += static_cast<char>(std::stoi(std::string(hex + i, 2), nullptr, 16));
+  return out;
+}
+
+// nft's "typeof" description of the endpoint maps (which `nft list` needs to print them), as nft
+// 1.0.6 writes it for `typeof [ip daddr .] meta l4proto . th dport . numgen random mod 1 :
+// ip daddr . th dport`.
+std::string endpointMapTypeof(IPFamily f, KeyType k) {
+  static const std::string v4ByAddr = fromHex(
+      "000400000000010400000000036000040d00000001580014000407000000010c00040c00000001040c000000010e0004090000000106"
+      "0004100000000214000407000000010c00040b000000010402000000031a000417000000011200040100000001040100000002040000"
+      "0000043400040d000000012c0014000407000000010c00040c00000001040c0000000114000407000000010c00040b00000001040200"
+      "0000060400000000");
+  static const std::string v6ByAddr = fromHex(
+      "000400000000010400000000036000040d00000001580014000407000000010c00040d000000010409000000010e0004090000000106"
+      "0004100000000214000407000000010c00040b000000010402000000031a000417000000011200040100000001040100000002040000"
+      "0000043400040d000000012c0014000407000000010c00040d0000000104090000000114000407000000010c00040b00000001040200"
+      "0000060400000000");
+  static const std::string v4ByPort = fromHex(
+      "000400000000010400000000034a00040d0000000142000e00040900000001060004100000000114000407000000010c00040b000000"
+      "010402000000021a0004170000000112000401000000010401000000020400000000043400040d000000012c0014000407000000010c"
+      "00040c00000001040c0000000114000407000000010c00040b000000010402000000060400000000");
+  static const std::string v6ByPort = fromHex(
+      "000400000000010400000000034a00040d0000000142000e00040900000001060004100000000114000407000000010c00040b000000"
+      "010402000000021a0004170000000112000401000000010401000000020400000000043400040d000000012c0014000407000000010c"
+      "00040d0000000104090000000114000407000000010c00040b000000010402000000060400000000");
+  bool v4 = f == IPFamily::kIPv4;
+  return k == KeyType::kProtoPortIndex ? (v4 ? v4ByPort : v6ByPort) : (v4 ? v4ByAddr : v6ByAddr);
+}
+
 // The user data nft attaches to each kind of set (byte orders, concatenation info, comment),
 // copied from what nft 1.0.6 writes, so that `nft list` prints our sets as it prints its own.
-std::string setUserData(const Set& s) {
+std::string setUserData(IPFamily f, const Set& s) {
   static const std::string kKeyOrderNone("\x00\x04\x00\x00\x00\x00", 6);
   static const std::string kKeyOrderBig("\x00\x04\x02\x00\x00\x00", 6);
   static const std::string kDataOrderNone("\x01\x04\x00\x00\x00\x00", 6);
   static const std::string kConcat("\x03\x08\x00\x04\x0d\x00\x00\x00\x01\x00", 10);
   static const std::string kDataInterval("\x06\x04\x00\x00\x00\x00", 6);
   std::string u;
-  if (s.key == KeyType::kAddr) {
+  if (s.endpointMap) {
+    u = endpointMapTypeof(f, s.key);
+  } else if (s.key == KeyType::kAddr) {
     u = kKeyOrderBig;
   } else {
     u = kKeyOrderNone;
@@ -355,9 +400,8 @@ class Encoder {
     emit(nlh);
   }
 
-  // A named set (id 0) or the anonymous map of a rule (id > 0, constant, `size` elements).
-  void set(const Set& s, uint32_t anonId, uint32_t size, uint32_t anonDataType = 0, uint32_t anonDataLen = 0,
-           bool anonVerdict = false) {
+  // A named set (id 0) or the anonymous verdict map of a rule (id > 0, constant, `size` elements).
+  void set(const Set& s, uint32_t anonId, uint32_t size) {
     nftnl_set* ns = nftnl_set_alloc();
     nftnl_set_set_str(ns, NFTNL_SET_TABLE, kTableName);
     nftnl_set_set_u32(ns, NFTNL_SET_FAMILY, nfproto(tx_.family));
@@ -368,28 +412,32 @@ class Encoder {
       nftnl_set_set_u32(ns, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP);
       nftnl_set_set_u32(ns, NFTNL_SET_KEY_TYPE, kTypeInteger);
       nftnl_set_set_u32(ns, NFTNL_SET_KEY_LEN, 4);
-      nftnl_set_set_u32(ns, NFTNL_SET_DATA_TYPE, anonVerdict ? NFT_DATA_VERDICT : anonDataType);
-      nftnl_set_set_u32(ns, NFTNL_SET_DATA_LEN, anonVerdict ? 16 : anonDataLen);
+      nftnl_set_set_u32(ns, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+      nftnl_set_set_u32(ns, NFTNL_SET_DATA_LEN, 16);
       nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, size);
       // Key in host byte order (numgen's output); nft's typeof note for verdict data.
       udata = std::string("\x00\x04\x01\x00\x00\x00\x01\x04\x00\x00\x00\x00", 12);
-      if (anonVerdict) udata += std::string("\x04\x08\x00\x04\x01\x00\x00\x00\x01\x00", 10);
+      udata += std::string("\x04\x08\x00\x04\x01\x00\x00\x00\x01\x00", 10);
       udata += std::string("\x06\x04\x00\x00\x00\x00", 6);
     } else {
       nftnl_set_set_str(ns, NFTNL_SET_NAME, s.name.c_str());
       nftnl_set_set_u32(ns, NFTNL_SET_ID, ++setIds_);
       uint32_t flags = 0;
-      if (s.verdictMap) flags |= NFT_SET_MAP;
       if (s.timeout) flags |= NFT_SET_TIMEOUT | NFT_SET_EVAL;
-      nftnl_set_set_u32(ns, NFTNL_SET_FLAGS, flags);
       nftnl_set_set_u32(ns, NFTNL_SET_KEY_TYPE, keyTypeId(tx_.family, s.key));
       nftnl_set_set_u32(ns, NFTNL_SET_KEY_LEN, keyLen(tx_.family, s.key));
+      if (s.verdictMap || s.endpointMap) flags |= NFT_SET_MAP;
+      nftnl_set_set_u32(ns, NFTNL_SET_FLAGS, flags);
       if (s.verdictMap) {
         nftnl_set_set_u32(ns, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
         nftnl_set_set_u32(ns, NFTNL_SET_DATA_LEN, 16);
       }
+      if (s.endpointMap) {
+        nftnl_set_set_u32(ns, NFTNL_SET_DATA_TYPE, concatType(addrType(tx_.family), kTypeInetService));
+        nftnl_set_set_u32(ns, NFTNL_SET_DATA_LEN, addrLen(tx_.family) + 4);
+      }
       if (s.timeout) nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, uint64_t{s.timeoutSeconds} * 1000);
-      udata = setUserData(s);
+      udata = setUserData(tx_.family, s);
     }
     nftnl_set_set_data(ns, NFTNL_SET_USERDATA, udata.data(), static_cast<uint32_t>(udata.size()));
     nlmsghdr* nlh = header(NFT_MSG_NEWSET, NLM_F_CREATE);
@@ -420,6 +468,12 @@ class Encoder {
           nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, static_cast<uint32_t>(code));
           if (!e.value.chain.empty()) nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, e.value.chain.c_str());
         }
+        if (s->endpointMap && type == NFT_MSG_NEWSETELEM) {
+          std::string data;
+          putAddr(data, e.target.ip);
+          putPort(data, e.target.port);
+          nftnl_set_elem_set(el, NFTNL_SET_ELEM_DATA, data.data(), static_cast<uint32_t>(data.size()));
+        }
         if (type == NFT_MSG_NEWSETELEM)
           setCommentUdata(e.comment, NFTNL_UDATA_SET_ELEM_COMMENT, [&](const void* d, uint32_t len) {
             nftnl_set_elem_set(el, NFTNL_SET_ELEM_USERDATA, d, len);
@@ -433,14 +487,13 @@ class Encoder {
     } while (i < es.size());
   }
 
-  // The anonymous map of a random DNAT or vmap: NEWSET then its elements; returns its id.
+  // The anonymous map of a random vmap (affinity services): NEWSET then its elements; its id.
   uint32_t anonymousMap(const Stmt& s) {
     uint32_t id = ++setIds_;
-    const bool isVerdict = s.kind == Stmt::Kind::kVmapRandom;
-    const uint32_t n = static_cast<uint32_t>(isVerdict ? s.chains.size() : s.targets.size());
+    const uint32_t n = static_cast<uint32_t>(s.chains.size());
     const IPFamily f = tx_.family;
     Set dummy;
-    set(dummy, id, n, concatType(addrType(f), kTypeInetService), addrLen(f) + 4, isVerdict);
+    set(dummy, id, n);
     nftnl_set* ns = nftnl_set_alloc();
     nftnl_set_set_str(ns, NFTNL_SET_TABLE, kTableName);
     nftnl_set_set_str(ns, NFTNL_SET_NAME, "__map%d");
@@ -449,15 +502,8 @@ class Encoder {
     for (uint32_t i = 0; i < n; ++i) {
       nftnl_set_elem* el = nftnl_set_elem_alloc();
       nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, &i, 4);  // host byte order, as numgen writes it
-      if (isVerdict) {
-        nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, static_cast<uint32_t>(NFT_GOTO));
-        nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, s.chains[i].c_str());
-      } else {
-        std::string data;
-        putAddr(data, s.targets[i].ip);
-        putPort(data, s.targets[i].port);
-        nftnl_set_elem_set(el, NFTNL_SET_ELEM_DATA, data.data(), static_cast<uint32_t>(data.size()));
-      }
+      nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, static_cast<uint32_t>(NFT_GOTO));
+      nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, s.chains[i].c_str());
       nftnl_set_elem_add(ns, el);
     }
     nlmsghdr* nlh = header(NFT_MSG_NEWSETELEM, NLM_F_CREATE);
@@ -472,7 +518,7 @@ class Encoder {
     // Anonymous maps go first: the rule refers to them by id.
     std::vector<uint32_t> anonIds;
     for (const auto& s : r.stmts)
-      if (s.kind == Stmt::Kind::kDnatRandom || s.kind == Stmt::Kind::kVmapRandom) anonIds.push_back(anonymousMap(s));
+      if (s.kind == Stmt::Kind::kVmapRandom) anonIds.push_back(anonymousMap(s));
     size_t anon = 0;
 
     nftnl_rule* nr = nftnl_rule_alloc();
@@ -582,10 +628,18 @@ class Encoder {
           dnatExpr(nr, f, NFT_REG_1, NFT_REG_2, true);
           break;
         }
-        case Stmt::Kind::kDnatRandom: {
-          uint32_t id = anonIds.at(anon++);
-          numgen(nr, static_cast<uint32_t>(s.targets.size()));
-          lookup(nr, NFT_REG_1, "__map%d", id, NFT_REG_1);
+        case Stmt::Kind::kDnatKeyed: {
+          // The key: [daddr .] l4proto . dport . numgen, in consecutive slots; the endpoint's
+          // address and port come back in the first slots.
+          uint32_t slot = 0;
+          if (!s.byPort) {
+            payload(nr, NFT_PAYLOAD_NETWORK_HEADER, daddrOffset(f), alen, regOfSlot(0));
+            slot = slotsOf(alen);
+          }
+          meta(nr, NFT_META_L4PROTO, regOfSlot(slot));
+          payload(nr, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, regOfSlot(slot + 1));
+          numgen(nr, s.modulus, regOfSlot(slot + 2));
+          lookup(nr, NFT_REG_1, s.name, 0, NFT_REG_1);
           dnatExpr(nr, f, NFT_REG_1, regOfSlot(slotsOf(alen)), false);
           break;
         }

@@ -116,9 +116,16 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
       i = j;
     }
     std::map<ElementId, Owners> owners;
-    for (const auto& e : base.elements) owners[{e.set, e.key}][""] = {e.value, e.comment};
-    for (const auto& [svc, objs] : services)
-      for (const auto& e : objs.elements) owners[{e.set, e.key}][svc.str()] = {e.value, e.comment};
+    for (const auto& e : base.elements) owners[{e.set, e.key}][""] = {e.value, e.target, e.comment};
+    std::map<std::string, Chain> shared;
+    std::map<std::string, std::set<std::string>> users;
+    for (const auto& [svc, objs] : services) {
+      for (const auto& e : objs.elements) owners[{e.set, e.key}][svc.str()] = {e.value, e.target, e.comment};
+      for (const auto& c : objs.sharedChains) {
+        users[c].insert(svc.str());
+        if (!shared.count(c)) shared.emplace(c, renderer_.dnatChain(c));
+      }
+    }
     report.renderSeconds = secondsSince(start);
 
     Transaction tx;
@@ -130,7 +137,7 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
     tx.addTable(base.comment);
     for (const auto& s : base.sets) {
       tx.addSet(s);
-      if (existingSets.count(s.name)) tx.flushSet(s.name);
+      if (existingSets.count(s.name)) tx.flushSet(s);
       wantedSets.insert(s.name);
     }
     // Affinity sets keep what they learned: created if missing, never flushed.
@@ -141,6 +148,7 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
       }
     std::vector<const Chain*> chains;
     for (const auto& c : base.chains) chains.push_back(&c);
+    for (const auto& [name, c] : shared) chains.push_back(&c);
     for (const auto& [svc, objs] : services)
       for (const auto& c : objs.chains) chains.push_back(&c);
     for (const Chain* c : chains) {
@@ -155,7 +163,7 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
     std::map<std::string, std::vector<const Element*>> bySet;
     for (const auto& [id, who] : owners) {
       const Owned& v = who.begin()->second;
-      elements.push_back(Element{id.first, id.second, v.value, v.comment});
+      elements.push_back(Element{id.first, id.second, v.value, v.target, v.comment});
       bySet[id.first].push_back(&elements.back());
     }
     for (const auto& s : base.sets)
@@ -187,6 +195,8 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
     base_ = std::move(base);
     services_ = std::move(services);
     owners_ = std::move(owners);
+    sharedChains_ = std::move(shared);
+    chainUsers_ = std::move(users);
     for (const auto& c : flushed) staleChains_.emplace(c, now_());
     for (const auto& c : wantedChains) staleChains_.erase(c);
     if (auto g = client_->generation()) generation_ = g.value();
@@ -212,6 +222,7 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
   std::vector<const Chain*> addChains, rewriteChains;
   std::vector<std::string> flushChains, deleteSets;
   std::map<ElementId, Owners> work;  // touched keys, after the change
+  std::map<std::string, std::set<std::string>> chainWork;  // touched shared chains' users, after
   auto touch = [&](const ElementId& id) -> Owners& {
     auto it = work.find(id);
     if (it != work.end()) return it->second;
@@ -238,7 +249,23 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
     for (const auto& s : old.sets)
       if (!hasSet(now, s.name)) deleteSets.push_back(s.name);
     for (const auto& e : old.elements) touch({e.set, e.key}).erase(svc.str());
-    for (const auto& e : now.elements) touch({e.set, e.key})[svc.str()] = {e.value, e.comment};
+    for (const auto& e : now.elements) touch({e.set, e.key})[svc.str()] = {e.value, e.target, e.comment};
+    auto users = [&](const std::string& c) -> std::set<std::string>& {
+      auto it = chainWork.find(c);
+      if (it != chainWork.end()) return it->second;
+      auto cur = chainUsers_.find(c);
+      return chainWork[c] = cur == chainUsers_.end() ? std::set<std::string>{} : cur->second;
+    };
+    for (const auto& c : old.sharedChains) users(c).erase(svc.str());
+    for (const auto& c : now.sharedChains) users(c).insert(svc.str());
+  }
+  // Shared chains gaining their first user are created; losing their last, flushed.
+  std::map<std::string, Chain> newShared;
+  std::vector<std::string> flushShared;
+  for (const auto& [c, after] : chainWork) {
+    bool had = chainUsers_.count(c) && !chainUsers_[c].empty();
+    if (!had && !after.empty()) newShared.emplace(c, renderer_.dnatChain(c));
+    if (had && after.empty()) flushShared.push_back(c);
   }
   report.renderSeconds = secondsSince(start);
 
@@ -246,6 +273,11 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
   tx.family = renderer_.options().family;
   tx.generation = generation_;
   for (const Set* s : addSets) tx.addSet(*s);
+  for (const auto& [name, c] : newShared) {
+    tx.addChain(c);
+    if (staleChains_.count(name)) tx.flushChain(name);
+    for (const auto& r : c.rules) tx.addRule(name, r);
+  }
   for (const Chain* c : addChains) tx.addChain(*c);
   for (const Chain* c : rewriteChains) {
     // A chain that is new to the service may still exist, flushed, waiting to be deleted.
@@ -262,17 +294,18 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
     const Owned* will = after.empty() ? nullptr : &after.begin()->second;
     if (was && will && *was == *will) continue;
     if (was) {
-      elements.push_back(Element{id.first, id.second, {}, {}});
+      elements.push_back(Element{id.first, id.second, {}, {}, {}});
       dels[id.first].push_back(&elements.back());
     }
     if (will) {
-      elements.push_back(Element{id.first, id.second, will->value, will->comment});
+      elements.push_back(Element{id.first, id.second, will->value, will->target, will->comment});
       adds[id.first].push_back(&elements.back());
     }
   }
   for (auto& [set, es] : dels) tx.deleteElements(*sharedSet(set), std::move(es));
   for (auto& [set, es] : adds) tx.addElements(*sharedSet(set), std::move(es));
   for (const auto& c : flushChains) tx.flushChain(c);
+  for (const auto& c : flushShared) tx.flushChain(c);
   for (const auto& s : deleteSets) tx.deleteSet(s);
 
   if (tx.empty()) {
@@ -301,6 +334,19 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
   }
   for (const auto& c : flushChains) staleChains_.emplace(c, now_());
   for (const Chain* c : addChains) staleChains_.erase(c->name);
+  for (auto& [c, after] : chainWork) {
+    if (after.empty()) {
+      chainUsers_.erase(c);
+      sharedChains_.erase(c);
+    } else {
+      chainUsers_[c] = std::move(after);
+    }
+  }
+  for (const auto& c : flushShared) staleChains_.emplace(c, now_());
+  for (auto& [name, c] : newShared) {
+    staleChains_.erase(name);
+    sharedChains_.emplace(name, std::move(c));
+  }
   report.deleted += deleteSets.size();
   if (auto g = client_->generation()) generation_ = g.value();
   applied_ = std::move(state);

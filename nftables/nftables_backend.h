@@ -43,6 +43,7 @@ class NftablesBackend : public dataplane::Backend {
   // (base "" first, then services by name), as a full render does.
   struct Owned {
     Verdict value;
+    DnatTarget target;
     std::string comment;
     bool operator==(const Owned&) const = default;
   };
@@ -65,6 +66,9 @@ class NftablesBackend : public dataplane::Backend {
   Table base_;
   std::map<model::NamespacedName, ServiceObjects> services_;
   std::map<ElementId, Owners> owners_;
+  // The shared dnat-N chains in the kernel and which services go to each.
+  std::map<std::string, Chain> sharedChains_;
+  std::map<std::string, std::set<std::string>> chainUsers_;
   uint32_t generation_ = 0;
   // Chains flushed because nothing uses them any more, and when.
   std::map<std::string, Clock::time_point> staleChains_;

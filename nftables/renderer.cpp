@@ -66,6 +66,15 @@ Table Renderer::base() const {
   t.sets.push_back({kServiceIPsMap, KeyType::kAddrProtoPort, true, false, 0,
                     "ClusterIP, ExternalIP and LoadBalancer IP traffic"});
   t.sets.push_back({kServiceNodePortsMap, KeyType::kProtoPort, true, false, 0, "NodePort traffic"});
+  auto endpointMap = [&](const char* name, KeyType key, const char* comment) {
+    Set m{name, key, false, false, 0, comment};
+    m.endpointMap = true;
+    t.sets.push_back(m);
+  };
+  endpointMap(kClusterEndpointsMap, KeyType::kAddrProtoPortIndex, "Cluster-policy endpoints of each service destination");
+  endpointMap(kLocalEndpointsMap, KeyType::kAddrProtoPortIndex, "Local-policy endpoints of each service destination");
+  endpointMap(kNodePortClusterEndpointsMap, KeyType::kProtoPortIndex, "Cluster-policy endpoints of each NodePort");
+  endpointMap(kNodePortLocalEndpointsMap, KeyType::kProtoPortIndex, "Local-policy endpoints of each NodePort");
 
   auto baseChain = [&](const char* name, const char* type, const char* hook, int prio) {
     t.chains.push_back(Chain{name, BaseHook{type, hook, prio}, {}, {}});
@@ -282,7 +291,13 @@ void Renderer::renderPort(const ServicePortInfo& p, ServiceObjects& out) const {
     epBase[i] = p.affinityClientIP ? endpointNameBase(p.name, p.endpoints[i].ip, p.endpoints[i].port) : "";
     if (auto ip = net::parseIP(p.endpoints[i].ip)) target[i] = {*ip, p.endpoints[i].port};
   }
-  auto writeEndpoints = [&](const std::string& chainName, const std::vector<size_t>& eps) {
+  // Every destination of the port, as the endpoint maps key it (no address: the NodePort).
+  std::vector<std::pair<std::optional<net::IPAddress>, uint16_t>> dests = {{*clusterIP, p.port}};
+  for (const auto* list : {&p.externalIPs, &p.loadBalancerVIPs})
+    for (const auto& s : *list)
+      if (auto ip = net::parseIP(s)) dests.push_back({*ip, p.port});
+  if (p.nodePort) dests.push_back({std::nullopt, p.nodePort});
+  auto writeEndpoints = [&](const std::string& chainName, const std::vector<size_t>& eps, bool local) {
     auto& c = chains.get(chainName);
     if (eps.empty()) return;
     if (p.affinityClientIP) {
@@ -299,16 +314,24 @@ void Renderer::renderPort(const ServicePortInfo& p, ServiceObjects& out) const {
         c.rules.push_back(rule({Stmt::vmapRandom(std::move(targets))}));
       return;
     }
-    if (eps.size() == 1) {
-      c.rules.push_back(rule({Stmt::l4proto(p.protocol), Stmt::dnat(target[eps[0]])}));
-      return;
-    }
-    std::vector<DnatTarget> ts;
-    for (size_t i : eps) ts.push_back(target[i]);
-    c.rules.push_back(rule({Stmt::l4proto(p.protocol), Stmt::dnatRandom(std::move(ts))}));
+    std::string dnat = dnatChainName(local, static_cast<uint32_t>(eps.size()));
+    c.rules.push_back(rule({Stmt::verdictOf(Verdict::go(dnat))}));
+    out.sharedChains.push_back(dnat);
+    for (const auto& [ip, port] : dests)
+      for (uint32_t k = 0; k < eps.size(); ++k) {
+        Element e;
+        e.set = ip ? (local ? kLocalEndpointsMap : kClusterEndpointsMap)
+                   : (local ? kNodePortLocalEndpointsMap : kNodePortClusterEndpointsMap);
+        if (ip) e.key.a = *ip;
+        e.key.proto = p.protocol;
+        e.key.port = port;
+        e.key.index = k;
+        e.target = target[eps[k]];
+        out.elements.push_back(std::move(e));
+      }
   };
-  if (plan.usesClusterChain) writeEndpoints(svcChain, p.clusterEndpoints);
-  if (plan.usesLocalChain) writeEndpoints(localChain, p.localEndpoints);
+  if (plan.usesClusterChain) writeEndpoints(svcChain, p.clusterEndpoints, false);
+  if (plan.usesLocalChain) writeEndpoints(localChain, p.localEndpoints, true);
 
   for (size_t i : p.reachableEndpoints) {
     Element hp;
@@ -332,21 +355,40 @@ ServiceObjects Renderer::renderService(const ServicePortInfo* begin, const Servi
   return out;
 }
 
+std::string Renderer::dnatChainName(bool local, uint32_t n) {
+  return std::string(local ? "dnat-local-" : "dnat-") + std::to_string(n);
+}
+
+Chain Renderer::dnatChain(const std::string& name) const {
+  bool local = name.rfind("dnat-local-", 0) == 0;
+  uint32_t n = static_cast<uint32_t>(std::stoul(name.substr(local ? 11 : 5)));
+  Chain c{name, std::nullopt, {}, {}};
+  c.rules.push_back(rule({Stmt::dnatKeyed(local ? kLocalEndpointsMap : kClusterEndpointsMap, n, false)}));
+  c.rules.push_back(rule({Stmt::dnatKeyed(local ? kNodePortLocalEndpointsMap : kNodePortClusterEndpointsMap, n, true)}));
+  return c;
+}
+
 Table Renderer::renderFull(const dataplane::DesiredState& state) const {
   Table t = base();
   std::set<std::pair<std::string, ElementKey>> seen;
   for (const auto& e : t.elements) seen.insert({e.set, e.key});
+  std::vector<ServiceObjects> services;
+  std::set<std::string> shared;
   const auto& ports = state.ports;
   for (size_t i = 0; i < ports.size();) {
     size_t j = i;
     while (j < ports.size() && ports[j].name.service == ports[i].name.service) ++j;
-    ServiceObjects s = renderService(ports.data() + i, ports.data() + j);
+    services.push_back(renderService(ports.data() + i, ports.data() + j));
+    shared.insert(services.back().sharedChains.begin(), services.back().sharedChains.end());
+    i = j;
+  }
+  for (const auto& name : shared) t.chains.push_back(dnatChain(name));
+  for (auto& s : services) {
     for (auto& x : s.sets) t.sets.push_back(std::move(x));
     for (auto& c : s.chains) t.chains.push_back(std::move(c));
     // A key two services claim (the same external IP and port) goes to the first, by name.
     for (auto& e : s.elements)
       if (seen.insert({e.set, e.key}).second) t.elements.push_back(std::move(e));
-    i = j;
   }
   return t;
 }

@@ -1,5 +1,7 @@
 #include "nftables/ruleset.h"
 
+#include "nftables/transaction.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -70,9 +72,11 @@ Stmt Stmt::dnat(DnatTarget t) {
   s.targets = {t};
   return s;
 }
-Stmt Stmt::dnatRandom(std::vector<DnatTarget> ts) {
-  Stmt s = of(Kind::kDnatRandom);
-  s.targets = std::move(ts);
+Stmt Stmt::dnatKeyed(std::string map, uint32_t modulus, bool byPort) {
+  Stmt s = of(Kind::kDnatKeyed);
+  s.name = std::move(map);
+  s.modulus = modulus;
+  s.byPort = byPort;
   return s;
 }
 Stmt Stmt::vmapRandom(std::vector<std::string> chains) {
@@ -157,13 +161,10 @@ std::string ruleText(IPFamily f, const Rule& r) {
       case K::kMasquerade: add("masquerade fully-random"); break;
       case K::kReject: add("reject"); break;
       case K::kDnat: add("dnat to " + targetText(s.targets.at(0), false)); break;
-      case K::kDnatRandom: {
-        std::string m = "dnat to numgen random mod " + std::to_string(s.targets.size()) + " map { ";
-        for (size_t i = 0; i < s.targets.size(); ++i)
-          m += (i ? ", " : "") + std::to_string(i) + " : " + targetText(s.targets[i], true);
-        add(m + " }");
+      case K::kDnatKeyed:
+        add(std::string("dnat to ") + (s.byPort ? "" : ipx + " daddr . ") + "meta l4proto . th dport . numgen random mod " +
+            std::to_string(s.modulus) + " map @" + s.name);
         break;
-      }
       case K::kVmapRandom: {
         std::string m = "numgen random mod " + std::to_string(s.chains.size()) + " vmap { ";
         for (size_t i = 0; i < s.chains.size(); ++i) m += (i ? ", " : "") + std::to_string(i) + " : goto " + s.chains[i];
@@ -185,17 +186,35 @@ std::string keyText(const Set& set, const ElementKey& k) {
     case KeyType::kAddrProtoPort:
       return k.a.str() + " . " + model::protocolLower(k.proto) + " . " + std::to_string(k.port);
     case KeyType::kProtoPort: return std::string(model::protocolLower(k.proto)) + " . " + std::to_string(k.port);
+    case KeyType::kAddrProtoPortIndex:
+      return k.a.str() + " . " + model::protocolLower(k.proto) + " . " + std::to_string(k.port) + " . " +
+             std::to_string(k.index);
+    case KeyType::kProtoPortIndex:
+      return std::string(model::protocolLower(k.proto)) + " . " + std::to_string(k.port) + " . " + std::to_string(k.index);
   }
   return "";
 }
 
+std::string elementValueText(const Set& set, const Element& e) {
+  if (set.verdictMap) return verdictText(e.value);
+  if (set.endpointMap) return targetText(e.target, true);
+  return "";
+}
+
 std::string setTypeText(IPFamily f, const Set& s) {
+  // Keys with numgen's integer are declared by typeof: nft has no named type for them.
+  const std::string ipx = familyKeyword(f);
+  if (s.key == KeyType::kAddrProtoPortIndex)
+    return "typeof " + ipx + " daddr . meta l4proto . th dport . numgen random mod 1 : " + ipx + " daddr . th dport";
+  if (s.key == KeyType::kProtoPortIndex)
+    return "typeof meta l4proto . th dport . numgen random mod 1 : " + ipx + " daddr . th dport";
   std::string t = "type ";
   switch (s.key) {
     case KeyType::kAddr: t += addrType(f); break;
     case KeyType::kAddrPair: t += std::string(addrType(f)) + " . " + addrType(f); break;
     case KeyType::kAddrProtoPort: t += std::string(addrType(f)) + " . inet_proto . inet_service"; break;
     case KeyType::kProtoPort: t += "inet_proto . inet_service"; break;
+    default: break;
   }
   if (s.verdictMap) t += " : verdict";
   return t;
@@ -210,7 +229,7 @@ std::string toText(const Table& t) {
   out += std::string("table ") + fam + " " + kTableName + " {\n";
   if (!t.comment.empty()) out += "\tcomment \"" + t.comment + "\"\n";
   for (const auto& s : t.sets) {
-    out += std::string("\t") + (s.verdictMap ? "map " : "set ") + s.name + " {\n";
+    out += std::string("\t") + (s.verdictMap || s.endpointMap ? "map " : "set ") + s.name + " {\n";
     out += "\t\t" + setTypeText(t.family, s) + "\n";
     if (s.timeout) out += "\t\tflags dynamic,timeout\n\t\ttimeout " + std::to_string(s.timeoutSeconds) + "s\n";
     if (!s.comment.empty()) out += "\t\tcomment \"" + s.comment + "\"\n";
@@ -248,9 +267,56 @@ std::string toText(const Table& t) {
       first = false;
       out += keyText(s, e->key);
       if (!e->comment.empty()) out += " comment \"" + e->comment + "\"";
-      if (s.verdictMap) out += " : " + verdictText(e->value);
+      if (s.verdictMap || s.endpointMap) out += " : " + elementValueText(s, *e);
     }
     out += " }\n";
+  }
+  return out;
+}
+
+std::string toScript(const Transaction& tx) {
+  const std::string t = std::string(familyKeyword(tx.family)) + " " + kTableName;
+  std::string out;
+  for (const auto& op : tx.ops) {
+    switch (op.kind) {
+      case Op::Kind::kAddTable: out += "add table " + t + "\n"; break;
+      case Op::Kind::kDeleteTable: out += "delete table " + t + "\n"; break;
+      case Op::Kind::kAddChain:
+        out += "add chain " + t + " " + op.name;
+        if (op.chain && op.chain->base)
+          out += " { type " + op.chain->base->type + " hook " + op.chain->base->hook + " priority " +
+                 std::to_string(op.chain->base->priority) + "; policy accept; }";
+        out += "\n";
+        break;
+      case Op::Kind::kFlushChain: out += "flush chain " + t + " " + op.name + "\n"; break;
+      case Op::Kind::kDeleteChain: out += "delete chain " + t + " " + op.name + "\n"; break;
+      case Op::Kind::kAddRule: out += "add rule " + t + " " + op.name + " " + ruleText(tx.family, *op.rule) + "\n"; break;
+      case Op::Kind::kAddSet:
+        out += std::string("add ") + (op.set->verdictMap || op.set->endpointMap ? "map " : "set ") + t + " " + op.name + " { " +
+               setTypeText(tx.family, *op.set) + "; ";
+        if (op.set->timeout) out += "flags dynamic,timeout; timeout " + std::to_string(op.set->timeoutSeconds) + "s; ";
+        out += "}\n";
+        break;
+      case Op::Kind::kFlushSet:
+        out += std::string("flush ") + (op.set && (op.set->verdictMap || op.set->endpointMap) ? "map " : "set ") + t + " " +
+               op.name + "\n";
+        break;
+      case Op::Kind::kDeleteSet: out += "delete set " + t + " " + op.name + "\n"; break;
+      case Op::Kind::kAddElements:
+      case Op::Kind::kDeleteElements: {
+        out += std::string(op.kind == Op::Kind::kAddElements ? "add" : "delete") + " element " + t + " " + op.name + " {";
+        bool first = true;
+        for (const Element* e : op.elements) {
+          out += first ? " " : ", ";
+          first = false;
+          out += keyText(*op.set, e->key);
+          if (op.kind == Op::Kind::kAddElements && (op.set->verdictMap || op.set->endpointMap))
+            out += " : " + elementValueText(*op.set, *e);
+        }
+        out += " }\n";
+        break;
+      }
+    }
   }
   return out;
 }

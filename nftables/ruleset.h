@@ -56,7 +56,8 @@ struct Stmt {
     kMasquerade,       // masquerade fully-random
     kReject,           // reject
     kDnat,             // dnat to IP:PORT           (after kL4Proto)
-    kDnatRandom,       // dnat to numgen random mod N map { i : IP . PORT }   (after kL4Proto)
+    kDnatKeyed,        // dnat to ip daddr . meta l4proto . th dport . numgen random mod N map @MAP
+                       // (or, `byPort`, meta l4proto . th dport . numgen random mod N map @MAP)
     kVmapRandom,       // numgen random mod N vmap { i : goto CHAIN }
     kUpdateSaddr,      // update @set { ip saddr }
     kVerdict,          // accept | drop | return | jump CHAIN | goto CHAIN
@@ -69,7 +70,9 @@ struct Stmt {
   uint16_t port = 0;    // kDport
   uint32_t mark = 0;
   std::string name;     // set or map
-  std::vector<DnatTarget> targets;   // kDnat (one), kDnatRandom
+  uint32_t modulus = 0;  // kDnatKeyed
+  bool byPort = false;   // kDnatKeyed: keyed by protocol and port only (NodePorts)
+  std::vector<DnatTarget> targets;   // kDnat (one)
   std::vector<std::string> chains;   // kVmapRandom (goto each)
   Verdict verdict;
 
@@ -96,7 +99,7 @@ struct Stmt {
   static Stmt masquerade() { return of(Kind::kMasquerade); }
   static Stmt reject() { return of(Kind::kReject); }
   static Stmt dnat(DnatTarget t);
-  static Stmt dnatRandom(std::vector<DnatTarget> ts);
+  static Stmt dnatKeyed(std::string map, uint32_t modulus, bool byPort);
   static Stmt vmapRandom(std::vector<std::string> chains);
   static Stmt updateSaddr(std::string set);
   static Stmt verdictOf(Verdict v);
@@ -126,19 +129,22 @@ struct Chain {
 
 // The key shapes of kproxy's sets and maps.
 enum class KeyType {
-  kAddr,           // ipv4_addr / ipv6_addr
-  kAddrPair,       // addr . addr
-  kAddrProtoPort,  // addr . inet_proto . inet_service
-  kProtoPort,      // inet_proto . inet_service
+  kAddr,                // ipv4_addr / ipv6_addr
+  kAddrPair,            // addr . addr
+  kAddrProtoPort,       // addr . inet_proto . inet_service
+  kProtoPort,           // inet_proto . inet_service
+  kAddrProtoPortIndex,  // ip daddr . meta l4proto . th dport . numgen (an endpoint's index)
+  kProtoPortIndex,      // meta l4proto . th dport . numgen
 };
 
 struct Set {
   std::string name;
   KeyType key = KeyType::kAddr;
-  bool verdictMap = false;  // a vmap (key : verdict), else a set
+  bool verdictMap = false;  // a vmap (key : verdict)
   bool timeout = false;     // flags dynamic,timeout with `timeoutSeconds`
   uint32_t timeoutSeconds = 0;
   std::string comment;
+  bool endpointMap = false;  // key : ip daddr . th dport (an endpoint to DNAT to); neither: a set
   bool operator==(const Set&) const = default;
 };
 
@@ -146,13 +152,15 @@ struct ElementKey {
   net::IPAddress a, b;  // kAddr: a; kAddrPair: a . b; kAddrProtoPort: a . proto . port
   Protocol proto = Protocol::kTCP;
   uint16_t port = 0;
+  uint32_t index = 0;  // the Index key types
   auto operator<=>(const ElementKey&) const = default;
 };
 
 struct Element {
   std::string set;
   ElementKey key;
-  Verdict value;  // maps only
+  Verdict value;      // verdict maps
+  DnatTarget target;  // endpoint maps
   std::string comment;
   bool operator==(const Element&) const = default;
 };
@@ -176,6 +184,8 @@ std::string keyText(const Set& set, const ElementKey& k);
 // "type ipv4_addr . inet_proto . inet_service : verdict".
 std::string setTypeText(IPFamily f, const Set& s);
 std::string verdictText(const Verdict& v);
+// What an element maps to: its verdict or its endpoint ("10.244.1.2 . 8080"); "" in a set.
+std::string elementValueText(const Set& set, const Element& e);
 
 // `nft -f` input that (re)creates the whole table: it first deletes any table of that name, so
 // it can be loaded again and again.

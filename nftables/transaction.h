@@ -50,7 +50,7 @@ struct Transaction {
   void deleteChain(std::string n) { ops.push_back({Op::Kind::kDeleteChain, std::move(n), {}, {}, {}, {}, {}}); }
   void addRule(const std::string& chain, const Rule& r) { ops.push_back({Op::Kind::kAddRule, chain, {}, &r, {}, {}, {}}); }
   void addSet(const Set& s) { ops.push_back({Op::Kind::kAddSet, s.name, {}, {}, &s, {}, {}}); }
-  void flushSet(std::string n) { ops.push_back({Op::Kind::kFlushSet, std::move(n), {}, {}, {}, {}, {}}); }
+  void flushSet(const Set& s) { ops.push_back({Op::Kind::kFlushSet, s.name, {}, {}, &s, {}, {}}); }
   void deleteSet(std::string n) { ops.push_back({Op::Kind::kDeleteSet, std::move(n), {}, {}, {}, {}, {}}); }
   void addElements(const Set& s, std::vector<const Element*> es) {
     if (!es.empty()) ops.push_back({Op::Kind::kAddElements, s.name, {}, {}, &s, std::move(es), {}});
@@ -59,6 +59,10 @@ struct Transaction {
     if (!es.empty()) ops.push_back({Op::Kind::kDeleteElements, s.name, {}, {}, &s, std::move(es), {}});
   }
 };
+
+// The same operations as an `nft -f` script (one command per op; elements grouped per op):
+// what the nft tool would be given to do this transaction. For benchmarks and debugging.
+std::string toScript(const Transaction& tx);
 
 // What the kernel holds of our table, as a dump lists it.
 struct TableListing {

@@ -99,7 +99,7 @@ std::string FakeNft::apply(Table& t, IPFamily f, const Op& op) {
           if (!it->second.elements.erase(key)) return "No such file or directory (element " + key + ")";
           continue;
         }
-        std::string value = it->second.def.verdictMap ? verdictText(e->value) : "";
+        std::string value = elementValueText(it->second.def, *e);
         if (!e->value.chain.empty()) {
           auto target = t.chains.find(e->value.chain);
           if (target == t.chains.end()) return "No such file or directory (verdict chain " + e->value.chain + ")";
@@ -169,7 +169,7 @@ std::string FakeNft::dump(IPFamily family, bool skipEmptyChains) const {
     for (const auto& r : c.rules) out << "  " << r << "\n";
   }
   for (const auto& [n, s] : it->second.sets) {
-    out << (s.def.verdictMap ? "map " : "set ") << n << "\n";
+    out << (s.def.verdictMap || s.def.endpointMap ? "map " : "set ") << n << "\n";
     for (const auto& [k, v] : s.elements) out << "  " << k << (v.empty() ? "" : " : " + v) << "\n";
   }
   return out.str();

@@ -144,10 +144,15 @@ std::vector<std::string> checkNftInvariants(const nftables::Table& t) {
     if ((v.kind == Verdict::Kind::kJump || v.kind == Verdict::Kind::kGoto) && !chains.count(v.chain))
       out.push_back(where + " targets undefined chain " + v.chain);
   };
-  auto set = [&](const std::string& where, const std::string& name, bool wantMap) {
+  enum class Want { kSet, kVerdictMap, kEndpointMap };
+  auto set = [&](const std::string& where, const std::string& name, Want want) {
     auto it = sets.find(name);
-    if (it == sets.end()) out.push_back(where + " uses undefined set @" + name);
-    else if (it->second->verdictMap != wantMap) out.push_back(where + " uses @" + name + " as the wrong kind");
+    if (it == sets.end()) {
+      out.push_back(where + " uses undefined set @" + name);
+      return;
+    }
+    Want is = it->second->verdictMap ? Want::kVerdictMap : it->second->endpointMap ? Want::kEndpointMap : Want::kSet;
+    if (is != want) out.push_back(where + " uses @" + name + " as the wrong kind");
   };
   for (const auto& c : t.chains)
     for (const auto& r : c.rules) {
@@ -160,15 +165,13 @@ std::vector<std::string> checkNftInvariants(const nftables::Table& t) {
             break;
           case Stmt::Kind::kAddrInSet:
           case Stmt::Kind::kAddrPairInSet:
-          case Stmt::Kind::kUpdateSaddr: set(where, s.name, false); break;
+          case Stmt::Kind::kUpdateSaddr: set(where, s.name, Want::kSet); break;
           case Stmt::Kind::kVmapAddrProtoPort:
-          case Stmt::Kind::kVmapProtoPort: set(where, s.name, true); break;
-          case Stmt::Kind::kDnatRandom: {
-            std::set<std::pair<std::string, uint16_t>> distinct;
-            for (const auto& d : s.targets) distinct.insert({d.ip.str(), d.port});
-            if (s.targets.size() < 2 || distinct.size() != s.targets.size())
-              out.push_back(where + ": random DNAT over " + std::to_string(s.targets.size()) + " targets, " +
-                            std::to_string(distinct.size()) + " distinct");
+          case Stmt::Kind::kVmapProtoPort: set(where, s.name, Want::kVerdictMap); break;
+          case Stmt::Kind::kDnatKeyed: {
+            set(where, s.name, Want::kEndpointMap);
+            if (c.name.substr(c.name.rfind('-') + 1) != std::to_string(s.modulus))
+              out.push_back(where + ": picks among " + std::to_string(s.modulus) + " but is named " + c.name);
             break;
           }
           default: break;
@@ -176,6 +179,28 @@ std::vector<std::string> checkNftInvariants(const nftables::Table& t) {
       }
     }
   std::set<std::pair<std::string, std::string>> keys;
+  // Endpoint maps: each destination's indices are 0..N-1, each once, to distinct endpoints, and
+  // N is the count of a dnat-N chain that exists (so every index is equally likely).
+  std::map<std::pair<std::string, std::string>, std::vector<std::pair<uint32_t, std::string>>> picks;
+  for (const auto& e : t.elements) {
+    auto it = sets.find(e.set);
+    if (it == sets.end() || !it->second->endpointMap) continue;
+    nftables::ElementKey dest = e.key;
+    dest.index = 0;
+    picks[{e.set, nftables::keyText(*it->second, dest)}].push_back({e.key.index, e.target.ip.str() + ":" + std::to_string(e.target.port)});
+  }
+  for (auto& [dest, list] : picks) {
+    std::sort(list.begin(), list.end());
+    std::set<std::string> targets;
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (list[i].first != i) out.push_back(dest.first + " " + dest.second + ": indices are not 0.." + std::to_string(list.size() - 1));
+      targets.insert(list[i].second);
+    }
+    if (targets.size() != list.size()) out.push_back(dest.first + " " + dest.second + ": an endpoint appears twice");
+    bool local = dest.first.find("local") != std::string::npos;
+    if (!chains.count(std::string(local ? "dnat-local-" : "dnat-") + std::to_string(list.size())))
+      out.push_back(dest.first + " " + dest.second + ": no dnat chain picks among " + std::to_string(list.size()));
+  }
   for (const auto& e : t.elements) {
     auto it = sets.find(e.set);
     if (it == sets.end()) {

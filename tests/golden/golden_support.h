@@ -36,8 +36,9 @@ std::vector<std::string> checkInvariants(const std::string& text);
 
 // The same for an nftables table: every jump, goto and verdict names a defined chain, every @set
 // a defined set of the right kind, names are unique and at most 256 characters, element keys are
-// unique per set, every chain a service map leads to does something, and every random DNAT or
-// vmap gives each of its N endpoints one of the N numgen values (equal chances).
+// unique per set, every chain a service map leads to does something, and each destination's
+// endpoint entries are indices 0..N-1 to distinct endpoints with a dnat-N chain picking among
+// them (equal chances).
 std::vector<std::string> checkNftInvariants(const nftables::Table& table);
 
 // tests/golden/<case>/input.json: the render options and the desired state of its objects.

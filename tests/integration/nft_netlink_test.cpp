@@ -64,6 +64,66 @@ std::string referenceListing(const std::string& text, IPFamily f) {
   return out;
 }
 
+// A listing as a sorted set of blocks (sets, maps, chains), each map's elements sorted, empty
+// chains left out: what it holds, whatever the order objects were created in.
+std::string canonical(const std::string& listing) {
+  std::istringstream in(listing);
+  std::string line, header;
+  std::vector<std::string> body;
+  std::vector<std::string> blocks;
+  bool inElements = false;
+  std::string elements;
+  auto flush = [&] {
+    if (header.empty()) return;
+    bool chain = header.rfind("\tchain ", 0) == 0;
+    if (!(chain && body.empty())) {
+      std::string b = header + "\n";
+      for (const auto& l : body) b += l + "\n";
+      blocks.push_back(b);
+    }
+    header.clear();
+    body.clear();
+  };
+  while (std::getline(in, line)) {
+    if (line.empty() || line.rfind("table ", 0) == 0 || line == "}") continue;
+    if (line.rfind("\t\telements = { ", 0) == 0) {
+      inElements = true;
+      elements = line.substr(std::string("\t\telements = { ").size());
+    } else if (inElements) {
+      elements += " " + line.substr(line.find_first_not_of("\t "));
+    }
+    if (inElements) {
+      if (elements.size() >= 2 && elements.substr(elements.size() - 2) == " }") {
+        inElements = false;
+        elements.resize(elements.size() - 2);
+        std::vector<std::string> items;
+        std::stringstream ss(elements);
+        std::string item;
+        while (std::getline(ss, item, ',')) items.push_back(item.substr(item.find_first_not_of(' ')));
+        std::sort(items.begin(), items.end());
+        std::string joined = "elements:";
+        for (const auto& i : items) joined += " [" + i + "]";
+        body.push_back(joined);
+      }
+      continue;
+    }
+    if (line.rfind("\t", 0) == 0 && line.rfind("\t\t", 0) != 0) {
+      if (line == "\t}") {
+        flush();
+        continue;
+      }
+      header = line;
+      continue;
+    }
+    body.push_back(line);
+  }
+  flush();
+  std::sort(blocks.begin(), blocks.end());
+  std::string out;
+  for (const auto& b : blocks) out += b;
+  return out;
+}
+
 std::set<model::NamespacedName> servicesOf(const DesiredState& a, const DesiredState& b) {
   std::set<model::NamespacedName> out;
   for (const auto* st : {&a, &b})
@@ -141,30 +201,10 @@ TEST_F(NftNetlink, PartialSyncsEndWhereAFreshLoadOfTheStateWould) {
     }
     ASSERT_TRUE(r.ok) << r.error;
     std::string got = listTable(IPFamily::kIPv4);
-    // Chains flushed as stale stay (empty) until the next sync: drop empty service chains.
+    // Chains flushed as stale stay (empty) until the next sync, and objects list in creation
+    // order: compare as sets.
     std::string want = referenceListing(toText(Renderer(opts).renderFull(*state)), IPFamily::kIPv4);
-    auto withoutEmptyChains = [](const std::string& t) {
-      std::istringstream in(t);
-      std::string line, out, pending;
-      while (std::getline(in, line)) {
-        if (line.empty()) continue;  // blank separators
-        if (line.rfind("\tchain ", 0) == 0) {
-          pending = line + "\n";
-          continue;
-        }
-        if (!pending.empty()) {
-          if (line == "\t}") {  // an empty chain
-            pending.clear();
-            continue;
-          }
-          out += pending;
-          pending.clear();
-        }
-        out += line + "\n";
-      }
-      return out;
-    };
-    EXPECT_EQ(withoutEmptyChains(got), withoutEmptyChains(want));
+    EXPECT_EQ(canonical(got), canonical(want));
     prev = state;
   }
 }

@@ -50,10 +50,11 @@ wait_rules '10.96.0.83 . tcp . 80' 15 || { cat "$log"; bad "kproxy never program
 # The kernel's view: upstream's layout and names, one chain per service port, no chain per endpoint.
 t=$(table)
 if grep -q 'map service-ips' <<<"$t" && grep -q 'map service-nodeports' <<<"$t" && grep -q 'set cluster-ips' <<<"$t" &&
-   grep -q 'chain service-[A-Z2-7]\{8\}-t/web/tcp/http' <<<"$t" &&
-   grep -q 'dnat ip to numgen random mod 3 map { 0 : 10.244.1.2 . 8080, 1 : 10.244.2.2 . 8080, 2 : 10.244.3.2 . 8080 }' <<<"$t" &&
+   grep -q 'chain service-[A-Z2-7]\{8\}-t/web/tcp/http' <<<"$t" && grep -q 'goto dnat-3' <<<"$t" &&
+   grep -q 'dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 3 map @cluster-endpoints' <<<"$t" &&
+   grep -q '10.96.0.80 . tcp . 80 . 2 : 10.244.[123].2 . 8080' <<<"$t" &&
    grep -q 'chain endpoint-.*t/sticky/tcp/http__10.244.1.2/8080' <<<"$t" && ! grep -q 'chain endpoint-.*t/web/' <<<"$t"; then
-  ok "nft list table: upstream's maps and names, random DNAT map for web, per-endpoint chains only for affinity"
+  ok "nft list table: upstream's maps and names, web picks among 3 by the endpoint map, per-endpoint chains only for affinity"
 else bad "unexpected table: $(head -c 800 <<<"$t")"; fi
 grep -q 'fd00:96::85 . tcp . 80' <<<"$(table ip6)" && ok "dual-stack Service programmed in table ip6 kube-proxy too" ||
   bad "no IPv6 table entry for the dual-stack Service"

@@ -137,13 +137,18 @@ TEST(NetlinkCodec, RuleShapesHoldTheExpressionsNftGeneratesIPv4) {
             "[ payload load 2b @ network header + 12 => reg 1 ]\n"
             "[ cmp neq reg 1 0x0000f40a ]\n"
             "[ immediate reg 0 jump -> c2 ]\n");
-  EXPECT_EQ(exprsOf(v4, {{Stmt::l4proto(Protocol::kTCP),
-                          Stmt::dnatRandom({target("10.0.1.1", 8080), target("10.0.1.2", 8080), target("10.0.1.3", 8080)})},
-                         ""}),
+  EXPECT_EQ(exprsOf(v4, {{Stmt::dnatKeyed("cluster-endpoints", 3, false)}, ""}),
+            "[ payload load 4b @ network header + 16 => reg 1 ]\n"
+            "[ meta load l4proto => reg 9 ]\n"
+            "[ payload load 2b @ transport header + 2 => reg 10 ]\n"
+            "[ numgen reg 11 = random mod 3 ]\n"
+            "[ lookup reg 1 set cluster-endpoints dreg 1 ]\n"
+            "[ nat dnat ip addr_min reg 1 proto_min reg 9 ]\n");
+  EXPECT_EQ(exprsOf(v4, {{Stmt::dnatKeyed("nodeport-cluster-endpoints", 3, true)}, ""}),
             "[ meta load l4proto => reg 1 ]\n"
-            "[ cmp eq reg 1 0x00000006 ]\n"
-            "[ numgen reg 1 = random mod 3 ]\n"
-            "[ lookup reg 1 set __map%d dreg 1 ]\n"
+            "[ payload load 2b @ transport header + 2 => reg 9 ]\n"
+            "[ numgen reg 10 = random mod 3 ]\n"
+            "[ lookup reg 1 set nodeport-cluster-endpoints dreg 1 ]\n"
             "[ nat dnat ip addr_min reg 1 proto_min reg 9 ]\n");
   EXPECT_EQ(exprsOf(v4, {{Stmt::markOr(0x4000)}, ""}),
             "[ meta load mark => reg 1 ]\n"
@@ -185,12 +190,18 @@ TEST(NetlinkCodec, RuleShapesHoldTheExpressionsNftGeneratesIPv6) {
             "[ meta load l4proto => reg 2 ]\n"
             "[ payload load 2b @ transport header + 2 => reg 13 ]\n"
             "[ lookup reg 1 set service-ips dreg 0 ]\n");
-  EXPECT_EQ(exprsOf(v6, {{Stmt::l4proto(Protocol::kTCP), Stmt::dnatRandom({target("fd00::1", 8080), target("fd00::2", 8080)})},
-                         ""}),
+  EXPECT_EQ(exprsOf(v6, {{Stmt::dnatKeyed("cluster-endpoints", 3, false)}, ""}),
+            "[ payload load 16b @ network header + 24 => reg 1 ]\n"
+            "[ meta load l4proto => reg 2 ]\n"
+            "[ payload load 2b @ transport header + 2 => reg 13 ]\n"
+            "[ numgen reg 14 = random mod 3 ]\n"
+            "[ lookup reg 1 set cluster-endpoints dreg 1 ]\n"
+            "[ nat dnat ip6 addr_min reg 1 proto_min reg 2 ]\n");
+  EXPECT_EQ(exprsOf(v6, {{Stmt::dnatKeyed("nodeport-cluster-endpoints", 3, true)}, ""}),
             "[ meta load l4proto => reg 1 ]\n"
-            "[ cmp eq reg 1 0x00000006 ]\n"
-            "[ numgen reg 1 = random mod 2 ]\n"
-            "[ lookup reg 1 set __map%d dreg 1 ]\n"
+            "[ payload load 2b @ transport header + 2 => reg 9 ]\n"
+            "[ numgen reg 10 = random mod 3 ]\n"
+            "[ lookup reg 1 set nodeport-cluster-endpoints dreg 1 ]\n"
             "[ nat dnat ip6 addr_min reg 1 proto_min reg 2 ]\n");
   EXPECT_EQ(exprsOf(v6, {{Stmt::reject()}, ""}), "[ reject type 0 code 4 ]\n");
   EXPECT_EQ(exprsOf(v6, {{Stmt::addr(true, cidr("fd00:1::/48")), Stmt::verdictOf(Verdict::ret())}, ""}),
@@ -207,10 +218,33 @@ TEST(NetlinkCodec, RuleShapesHoldTheExpressionsNftGeneratesIPv6) {
             "[ dynset update reg_key 1 set aff ]\n");
 }
 
+TEST(NetlinkCodec, EndpointMapsAreCreatedAsNftCreatesTheirTypeofDeclaration) {
+  Set m{"cluster-endpoints", KeyType::kAddrProtoPortIndex, false, false, 0, ""};
+  m.endpointMap = true;
+  Set np{"nodeport-cluster-endpoints", KeyType::kProtoPortIndex, false, false, 0, ""};
+  np.endpointMap = true;
+  for (auto f : {IPFamily::kIPv4, IPFamily::kIPv6}) {
+    Transaction tx;
+    tx.family = f;
+    tx.addSet(m);
+    tx.addSet(np);
+    Decoded d = decode(encodeTransaction(tx, 1).bytes);
+    ASSERT_EQ(d.sets.size(), 2u);
+    // What the kernel lists for maps nft created from the same typeof declarations.
+    if (f == IPFamily::kIPv4) {
+      EXPECT_EQ(d.sets[0], "cluster-endpoints flags=0x8 keytype=1884996 keylen=16 datatype=0x1cd datalen=8");
+      EXPECT_EQ(d.sets[1], "nodeport-cluster-endpoints flags=0x8 keytype=49988 keylen=12 datatype=0x1cd datalen=8");
+    } else {
+      EXPECT_EQ(d.sets[0], "cluster-endpoints flags=0x8 keytype=2147140 keylen=28 datatype=0x20d datalen=20");
+      EXPECT_EQ(d.sets[1], "nodeport-cluster-endpoints flags=0x8 keytype=49988 keylen=12 datatype=0x20d datalen=20");
+    }
+  }
+}
+
 TEST(NetlinkCodec, BatchFramingSequenceGenerationAndAck) {
   Set map{"service-ips", KeyType::kAddrProtoPort, true, false, 0, "c"};
   Chain chain{"service-x", std::nullopt, {}, {}};
-  Rule rule{{Stmt::l4proto(Protocol::kTCP), Stmt::dnatRandom({target("10.0.0.1", 80), target("10.0.0.2", 80)})}, ""};
+  Rule rule{{Stmt::vmapRandom({"endpoint-a", "endpoint-b"})}, ""};
   std::vector<Element> elements;
   for (int i = 0; i < 1000; ++i) {
     Element e;
@@ -244,9 +278,9 @@ TEST(NetlinkCodec, BatchFramingSequenceGenerationAndAck) {
     EXPECT_EQ((d.flags[i] & NLM_F_ACK) != 0, i == d.flags.size() - 2) << "only the last message asks for an ACK";
   ASSERT_EQ(d.sets.size(), 2u);
   EXPECT_EQ(d.sets[0], "service-ips flags=0x8 keytype=29453 keylen=12 datatype=0xffffff00 datalen=16");
-  EXPECT_EQ(d.sets[1], "__map%d flags=0xb keytype=4 keylen=4 datatype=0x1cd datalen=8");
+  EXPECT_EQ(d.sets[1], "__map%d flags=0xb keytype=4 keylen=4 datatype=0xffffff00 datalen=16");
   // Errors name the object the failing message changes.
-  EXPECT_EQ(b.describe(tx, 505), "add rule to chain service-x: meta l4proto tcp dnat to numgen random mod 2 map { 0 : 10.0.0.1 . 80, 1 : 10.0.0.2 . 80 }");
+  EXPECT_EQ(b.describe(tx, 505), "add rule to chain service-x: numgen random mod 2 vmap { 0 : goto endpoint-a, 1 : goto endpoint-b }");
   EXPECT_EQ(b.describe(tx, 503), b.describe(tx, 505)) << "an anonymous map belongs to its rule";
   EXPECT_EQ(b.describe(tx, 507), "add 1000 element(s) of service-ips (10.96.0.1 . tcp . 1000 : goto service-x, ...)");
   EXPECT_EQ(b.describe(tx, 500), "batch begin (generation check)");

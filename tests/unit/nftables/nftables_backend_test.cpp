@@ -104,8 +104,12 @@ TEST_F(NftablesBackendTest, FullSyncProgramsEverythingAndASecondOneChangesNothin
   auto r = full(c);
   ASSERT_TRUE(r.ok) << r.error;
   std::string first = fake_->dump(IPFamily::kIPv4);
-  EXPECT_NE(first.find("dnat to numgen random mod 3 map { 0 : 10.128.0.1 . 8080, 1 : 10.128.0.2 . 8080, 2 : 10.128.0.3 . 8080 }"),
+  EXPECT_NE(first.find("goto dnat-3"), std::string::npos) << first;
+  EXPECT_NE(first.find("chain dnat-3\n  dnat to ip daddr . meta l4proto . th dport . numgen random mod 3 map @cluster-endpoints"),
             std::string::npos) << first;
+  for (const char* e : {"10.96.0.1 . tcp . 80 . 0 : 10.128.0.1 . 8080", "10.96.0.1 . tcp . 80 . 2 : 10.128.0.3 . 8080",
+                        "tcp . 30080 . 0 : 10.128.0.4 . 8080"})
+    EXPECT_NE(first.find(e), std::string::npos) << e;
   EXPECT_NE(first.find("10.96.0.3 . tcp . 80 : goto reject-chain"), std::string::npos) << "no endpoints: reject";
   EXPECT_NE(first.find("tcp . 30080 : goto external-"), std::string::npos);
   ASSERT_TRUE(full(c).ok);
@@ -117,14 +121,24 @@ TEST_F(NftablesBackendTest, APartialSyncSendsOnlyTheChangeWhateverTheClusterSize
   for (int i = 0; i < 240; ++i) c.push_back({"s" + std::to_string(i), i + 1, {1 + i % 200, 2 + i % 200, 3 + i % 200}});
   ASSERT_TRUE(full(c).ok);
   auto next = c;
-  next[17].eps = {50, 51};  // one service changes its endpoints
+  next[17].eps[1] = 250;  // one endpoint replaced: the same count
   auto r = partial(next);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_FALSE(r.full);
   EXPECT_EQ(r.servicePortsWritten, 1u);
-  // Rewrite its chain (flush + 2 rules) and swap hairpin elements: a handful of ops.
-  EXPECT_LE(fake_->lastOps, 6u);
+  // Only elements change: its entry in cluster-endpoints (deleted, added) and the new endpoint's
+  // hairpin pair (the old endpoint's pair stays: neighbouring services still use it). No chain.
+  EXPECT_EQ(fake_->lastOps, 3u);
+  for (const auto& [kind, name] : fake_->lastKinds)
+    EXPECT_TRUE(kind == Op::Kind::kAddElements || kind == Op::Kind::kDeleteElements) << name;
   EXPECT_EQ(fake_->dump(IPFamily::kIPv4, true), freshDump(next));
+  // A new endpoint count also rewrites the service's chain to go to dnat-4 (created here).
+  auto more = next;
+  more[17].eps.push_back(251);
+  r = partial(more);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_LE(fake_->lastOps, 10u);
+  EXPECT_EQ(fake_->dump(IPFamily::kIPv4, true), freshDump(more));
 }
 
 TEST_F(NftablesBackendTest, ChainsNothingUsesAreFlushedAndDeletedOnlyASecondLater) {
