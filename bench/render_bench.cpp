@@ -81,7 +81,7 @@ BENCHMARK(BM_FullRenderCold)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecon
 void BM_PartialRenderOneEndpoint(benchmark::State& st) {
   DesiredState before = stateFor(static_cast<int>(st.range(0)));
   DesiredState after = before;
-  auto& port = after.ports[after.ports.size() / 2];
+  auto& port = after.ports.edit(after.ports.size() / 2);
   port.endpoints[3].ip = "10.255.0.1";
   port.endpoints[3].hostPort = "10.255.0.1:8080";
   kproxy::dataplane::categorizeEndpoints(port, node());
@@ -103,7 +103,7 @@ void BM_BuildDesiredState(benchmark::State& st) {
   auto c = kproxy::bench::makeCluster(static_cast<int>(st.range(0)), kEndpoints);
   for (auto _ : st) {
     auto s = kproxy::dataplane::buildDesiredState(c.services, c.slices, node(), kproxy::model::IPFamily::kIPv4);
-    benchmark::DoNotOptimize(s.ports.data());
+    benchmark::DoNotOptimize(s.ports.pointers().data());
   }
 }
 BENCHMARK(BM_BuildDesiredState)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);

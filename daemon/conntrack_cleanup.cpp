@@ -4,6 +4,7 @@
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -43,6 +44,44 @@ bool StaleUdpMatcher::stale(const FlowKey& f) const {
 
 namespace {
 
+std::set<std::string> reachable(const dataplane::ServicePortInfo& p) {
+  std::set<std::string> out;
+  for (size_t i : p.reachableEndpoints) out.insert(p.endpoints[i].hostPort);
+  return out;
+}
+
+bool portLeavesStaleFlows(const dataplane::ServicePortInfo* before, const dataplane::ServicePortInfo& now) {
+  if (!before) return !now.reachableEndpoints.empty();
+  if (before->clusterIP != now.clusterIP || before->nodePort != now.nodePort || before->port != now.port ||
+      before->externalIPs != now.externalIPs || before->loadBalancerVIPs != now.loadBalancerVIPs)
+    return true;
+  auto was = reachable(*before), is = reachable(now);
+  if (was.empty()) return !is.empty();
+  return !std::includes(is.begin(), is.end(), was.begin(), was.end());
+}
+
+}  // namespace
+
+bool udpFlowsMayBeStale(const dataplane::DesiredState* before, const dataplane::DesiredState& now) {
+  const auto& cur = now.ports.pointers();
+  if (!before) {
+    return std::any_of(cur.begin(), cur.end(), [](const auto& p) { return p->protocol == model::Protocol::kUDP; });
+  }
+  // Both lists are sorted by name: walk them together.
+  const auto& old = before->ports.pointers();
+  auto o = old.begin();
+  for (const auto& p : cur) {
+    while (o != old.end() && (*o)->name < p->name) ++o;
+    if (o != old.end() && *o == p) continue;  // shared: unchanged
+    if (p->protocol != model::Protocol::kUDP) continue;
+    const dataplane::ServicePortInfo* prev = (o != old.end() && (*o)->name == p->name) ? o->get() : nullptr;
+    if (portLeavesStaleFlows(prev, *p)) return true;
+  }
+  return false;
+}
+
+namespace {
+
 struct DumpContext {
   const StaleUdpMatcher* matcher;
   int family;
@@ -75,7 +114,8 @@ int onEntry(enum nf_conntrack_msg_type, struct nf_conntrack* ct, void* data) {
 
 }  // namespace
 
-size_t cleanStaleUdpConntrack(const dataplane::DesiredState* /*before*/, const dataplane::DesiredState& now) {
+size_t cleanStaleUdpConntrack(const dataplane::DesiredState* before, const dataplane::DesiredState& now) {
+  if (!udpFlowsMayBeStale(before, now)) return 0;
   StaleUdpMatcher matcher(now);
   if (matcher.empty()) return 0;
   int family = now.family == model::IPFamily::kIPv4 ? AF_INET : AF_INET6;

@@ -35,6 +35,12 @@ class StaleUdpMatcher {
   std::map<uint16_t, std::set<std::string>> nodePorts_;
 };
 
+// Whether this sync can have left stale UDP flows: a UDP port that lost an endpoint, gained its
+// first ones (flows held a REJECT), is new, or changed its addresses. Compares only the ports
+// that are not shared between the two states, so a sync that touched no UDP service skips the
+// conntrack dump (a table of 100k flows costs ~100 ms to walk). `before` null: the first sync.
+bool udpFlowsMayBeStale(const dataplane::DesiredState* before, const dataplane::DesiredState& now);
+
 // Deletes the stale UDP entries of this network namespace (libnetfilter_conntrack). Returns how
 // many were deleted; errors are logged, never fatal. `before` may be null (first sync).
 size_t cleanStaleUdpConntrack(const dataplane::DesiredState* before, const dataplane::DesiredState& now);

@@ -117,7 +117,7 @@ void ProxyDaemon::runSync() {
   if (changes.needFull) kind = SyncKind::kFull;
   std::vector<std::shared_ptr<const dataplane::DesiredState>> desired;
   for (const auto& fb : backends_)
-    desired.push_back(std::make_shared<const dataplane::DesiredState>(state_.desired(fb.family)));
+    desired.push_back(state_.desired(fb.family, kind == SyncKind::kFull));
   syncing_ = true;
   std::set<model::NamespacedName> changed = unapplied_;
   boost::asio::post(worker_, [this, kind, desired = std::move(desired), changed = std::move(changed)] {

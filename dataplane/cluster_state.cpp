@@ -53,18 +53,24 @@ std::optional<WallTime> parseRFC3339(const std::string& s) {
          std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(nanos));
 }
 
+void ClusterState::touch(const model::NamespacedName& svc) {
+  changed_.insert(svc);
+  for (auto& c : cache_)
+    if (c.valid) c.dirty.insert(svc);
+}
+
 bool ClusterState::upsertService(model::Service s) {
   auto key = s.key();
   auto it = services_.find(key);
   if (it != services_.end() && it->second == s) return false;
   services_[key] = std::move(s);
-  changed_.insert(key);
+  touch(key);
   return true;
 }
 
 bool ClusterState::deleteService(const model::NamespacedName& key) {
   if (services_.erase(key) == 0) return false;
-  changed_.insert(key);
+  touch(key);
   return true;
 }
 
@@ -74,9 +80,15 @@ bool ClusterState::upsertSlice(model::EndpointSlice s) {
   if (it != slices_.end()) {
     if (it->second == s) return false;
     // A slice that moved to another service (label edit) changes both.
-    changed_.insert(it->second.serviceKey());
+    auto oldService = it->second.serviceKey();
+    touch(oldService);
+    if (auto idx = slicesByService_.find(oldService); idx != slicesByService_.end()) {
+      idx->second.erase(key);
+      if (idx->second.empty()) slicesByService_.erase(idx);
+    }
   }
-  changed_.insert(s.serviceKey());
+  touch(s.serviceKey());
+  slicesByService_[s.serviceKey()].insert(key);
   ++endpointChanges_;
   if (auto a = s.meta.annotations.find(kAnnotationTriggerTime); a != s.meta.annotations.end())
     if (auto t = parseRFC3339(a->second); t && *t > start_) triggerTimes_.push_back(*t);
@@ -87,7 +99,12 @@ bool ClusterState::upsertSlice(model::EndpointSlice s) {
 bool ClusterState::deleteSlice(const model::NamespacedName& key) {
   auto it = slices_.find(key);
   if (it == slices_.end()) return false;
-  changed_.insert(it->second.serviceKey());
+  auto svc = it->second.serviceKey();
+  touch(svc);
+  if (auto idx = slicesByService_.find(svc); idx != slicesByService_.end()) {
+    idx->second.erase(key);
+    if (idx->second.empty()) slicesByService_.erase(idx);
+  }
   ++endpointChanges_;
   slices_.erase(it);
   return true;
@@ -99,6 +116,9 @@ bool ClusterState::upsertNode(model::Node n) {
   bool labelsChanged = !node_ || node_->meta.labels != n.meta.labels;
   node_ = std::move(n);
   nodeChanged_ = nodeChanged_ || labelsChanged;
+  // Labels (the zone) decide every service's topology-aware endpoints.
+  if (labelsChanged)
+    for (auto& c : cache_) c.valid = false;
   return labelsChanged;
 }
 
@@ -106,6 +126,7 @@ bool ClusterState::deleteNode(const std::string& name) {
   if (!node_ || name != nodeName_) return false;
   node_.reset();
   nodeChanged_ = true;
+  for (auto& c : cache_) c.valid = false;
   return true;
 }
 
@@ -139,7 +160,7 @@ std::vector<model::EndpointSlice> ClusterState::slices() const {
   return out;
 }
 
-DesiredState ClusterState::desired(model::IPFamily family) const {
+DesiredState ClusterState::buildDesired(model::IPFamily family) const {
   std::vector<const model::Service*> svcs;
   svcs.reserve(services_.size());
   for (const auto& [k, v] : services_) svcs.push_back(&v);
@@ -147,6 +168,51 @@ DesiredState ClusterState::desired(model::IPFamily family) const {
   eps.reserve(slices_.size());
   for (const auto& [k, v] : slices_) eps.push_back(&v);
   return buildDesiredState(std::move(svcs), std::move(eps), nodeContext(), family);
+}
+
+std::vector<PortList::Ptr> ClusterState::buildService(const model::NamespacedName& key, model::IPFamily family,
+                                                      const NodeContext& node) const {
+  std::vector<PortList::Ptr> out;
+  auto svc = services_.find(key);
+  if (svc == services_.end()) return out;
+  std::vector<const model::EndpointSlice*> own;
+  if (auto idx = slicesByService_.find(key); idx != slicesByService_.end())
+    for (const auto& sliceKey : idx->second)  // sorted by slice name, as the full build
+      if (auto sl = slices_.find(sliceKey); sl != slices_.end() && sliceUsable(sl->second, family))
+        own.push_back(&sl->second);
+  for (auto& p : buildServicePorts(svc->second, own, node, family))
+    out.push_back(std::make_shared<const ServicePortInfo>(std::move(p)));
+  return out;
+}
+
+std::shared_ptr<const DesiredState> ClusterState::desired(model::IPFamily family, bool rebuild) {
+  auto& cache = cache_[family == model::IPFamily::kIPv4 ? 0 : 1];
+  NodeContext node = nodeContext();
+  if (rebuild || !cache.valid) {
+    cache.ports.clear();
+    for (const auto& [key, svc] : services_)
+      if (auto ports = buildService(key, family, node); !ports.empty()) cache.ports[key] = std::move(ports);
+    cache.valid = true;
+    cache.state.reset();
+  } else {
+    for (const auto& key : cache.dirty) {
+      auto ports = buildService(key, family, node);
+      if (ports.empty())
+        cache.ports.erase(key);
+      else
+        cache.ports[key] = std::move(ports);
+    }
+    if (cache.dirty.empty() && cache.state) return cache.state;
+  }
+  cache.dirty.clear();
+  PortList::Vec all;
+  all.reserve(cache.ports.size());
+  for (const auto& [key, ports] : cache.ports) all.insert(all.end(), ports.begin(), ports.end());
+  auto state = std::make_shared<DesiredState>();
+  state->family = family;
+  state->ports = PortList(std::move(all));  // services in key order, each one's ports sorted
+  cache.state = state;
+  return cache.state;
 }
 
 }  // namespace kproxy::dataplane

@@ -2,8 +2,10 @@
 // source, tracking which Services changed since the last sync (kube-proxy's change trackers).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <vector>
@@ -49,7 +51,12 @@ class ClusterState {
   bool hasChanges() const { return !changed_.empty() || nodeChanged_; }
   size_t pendingEndpointChanges() const { return endpointChanges_; }
 
-  DesiredState desired(model::IPFamily family) const;
+  // The desired state of `family`. Only the Services changed since the previous call are
+  // rebuilt (every one on the first call, after a node label change, or with `rebuild`); the
+  // rest are shared with the previous state. O(change), not O(cluster), per sync.
+  std::shared_ptr<const DesiredState> desired(model::IPFamily family, bool rebuild = false);
+  // From scratch, for comparison and for one-off renders.
+  DesiredState buildDesired(model::IPFamily family) const;
   NodeContext nodeContext() const;
   const std::optional<model::Node>& node() const { return node_; }
   size_t serviceCount() const { return services_.size(); }
@@ -68,6 +75,20 @@ class ClusterState {
   WallTime start_;
   std::vector<WallTime> triggerTimes_;
   size_t endpointChanges_ = 0;
+
+  // service key -> keys of the slices that name it (kubernetes.io/service-name)
+  std::map<model::NamespacedName, std::set<model::NamespacedName>> slicesByService_;
+  struct FamilyCache {
+    bool valid = false;
+    std::set<model::NamespacedName> dirty;  // services to rebuild at the next desired()
+    std::map<model::NamespacedName, std::vector<PortList::Ptr>> ports;  // services with ports only
+    std::shared_ptr<const DesiredState> state;
+  };
+  std::array<FamilyCache, 2> cache_;
+
+  void touch(const model::NamespacedName& svc);
+  std::vector<PortList::Ptr> buildService(const model::NamespacedName& svc, model::IPFamily family,
+                                          const NodeContext& node) const;
 };
 
 }  // namespace kproxy::dataplane

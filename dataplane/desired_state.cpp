@@ -16,14 +16,22 @@ std::string ServicePortName::str() const {
   return s;
 }
 
-std::pair<const ServicePortInfo*, const ServicePortInfo*> DesiredState::portsOf(
-    const NamespacedName& svc) const {
+void PortList::sortByName() {
+  std::sort(ports_.begin(), ports_.end(), [](const Ptr& a, const Ptr& b) { return a->name < b->name; });
+}
+
+ServicePortInfo& PortList::edit(size_t i) {
+  auto copy = std::make_shared<ServicePortInfo>(*ports_.at(i));
+  ports_[i] = copy;
+  return *copy;
+}
+
+PortList::Range DesiredState::portsOf(const NamespacedName& svc) const {
   auto lo = std::lower_bound(ports.begin(), ports.end(), svc,
                              [](const ServicePortInfo& p, const NamespacedName& n) { return p.name.service < n; });
   auto hi = lo;
   while (hi != ports.end() && hi->name.service == svc) ++hi;
-  if (lo == hi) return {nullptr, nullptr};
-  return {&*lo, &*lo + (hi - lo)};
+  return {lo, hi};
 }
 
 size_t DesiredState::endpointCount() const {
@@ -180,6 +188,63 @@ DesiredState buildDesiredState(const std::vector<model::Service>& services,
   return buildDesiredState(std::move(svcPtrs), std::move(slicePtrs), node, family);
 }
 
+bool sliceUsable(const model::EndpointSlice& slice, IPFamily family) {
+  return sliceMatchesFamily(slice, family) && !model::ignoredByProxyLabels(slice.meta);
+}
+
+std::vector<ServicePortInfo> buildServicePorts(const model::Service& svc,
+                                               const std::vector<const model::EndpointSlice*>& own,
+                                               const NodeContext& node, IPFamily family) {
+  std::vector<ServicePortInfo> out;
+  if (!svc.isProxied() || model::ignoredByProxyLabels(svc.meta)) return out;
+  std::string clusterIP = clusterIPFor(svc, family);
+  if (clusterIP.empty()) return out;
+  NamespacedName key = svc.key();
+
+  bool externallyAccessibleType = svc.type == model::ServiceType::kNodePort ||
+                                  svc.type == model::ServiceType::kLoadBalancer || !svc.externalIPs.empty();
+  std::vector<std::string> lbVIPs;
+  if (svc.type == model::ServiceType::kLoadBalancer) {
+    for (const auto& ing : svc.loadBalancerIngress) {
+      // ipMode Proxy: the load balancer proxies to the node, so the VIP is not ours to capture.
+      if (ing.ip.empty() || ing.ipMode == "Proxy") continue;
+      lbVIPs.push_back(ing.ip);
+    }
+    lbVIPs = ipsOfFamily(lbVIPs, family);
+  }
+  std::vector<std::string> sourceRanges;
+  for (const auto& r : svc.loadBalancerSourceRanges) {
+    auto c = net::parseCidr(r);
+    if (c && c->network.family == family) sourceRanges.push_back(c->str());
+  }
+
+  for (const auto& sp : svc.ports) {
+    ServicePortInfo info;
+    info.name = ServicePortName{key, sp.name, sp.protocol};
+    info.nameString = info.name.str();
+    info.family = family;
+    info.clusterIP = clusterIP;
+    info.port = sp.port;
+    info.protocol = sp.protocol;
+    if (svc.type == model::ServiceType::kNodePort || svc.type == model::ServiceType::kLoadBalancer)
+      info.nodePort = sp.nodePort;
+    info.externalIPs = ipsOfFamily(svc.externalIPs, family);
+    info.loadBalancerVIPs = lbVIPs;
+    info.loadBalancerSourceRanges = sourceRanges;
+    info.affinityClientIP = svc.sessionAffinityClientIP;
+    info.stickySeconds = svc.sessionAffinityTimeoutSeconds;
+    info.externalPolicyLocal = externallyAccessibleType && svc.externalTrafficPolicy == model::TrafficPolicy::kLocal;
+    info.internalPolicyLocal = svc.internalTrafficPolicy == model::TrafficPolicy::kLocal;
+    if (info.externalPolicyLocal && svc.type == model::ServiceType::kLoadBalancer)
+      info.healthCheckNodePort = svc.healthCheckNodePort;
+    addEndpoints(info, own, node);
+    categorizeEndpoints(info, node);
+    out.push_back(std::move(info));
+  }
+  std::sort(out.begin(), out.end(), [](const ServicePortInfo& a, const ServicePortInfo& b) { return a.name < b.name; });
+  return out;
+}
+
 DesiredState buildDesiredState(std::vector<const model::Service*> order,
                                std::vector<const model::EndpointSlice*> slices, const NodeContext& node,
                                IPFamily family) {
@@ -189,7 +254,7 @@ DesiredState buildDesiredState(std::vector<const model::Service*> order,
   std::vector<const model::EndpointSlice*> usable;
   usable.reserve(slices.size());
   for (const auto* s : slices)
-    if (sliceMatchesFamily(*s, family) && !model::ignoredByProxyLabels(s->meta)) usable.push_back(s);
+    if (sliceUsable(*s, family)) usable.push_back(s);
   // Grouped by service, then by slice name, so the first slice to name an endpoint wins stably.
   std::sort(usable.begin(), usable.end(), [](const auto* a, const auto* b) {
     if (a->serviceKey() != b->serviceKey()) return a->serviceKey() < b->serviceKey();
@@ -197,63 +262,17 @@ DesiredState buildDesiredState(std::vector<const model::Service*> order,
   });
 
   std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return a->key() < b->key(); });
-
+  state.ports.reserve(order.size());
+  std::vector<const model::EndpointSlice*> own;
   for (const auto* svc : order) {
-    if (!svc->isProxied() || model::ignoredByProxyLabels(svc->meta)) continue;
-    std::string clusterIP = clusterIPFor(*svc, family);
-    if (clusterIP.empty()) continue;
     NamespacedName key = svc->key();
-
     auto lo = std::lower_bound(usable.begin(), usable.end(), key,
                                [](const auto* s, const NamespacedName& k) { return s->serviceKey() < k; });
-    std::vector<const model::EndpointSlice*> own;
+    own.clear();
     for (auto it = lo; it != usable.end() && (*it)->serviceKey() == key; ++it) own.push_back(*it);
-
-    bool externallyAccessibleType = svc->type == model::ServiceType::kNodePort ||
-                                    svc->type == model::ServiceType::kLoadBalancer ||
-                                    !svc->externalIPs.empty();
-    std::vector<std::string> lbVIPs;
-    if (svc->type == model::ServiceType::kLoadBalancer) {
-      for (const auto& ing : svc->loadBalancerIngress) {
-        // ipMode Proxy: the load balancer proxies to the node, so the VIP is not ours to capture.
-        if (ing.ip.empty() || ing.ipMode == "Proxy") continue;
-        lbVIPs.push_back(ing.ip);
-      }
-      lbVIPs = ipsOfFamily(lbVIPs, family);
-    }
-    std::vector<std::string> sourceRanges;
-    for (const auto& r : svc->loadBalancerSourceRanges) {
-      auto c = net::parseCidr(r);
-      if (c && c->network.family == family) sourceRanges.push_back(c->str());
-    }
-
-    for (const auto& sp : svc->ports) {
-      ServicePortInfo info;
-      info.name = ServicePortName{key, sp.name, sp.protocol};
-      info.nameString = info.name.str();
-      info.family = family;
-      info.clusterIP = clusterIP;
-      info.port = sp.port;
-      info.protocol = sp.protocol;
-      if (svc->type == model::ServiceType::kNodePort || svc->type == model::ServiceType::kLoadBalancer)
-        info.nodePort = sp.nodePort;
-      info.externalIPs = ipsOfFamily(svc->externalIPs, family);
-      info.loadBalancerVIPs = lbVIPs;
-      info.loadBalancerSourceRanges = sourceRanges;
-      info.affinityClientIP = svc->sessionAffinityClientIP;
-      info.stickySeconds = svc->sessionAffinityTimeoutSeconds;
-      info.externalPolicyLocal =
-          externallyAccessibleType && svc->externalTrafficPolicy == model::TrafficPolicy::kLocal;
-      info.internalPolicyLocal = svc->internalTrafficPolicy == model::TrafficPolicy::kLocal;
-      if (info.externalPolicyLocal && svc->type == model::ServiceType::kLoadBalancer)
-        info.healthCheckNodePort = svc->healthCheckNodePort;
-      addEndpoints(info, own, node);
-      categorizeEndpoints(info, node);
-      state.ports.push_back(std::move(info));
-    }
+    for (auto& p : buildServicePorts(*svc, own, node, family)) state.ports.push_back(std::move(p));
   }
-  std::sort(state.ports.begin(), state.ports.end(),
-            [](const ServicePortInfo& a, const ServicePortInfo& b) { return a.name < b.name; });
+  // Services are visited in key order and each one's ports come sorted: already sorted by name.
   return state;
 }
 

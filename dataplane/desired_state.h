@@ -1,8 +1,13 @@
 // DesiredState: what every Service IP:port must lead to on this node, for one IP family (pure).
 #pragma once
 
+#include <algorithm>
+#include <compare>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,6 +41,7 @@ struct EndpointInfo {
   std::string nodeName;
   std::string zone;
   std::vector<std::string> zoneHints;  // sorted
+  bool operator==(const EndpointInfo&) const = default;
 };
 
 struct ServicePortInfo {
@@ -63,6 +69,7 @@ struct ServicePortInfo {
   std::vector<size_t> reachableEndpoints;  // union of the two, sorted
   bool hasAnyEndpoints = false;
 
+  bool operator==(const ServicePortInfo&) const = default;
   bool externallyAccessible() const {
     return nodePort != 0 || !loadBalancerVIPs.empty() || !externalIPs.empty();
   }
@@ -79,13 +86,89 @@ struct NodeContext {
   std::map<std::string, std::string> nodeLabels;
 };
 
+// The ports of a DesiredState, each immutable and shared: successive states (and the copy a
+// backend keeps as applied) share every port that did not change, so building the next state
+// after one change costs that change, not the cluster. Iterates as `const ServicePortInfo&`.
+class PortList {
+ public:
+  using Ptr = std::shared_ptr<const ServicePortInfo>;
+  using Vec = std::vector<Ptr>;
+
+  class const_iterator {
+   public:
+    using iterator_category = std::random_access_iterator_tag;
+    using value_type = ServicePortInfo;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const ServicePortInfo*;
+    using reference = const ServicePortInfo&;
+
+    const_iterator() = default;
+    explicit const_iterator(Vec::const_iterator it) : it_(it) {}
+    reference operator*() const { return **it_; }
+    pointer operator->() const { return it_->get(); }
+    reference operator[](difference_type n) const { return *it_[n]; }
+    const Ptr& ptr() const { return *it_; }
+    const_iterator& operator++() { ++it_; return *this; }
+    const_iterator operator++(int) { auto t = *this; ++it_; return t; }
+    const_iterator& operator--() { --it_; return *this; }
+    const_iterator operator--(int) { auto t = *this; --it_; return t; }
+    const_iterator& operator+=(difference_type n) { it_ += n; return *this; }
+    const_iterator& operator-=(difference_type n) { it_ -= n; return *this; }
+    friend const_iterator operator+(const_iterator a, difference_type n) { return a += n; }
+    friend const_iterator operator+(difference_type n, const_iterator a) { return a += n; }
+    friend const_iterator operator-(const_iterator a, difference_type n) { return a -= n; }
+    friend difference_type operator-(const const_iterator& a, const const_iterator& b) { return a.it_ - b.it_; }
+    friend bool operator==(const const_iterator& a, const const_iterator& b) { return a.it_ == b.it_; }
+    friend auto operator<=>(const const_iterator& a, const const_iterator& b) { return a.it_ <=> b.it_; }
+
+   private:
+    Vec::const_iterator it_;
+  };
+
+  // A run of consecutive ports (one service's).
+  struct Range {
+    const_iterator first, last;
+    const_iterator begin() const { return first; }
+    const_iterator end() const { return last; }
+    bool empty() const { return first == last; }
+    size_t size() const { return static_cast<size_t>(last - first); }
+  };
+
+  PortList() = default;
+  explicit PortList(Vec ports) : ports_(std::move(ports)) {}
+
+  const_iterator begin() const { return const_iterator(ports_.begin()); }
+  const_iterator end() const { return const_iterator(ports_.end()); }
+  size_t size() const { return ports_.size(); }
+  bool empty() const { return ports_.empty(); }
+  const ServicePortInfo& operator[](size_t i) const { return *ports_[i]; }
+  const ServicePortInfo& at(size_t i) const { return *ports_.at(i); }
+  const ServicePortInfo& front() const { return *ports_.front(); }
+  const ServicePortInfo& back() const { return *ports_.back(); }
+  const Vec& pointers() const { return ports_; }
+
+  void push_back(ServicePortInfo p) { ports_.push_back(std::make_shared<const ServicePortInfo>(std::move(p))); }
+  void push_back(Ptr p) { ports_.push_back(std::move(p)); }
+  void reserve(size_t n) { ports_.reserve(n); }
+  // Copy on write: port i becomes a private copy (other states sharing it keep the old one).
+  ServicePortInfo& edit(size_t i);
+  void sortByName();
+
+ private:
+  Vec ports_;
+};
+
 struct DesiredState {
   IPFamily family = IPFamily::kIPv4;
-  std::vector<ServicePortInfo> ports;  // sorted by name
+  PortList ports;  // sorted by name
 
-  // Binary search; nullptr when the state has no ports of that service.
-  std::pair<const ServicePortInfo*, const ServicePortInfo*> portsOf(const NamespacedName& svc) const;
+  // Binary search; empty when the state has no ports of that service.
+  PortList::Range portsOf(const NamespacedName& svc) const;
   size_t endpointCount() const;
+  // By value: equal ports, whether shared or not.
+  bool operator==(const DesiredState& o) const {
+    return family == o.family && std::equal(ports.begin(), ports.end(), o.ports.begin(), o.ports.end());
+  }
 };
 
 // Builds the desired state from decoded objects. Services that are headless, ExternalName, or
@@ -97,6 +180,14 @@ DesiredState buildDesiredState(const std::vector<model::Service>& services,
 DesiredState buildDesiredState(std::vector<const model::Service*> services,
                                std::vector<const model::EndpointSlice*> slices, const NodeContext& node,
                                IPFamily family);
+
+// One Service's ports (sorted by name) from its own EndpointSlices, in slice-name order: the
+// unit both the full build and ClusterState's incremental one are made of.
+std::vector<ServicePortInfo> buildServicePorts(const model::Service& svc,
+                                               const std::vector<const model::EndpointSlice*>& ownSlices,
+                                               const NodeContext& node, IPFamily family);
+// Whether a slice contributes endpoints to a state of `family` at all.
+bool sliceUsable(const model::EndpointSlice& slice, IPFamily family);
 
 // kube-proxy's endpoint selection for one service port (fills the category fields).
 void categorizeEndpoints(ServicePortInfo& port, const NodeContext& node);

@@ -223,10 +223,9 @@ class RenderPass {
   void setExtras(const FullSyncExtras* extras) { extras_ = extras; }
 
   // Chunked full renders: only the given ports' own chains, as one nat restore.
-  std::string runChainsOnly(const ServicePortInfo* begin, const ServicePortInfo* end,
-                            std::vector<std::string>& declared) {
+  std::string runChainsOnly(dataplane::PortList::Range ports, std::vector<std::string>& declared) {
     captureTopLevel(false);  // top-level lines go to a buffer nobody reads
-    for (auto* p = begin; p != end; ++p) writePort(*p);
+    for (const auto& p : ports) writePort(p);
     for (auto line : splitLines(natChains_.data())) declared.emplace_back(line.substr(1, line.find(' ') - 1));
     // Endpoint chains jump to KUBE-MARK-MASQ, which must exist on a first sync too; declaring it
     // again (it flushes) with its one rule is harmless.
@@ -606,9 +605,9 @@ std::vector<std::string> Renderer::renderFullChunked(const DesiredState& state,
   size_t chains = 0, rules = 0;
   for (size_t i = 0; i < state.ports.size(); i += portsPerChunk) {
     RenderPass chunk(*this, state, nullptr, portsPerChunk);
-    const ServicePortInfo* begin = state.ports.data() + i;
-    const ServicePortInfo* end = state.ports.data() + std::min(state.ports.size(), i + portsPerChunk);
-    texts.push_back(chunk.runChainsOnly(begin, end, declared));
+    auto begin = state.ports.begin() + static_cast<std::ptrdiff_t>(i);
+    auto end = state.ports.begin() + static_cast<std::ptrdiff_t>(std::min(state.ports.size(), i + portsPerChunk));
+    texts.push_back(chunk.runChainsOnly({begin, end}, declared));
     chains += chunk.natChainLines();
     rules += chunk.natRuleLines();
   }
@@ -638,15 +637,13 @@ RenderResult Renderer::renderPartial(const DesiredState& current, const DesiredS
   after.captureTopLevel(false);
   for (const auto& svc : changed) {
     std::vector<std::string> chainsBefore, chainsAfter;
-    auto [pb, pe] = previous.portsOf(svc);
-    for (auto* p = pb; p != pe; ++p) {
-      before.writePort(*p);
-      for (auto& c : natChainsOf(*p)) chainsBefore.push_back(std::move(c));
+    for (const auto& p : previous.portsOf(svc)) {
+      before.writePort(p);
+      for (auto& c : natChainsOf(p)) chainsBefore.push_back(std::move(c));
     }
-    auto [cb, ce] = current.portsOf(svc);
-    for (auto* p = cb; p != ce; ++p) {
-      after.writePort(*p);
-      for (auto& c : natChainsOf(*p)) chainsAfter.push_back(std::move(c));
+    for (const auto& p : current.portsOf(svc)) {
+      after.writePort(p);
+      for (auto& c : natChainsOf(p)) chainsAfter.push_back(std::move(c));
     }
     std::sort(chainsBefore.begin(), chainsBefore.end());
     std::sort(chainsAfter.begin(), chainsAfter.end());

@@ -46,9 +46,9 @@ const Set* NftablesBackend::sharedSet(const std::string& name) const {
 }
 
 ServiceObjects NftablesBackend::render(const dataplane::DesiredState& state, const model::NamespacedName& svc) const {
-  auto [begin, end] = state.portsOf(svc);
-  if (!begin) return {};
-  return renderer_.renderService(begin, end);
+  auto ports = state.portsOf(svc);
+  if (ports.empty()) return {};
+  return renderer_.renderService(ports);
 }
 
 bool NftablesBackend::deleteStaleChains(SyncReport& report) {
@@ -109,10 +109,10 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
     Table base = renderer_.base();
     std::map<model::NamespacedName, ServiceObjects> services;
     const auto& ports = state->ports;
-    for (size_t i = 0; i < ports.size();) {
-      size_t j = i;
-      while (j < ports.size() && ports[j].name.service == ports[i].name.service) ++j;
-      services[ports[i].name.service] = renderer_.renderService(ports.data() + i, ports.data() + j);
+    for (auto i = ports.begin(); i != ports.end();) {
+      auto j = i;
+      while (j != ports.end() && j->name.service == i->name.service) ++j;
+      services[i->name.service] = renderer_.renderService({i, j});
       i = j;
     }
     std::map<ElementId, Owners> owners;
@@ -235,8 +235,7 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
     const ServiceObjects& old = oldIt == services_.end() ? kNone : oldIt->second;
     if (fresh == old) continue;
     const ServiceObjects& now = pending[svc] = std::move(fresh);
-    auto [pb, pe] = state->portsOf(svc);
-    report.servicePortsWritten += pb ? static_cast<size_t>(pe - pb) : 0;
+    report.servicePortsWritten += state->portsOf(svc).size();
     for (const auto& s : now.sets)
       if (!hasSet(old, s.name)) addSets.push_back(&s);
     for (const auto& c : now.chains) {
@@ -327,7 +326,7 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
     else services_[svc] = std::move(objs);
   }
   for (const auto& s : changed)
-    if (!pending.count(s) && !state->portsOf(s).first) services_.erase(s);
+    if (!pending.count(s) && state->portsOf(s).empty()) services_.erase(s);
   for (auto& [id, after] : work) {
     if (after.empty()) owners_.erase(id);
     else owners_[id] = std::move(after);

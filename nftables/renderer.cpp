@@ -349,9 +349,9 @@ void Renderer::renderPort(const ServicePortInfo& p, ServiceObjects& out) const {
   for (auto& c : chains.take()) out.chains.push_back(std::move(c));
 }
 
-ServiceObjects Renderer::renderService(const ServicePortInfo* begin, const ServicePortInfo* end) const {
+ServiceObjects Renderer::renderService(dataplane::PortList::Range ports) const {
   ServiceObjects out;
-  for (const ServicePortInfo* p = begin; p != end; ++p) renderPort(*p, out);
+  for (const auto& p : ports) renderPort(p, out);
   return out;
 }
 
@@ -375,10 +375,10 @@ Table Renderer::renderFull(const dataplane::DesiredState& state) const {
   std::vector<ServiceObjects> services;
   std::set<std::string> shared;
   const auto& ports = state.ports;
-  for (size_t i = 0; i < ports.size();) {
-    size_t j = i;
-    while (j < ports.size() && ports[j].name.service == ports[i].name.service) ++j;
-    services.push_back(renderService(ports.data() + i, ports.data() + j));
+  for (auto i = ports.begin(); i != ports.end();) {
+    auto j = i;
+    while (j != ports.end() && j->name.service == i->name.service) ++j;
+    services.push_back(renderService({i, j}));
     shared.insert(services.back().sharedChains.begin(), services.back().sharedChains.end());
     i = j;
   }

@@ -65,7 +65,7 @@ class Renderer {
   // maps (declared, without service elements), and nodeport-ips.
   Table base() const;
   // One service's objects, from its ports (all of one service, one family).
-  ServiceObjects renderService(const dataplane::ServicePortInfo* begin, const dataplane::ServicePortInfo* end) const;
+  ServiceObjects renderService(dataplane::PortList::Range ports) const;
   // base() plus every service: the whole table.
   Table renderFull(const dataplane::DesiredState& state) const;
   // The shared chain that DNATs to one of `n` endpoints of a Cluster (or Local) policy:

@@ -68,5 +68,47 @@ ports: [{port: 5353, protocol: UDP}]
   EXPECT_FALSE(m.stale({"10.200.0.1", 9999, "10.0.0.1", 5353}));
 }
 
+TEST(StaleUdp, ADumpIsNeededOnlyWhenAUdpPortLostEndpointsOrGainedItsFirst) {
+  auto build = [](const std::string& dnsEndpoints, const std::string& webEndpoints) {
+    std::string text = R"(kind: Service
+metadata: {name: dns, namespace: ns}
+spec: {clusterIP: 10.96.0.10, ports: [{port: 53, protocol: UDP}]}
+---
+kind: Service
+metadata: {name: web, namespace: ns}
+spec: {clusterIP: 10.96.0.11, ports: [{port: 80}]}
+---
+kind: EndpointSlice
+metadata: {name: dns-1, namespace: ns, labels: {kubernetes.io/service-name: dns}}
+addressType: IPv4
+endpoints: [)" + dnsEndpoints + R"(]
+ports: [{port: 5353, protocol: UDP}]
+---
+kind: EndpointSlice
+metadata: {name: web-1, namespace: ns, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [)" + webEndpoints + R"(]
+ports: [{port: 8080}]
+)";
+    auto o = watch::decodeManifestText(text, "t");
+    EXPECT_TRUE(o.errors.empty());
+    return dataplane::buildDesiredState(o.services, o.slices, {"node1", {}}, model::IPFamily::kIPv4);
+  };
+  auto a = build("{addresses: [10.0.0.2]}", "{addresses: [10.0.1.2]}");
+  EXPECT_TRUE(udpFlowsMayBeStale(nullptr, a)) << "first sync: flows from before the restart";
+  EXPECT_FALSE(udpFlowsMayBeStale(&a, a)) << "nothing changed";
+  auto webLost = build("{addresses: [10.0.0.2]}", "");
+  EXPECT_FALSE(udpFlowsMayBeStale(&a, webLost)) << "a TCP service lost its endpoint";
+  auto dnsGrew = build("{addresses: [10.0.0.2]}, {addresses: [10.0.0.3]}", "{addresses: [10.0.1.2]}");
+  EXPECT_FALSE(udpFlowsMayBeStale(&a, dnsGrew)) << "an endpoint added strands no flow";
+  EXPECT_TRUE(udpFlowsMayBeStale(&dnsGrew, a)) << "an endpoint removed";
+  auto dnsNone = build("", "{addresses: [10.0.1.2]}");
+  EXPECT_TRUE(udpFlowsMayBeStale(&a, dnsNone));
+  EXPECT_TRUE(udpFlowsMayBeStale(&dnsNone, a)) << "first endpoints: flows that held a REJECT";
+  dataplane::DesiredState empty;
+  EXPECT_TRUE(udpFlowsMayBeStale(&empty, a)) << "a new UDP service with endpoints";
+  EXPECT_FALSE(udpFlowsMayBeStale(&a, empty)) << "a deleted service leaves nothing to match";
+}
+
 }  // namespace
 }  // namespace kproxy::daemon

@@ -195,10 +195,12 @@ TEST(DesiredState, SkipsHeadlessExternalNameAndOtherProxies) {
 TEST(DesiredState, PortsOfFindsAServicesPorts) {
   auto state = buildDesiredState({svc("a", "10.96.0.1"), svc("b", "10.96.0.2", {{"x", Protocol::kTCP, 1, "", 0}, {"y", Protocol::kTCP, 2, "", 0}})},
                                  {}, node1(), IPFamily::kIPv4);
-  auto [b, e] = state.portsOf({"ns", "b"});
-  ASSERT_NE(b, nullptr);
-  EXPECT_EQ(e - b, 2);
-  EXPECT_EQ(state.portsOf({"ns", "zz"}).first, nullptr);
+  auto ports = state.portsOf({"ns", "b"});
+  ASSERT_EQ(ports.size(), 2u);
+  EXPECT_EQ(ports.begin()->name.port, "x");
+  EXPECT_EQ((ports.begin() + 1)->name.port, "y");
+  EXPECT_TRUE(state.portsOf({"ns", "zz"}).empty());
+  EXPECT_TRUE(state.portsOf({"ns", "a0"}).empty());
 }
 
 }  // namespace
