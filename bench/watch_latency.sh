@@ -4,12 +4,12 @@
 # made one at a time. Latency is kube-proxy's definition, from the EndpointSlice's
 # last-change-trigger-time (stamped by the server when the change is made) to the end of the
 # sync that put it in the kernel (kproxy -v=4 logs each; also kubeproxy_network_programming_
-# duration_seconds). The floor is the iptables-restore run of that same sync, timed around the
-# process alone.
-#   bench/watch_latency.sh BUILD_DIR [--services 1000] [--changes 200] [--backends nft,legacy]
+# duration_seconds). The floor is the kernel step of that same sync: the iptables-restore process
+# (backends nft, legacy: iptables mode) or the netlink transaction (nftables: nftables mode).
+#   bench/watch_latency.sh BUILD_DIR [--services 1000] [--changes 200] [--backends nft,legacy,nftables]
 set -euo pipefail
 here=$(dirname "$(readlink -f "$0")")
-build=$(readlink -f "${1:?usage: $0 BUILD_DIR [--services N] [--changes N] [--backends nft,legacy]}")
+build=$(readlink -f "${1:?usage: $0 BUILD_DIR [--services N] [--changes N] [--backends nft,legacy,nftables]}")
 shift
 services=1000
 changes=200
@@ -73,8 +73,8 @@ PY
 # pct P FILE: the P-th percentile (nearest rank) of the numbers in FILE.
 pct() { sort -n "$2" | awk -v p="$1" '{ v[NR] = $1 } END { i = int(p / 100 * NR + 0.999999); if (i < 1) i = 1; print v[i] }'; }
 
-printf '%-7s %6s %7s | %9s %9s %9s | %9s %9s | %9s %9s\n' backend svcs changes "lat p50" "lat p99" "lat max" \
-  "floor p50" "floor p99" "over p50" "over p99"
+printf '%-8s %6s %7s | %9s %9s %9s | %9s %9s | %9s %9s | %9s %9s\n' backend svcs changes "lat p50" "lat p99" \
+  "lat max" "sync p50" "sync p99" "floor p50" "floor p99" "over p50" "over p99"
 for backend in ${backends//,/ }; do
   topo_add_ns node
   api_certs "$work"
@@ -85,7 +85,12 @@ for backend in ${backends//,/ }; do
   api_kubeconfig "$work" "$work/kubeconfig"
   log="$work/kproxy-$backend.log"
   : >"$log"
-  ip netns exec "$(topo_ns node)" "$build/kproxy" --kubeconfig "$work/kubeconfig" --iptables-backend "$backend" \
+  case $backend in
+    nftables) mode=(--proxy-mode nftables) ;;
+    nft|legacy) mode=(--proxy-mode iptables --iptables-backend "$backend") ;;
+    *) echo "unknown backend $backend (nft, legacy, nftables)" >&2; exit 2 ;;
+  esac
+  ip netns exec "$(topo_ns node)" "$build/kproxy" --kubeconfig "$work/kubeconfig" "${mode[@]}" \
     --hostname-override node1 --cluster-cidr 10.244.0.0/16 --iptables-min-sync-period 0 -v 4 \
     --healthz-bind-address "" --metrics-bind-address "" >>"$log" 2>&1 &
   TOPO_PIDS+=($!)
@@ -110,12 +115,18 @@ for backend in ${backends//,/ }; do
   done
   printf '\r\033[K' >&2
   tail -n +"$((start_line + 1))" "$log" | sed -n 's/.*network programming latency \([0-9.]*\)ms.*/\1/p' >"$work/lat"
-  tail -n +"$((start_line + 1))" "$log" | sed -n 's/.*partial sync (IPv4) done.*restore \([0-9.]*\)ms).*/\1/p' >"$work/floor"
+  tail -n +"$((start_line + 1))" "$log" | sed -n 's/.*partial sync (IPv4) done.*\(restore\|netlink\) \([0-9.]*\)ms).*/\2/p' >"$work/floor"
   paste "$work/lat" "$work/floor" | awk 'NF == 2 { print $1 - $2 }' >"$work/over"
-  printf '%-7s %6d %7d | %7.1fms %7.1fms %7.1fms | %7.1fms %7.1fms | %7.1fms %7.1fms\n' "$backend" "$services" \
-    "$(wc -l <"$work/lat")" "$(pct 50 "$work/lat")" "$(pct 99 "$work/lat")" "$(sort -n "$work/lat" | tail -1)" \
+  # kproxy's own sync: desired state + render + kernel step (the rest is the watch's delivery)
+  tail -n +"$((start_line + 1))" "$log" |
+    sed -n 's/.*partial sync (IPv4) done.*(s), \([0-9.]*\)ms (desired state \([0-9.]*\)ms.*/\1 \2/p' |
+    awk '{ print $1 + $2 }' >"$work/sync"
+  printf '%-8s %6d %7d | %7.1fms %7.1fms %7.1fms | %7.1fms %7.1fms | %7.1fms %7.1fms | %7.1fms %7.1fms\n' \
+    "$backend" "$services" "$(wc -l <"$work/lat")" "$(pct 50 "$work/lat")" "$(pct 99 "$work/lat")" \
+    "$(sort -n "$work/lat" | tail -1)" "$(pct 50 "$work/sync")" "$(pct 99 "$work/sync")" \
     "$(pct 50 "$work/floor")" "$(pct 99 "$work/floor")" "$(pct 50 "$work/over")" "$(pct 99 "$work/over")"
   topo_cleanup
   rm -f "$work"/api.*
 done
-echo "(latency: trigger time -> sync done; floor: that sync's iptables-restore process; over: latency - floor)"
+echo "(latency: trigger time -> sync done; sync: kproxy's sync alone (desired state, render, kernel);"
+echo " floor: that sync's iptables-restore process or netlink transaction; over: latency - floor)"

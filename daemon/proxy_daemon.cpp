@@ -116,8 +116,10 @@ void ProxyDaemon::runSync() {
   unappliedEndpointChanges_ += changes.endpointChanges;
   if (changes.needFull) kind = SyncKind::kFull;
   std::vector<std::shared_ptr<const dataplane::DesiredState>> desired;
+  auto buildStart = std::chrono::steady_clock::now();
   for (const auto& fb : backends_)
     desired.push_back(state_.desired(fb.family, kind == SyncKind::kFull));
+  desiredSeconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - buildStart).count();
   syncing_ = true;
   std::set<model::NamespacedName> changed = unapplied_;
   boost::asio::post(worker_, [this, kind, desired = std::move(desired), changed = std::move(changed)] {
@@ -202,7 +204,8 @@ void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
       log::info(what + " done: " + std::to_string(report.servicePortsWritten) + " service ports written, " +
                 std::to_string(report.deleted) + " stale objects deleted, " + std::to_string(report.bytes) +
                 " bytes in " + std::to_string(report.transactions) + " " + step + "(s), " + ms(report.totalSeconds) +
-                " (render " + ms(report.renderSeconds) + ", " + step + " " + ms(report.kernelSeconds) + ")");
+                " (desired state " + ms(desiredSeconds_) + ", render " + ms(report.renderSeconds) + ", " + step + " " +
+                ms(report.kernelSeconds) + ")");
     } else {
       stats_.lastError = report.error;
       log::error(what + " failed, previous rules stay in place; retrying a full sync (attempt " +

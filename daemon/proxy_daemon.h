@@ -82,6 +82,7 @@ class ProxyDaemon {
   // a latency includes the retries.
   std::vector<dataplane::WallTime> unappliedTriggers_;
   size_t unappliedEndpointChanges_ = 0;
+  double desiredSeconds_ = 0;  // building the last sync's desired states (all families)
   SyncStats stats_;
 };
 
