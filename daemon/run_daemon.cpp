@@ -210,11 +210,13 @@ int runDaemon(const std::vector<std::string>& args) {
     source = std::make_unique<watch::FileSource>(io, flags.manifests);
   }
   std::vector<FamilyBackend> backends;
+  auto nftGeneration = std::make_shared<nftables::OwnGeneration>();  // one per network namespace
   for (auto& opts : perFamily) {
     auto family = opts.family;
     if (nftMode) {
-      backends.push_back({family, std::make_unique<nftables::NftablesBackend>(
-                                      std::move(opts), std::make_unique<nftables::NetlinkNftClient>())});
+      auto b = std::make_unique<nftables::NftablesBackend>(std::move(opts), std::make_unique<nftables::NetlinkNftClient>());
+      b->shareGeneration(nftGeneration);
+      backends.push_back({family, std::move(b)});
       continue;
     }
     auto restore = std::make_unique<iptables::RestoreRunner>(backend, family);

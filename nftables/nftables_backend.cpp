@@ -51,11 +51,22 @@ ServiceObjects NftablesBackend::render(const dataplane::DesiredState& state, con
   return renderer_.renderService(ports);
 }
 
+std::optional<uint32_t> NftablesBackend::readGeneration() {
+  // Unknown (nullopt) makes the next partial commit unchecked; the periodic full sync still
+  // reconciles whatever another program did meanwhile.
+  auto g = client_->generation();
+  if (!g) {
+    log::warning("nftables: " + g.error());
+    return std::nullopt;
+  }
+  return g.value();
+}
+
 bool NftablesBackend::deleteStaleChains(SyncReport& report) {
   auto cutoff = now_() - std::chrono::seconds(1);
   Transaction tx;
   tx.family = renderer_.options().family;
-  if (committed_) tx.generation = generation_;
+  if (committed_) tx.generation = generation_->value;
   std::vector<std::string> due;
   for (const auto& [name, since] : staleChains_)
     if (since <= cutoff) due.push_back(name);
@@ -72,7 +83,7 @@ bool NftablesBackend::deleteStaleChains(SyncReport& report) {
     return true;
   }
   report.deleted += due.size();
-  if (auto g = client_->generation()) generation_ = g.value();
+  generation_->value = readGeneration();
   return true;
 }
 
@@ -199,7 +210,7 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
     chainUsers_ = std::move(users);
     for (const auto& c : flushed) staleChains_.emplace(c, now_());
     for (const auto& c : wantedChains) staleChains_.erase(c);
-    if (auto g = client_->generation()) generation_ = g.value();
+    generation_->value = readGeneration();
     applied_ = std::move(state);
     return report;
   }
@@ -270,7 +281,7 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
 
   Transaction tx;
   tx.family = renderer_.options().family;
-  tx.generation = generation_;
+  tx.generation = generation_->value;
   for (const Set* s : addSets) tx.addSet(*s);
   for (const auto& [name, c] : newShared) {
     tx.addChain(c);
@@ -347,7 +358,7 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
     sharedChains_.emplace(name, std::move(c));
   }
   report.deleted += deleteSets.size();
-  if (auto g = client_->generation()) generation_ = g.value();
+  generation_->value = readGeneration();
   applied_ = std::move(state);
   return report;
 }

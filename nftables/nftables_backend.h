@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -16,6 +17,13 @@
 #include "nftables/renderer.h"
 
 namespace kproxy::nftables {
+
+// The ruleset generation after this process's latest commit. nf_tables keeps one generation per
+// network namespace, so the IPv4 and IPv6 backends must share one: a commit by either is ours,
+// not "another program", and must not send the other into a full resync.
+struct OwnGeneration {
+  std::optional<uint32_t> value;
+};
 
 class NftablesBackend : public dataplane::Backend {
  public:
@@ -35,6 +43,8 @@ class NftablesBackend : public dataplane::Backend {
   // nf_tables since our last commit; then a full sync runs instead.
   dataplane::SyncReport syncPartial(std::shared_ptr<const dataplane::DesiredState> state,
                                     const std::set<model::NamespacedName>& changed) override;
+  // Shares the record of our commits' generation with the backend of the other family.
+  void shareGeneration(std::shared_ptr<OwnGeneration> g) { generation_ = std::move(g); }
   // False when our table is gone (`nft flush ruleset`, `kproxy cleanup`): sync in full.
   bool canaryPresent() override;
 
@@ -55,6 +65,7 @@ class NftablesBackend : public dataplane::Backend {
   // Deletes chains flushed at least a second ago; true when nothing got in the way.
   bool deleteStaleChains(dataplane::SyncReport& report);
   const Set* sharedSet(const std::string& name) const;
+  std::optional<uint32_t> readGeneration();
   ServiceObjects render(const dataplane::DesiredState& state, const model::NamespacedName& svc) const;
 
   Renderer renderer_;
@@ -69,7 +80,7 @@ class NftablesBackend : public dataplane::Backend {
   // The shared dnat-N chains in the kernel and which services go to each.
   std::map<std::string, Chain> sharedChains_;
   std::map<std::string, std::set<std::string>> chainUsers_;
-  uint32_t generation_ = 0;
+  std::shared_ptr<OwnGeneration> generation_ = std::make_shared<OwnGeneration>();
   // Chains flushed because nothing uses them any more, and when.
   std::map<std::string, Clock::time_point> staleChains_;
 };

@@ -79,6 +79,12 @@ out=$(from client tcp 10.96.0.87 80 5)
 
 live_common_scenarios
 
+# The IPv4 and IPv6 tables' commits share one ruleset generation: the changes so far went in as
+# partial syncs, none of them taken for another program's write (which forces a full resync).
+if grep -q 'partial sync (IPv4) done: [1-9]' "$log" && ! grep -q 'changed by another program' "$log"; then
+  ok "changes applied as partial syncs; our IPv6 commits not mistaken for a foreign write"
+else bad "partial syncs: $(grep -c 'partial sync (IPv4) done: [1-9]' "$log"), foreign-write resyncs: $(grep -c 'changed by another program' "$log")"; fi
+
 # A refused transaction keeps the rules: a filter base chain squats the name of the chain a new
 # Service needs, so the kernel refuses the batch; the other Services keep working, the failure
 # is logged and counted, and once the squatter is gone the retry programs the new Service.

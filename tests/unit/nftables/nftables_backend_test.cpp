@@ -164,6 +164,48 @@ TEST_F(NftablesBackendTest, AnotherProgramsWriteTurnsThePartialSyncIntoAFullOne)
   EXPECT_EQ(fake_->dump(IPFamily::kIPv4, true), freshDump({{"a", 1, {1, 2}}}));
 }
 
+// Both families' backends talk to one nf_tables (one generation per network namespace).
+class ForwardingClient : public NftClient {
+ public:
+  explicit ForwardingClient(FakeNft& f) : f_(f) {}
+  CommitResult commit(const Transaction& tx) override { return f_.commit(tx); }
+  Result<TableListing> list(IPFamily family) override { return f_.list(family); }
+  Result<uint32_t> generation() override { return f_.generation(); }
+
+ private:
+  FakeNft& f_;
+};
+
+TEST(NftablesBackendFamilies, TheOtherFamilysCommitIsOursAndKeepsPartialSyncsPartial) {
+  for (bool shared : {true, false}) {
+    FakeNft kernel;
+    auto v6opts = options();
+    v6opts.family = IPFamily::kIPv6;
+    v6opts.clusterCIDRs.clear();
+    NftablesBackend v4(options(), std::make_unique<ForwardingClient>(kernel));
+    NftablesBackend v6(v6opts, std::make_unique<ForwardingClient>(kernel));
+    if (shared) {
+      auto g = std::make_shared<OwnGeneration>();
+      v4.shareGeneration(g);
+      v6.shareGeneration(g);
+    }
+    auto empty6 = std::make_shared<DesiredState>();
+    empty6->family = IPFamily::kIPv6;
+    ASSERT_TRUE(v4.syncFull(std::make_shared<const DesiredState>(build({{"a", 1, {1}}}))).ok);
+    ASSERT_TRUE(v6.syncFull(empty6).ok);
+    auto r = v4.syncPartial(std::make_shared<const DesiredState>(build({{"a", 1, {1, 2}}})), {{"ns", "a"}});
+    ASSERT_TRUE(r.ok) << r.error;
+    // Unshared, each backend takes the other's commit for a foreign write: every sync is full.
+    EXPECT_EQ(r.full, !shared) << (shared ? "shared" : "unshared");
+    ASSERT_TRUE(v6.syncPartial(empty6, {{"ns", "a"}}).ok);
+    if (!shared) continue;
+    kernel.bumpGeneration();  // a foreign write is still caught
+    auto again = v4.syncPartial(std::make_shared<const DesiredState>(build({{"a", 1, {2}}})), {{"ns", "a"}});
+    ASSERT_TRUE(again.ok) << again.error;
+    EXPECT_TRUE(again.full);
+  }
+}
+
 TEST_F(NftablesBackendTest, AFailedCommitChangesNothingAndKeepsTheAppliedState) {
   ASSERT_TRUE(full({{"a", 1, {1}}}).ok);
   auto applied = backend_.applied();
