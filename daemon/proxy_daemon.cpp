@@ -12,7 +12,7 @@ namespace kproxy::daemon {
 namespace {
 std::string ms(double seconds) {
   std::ostringstream o;
-  o.precision(1);
+  o.precision(seconds < 0.01 ? 2 : 1);  // partial syncs take well under a millisecond
   o << std::fixed << seconds * 1000 << "ms";
   return o.str();
 }

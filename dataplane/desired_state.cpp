@@ -146,6 +146,9 @@ std::vector<std::string> ipsOfFamily(const std::vector<std::string>& ips, IPFami
 void addEndpoints(ServicePortInfo& info, const std::vector<const model::EndpointSlice*>& slices,
                   const NodeContext& node) {
   std::unordered_set<std::string> seen;
+  size_t total = 0;
+  for (const auto* slice : slices) total += slice->endpoints.size();
+  info.endpoints.reserve(total);  // kept for the state's lifetime: no growth slack
   for (const auto* slice : slices) {
     const model::EndpointPort* match = nullptr;
     for (const auto& p : slice->ports)

@@ -1,6 +1,7 @@
 #include "watch/file_source.h"
 
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -149,9 +150,24 @@ void FileSource::reload() {
     std::string name = e.path().filename().string();
     if (name.empty() || name[0] == '.') continue;  // editor swap files, atomic-rename temporaries
     if (!e.is_regular_file(ec) || (ext != ".yaml" && ext != ".yml" && ext != ".json")) continue;
-    files[e.path().string()] = loadManifests({e.path().string()});
+    std::string path = e.path().string();
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) continue;  // gone since the listing
+    Decoded id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+               static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, {}};
+    auto cached = decoded_.find(path);
+    if (cached == decoded_.end() || cached->second.dev != id.dev || cached->second.ino != id.ino ||
+        cached->second.size != id.size || cached->second.mtimeNs != id.mtimeNs) {
+      id.objects = loadManifests({path});
+      cached = decoded_.insert_or_assign(path, std::move(id)).first;
+    }
+    files[path] = cached->second.objects;
   }
   if (ec) log::error("reading " + dir_ + ": " + ec.message());
+  for (auto it = decoded_.begin(); it != decoded_.end();) {
+    if (!files.count(it->first)) it = decoded_.erase(it);
+    else ++it;
+  }
   SourceBatch batch = set_.update(files);
   batch.listComplete = first_;
   bool deliver = first_ || !batch.empty();
