@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "benchcmd/bench_command.h"
 #include "daemon/render_command.h"
 #include "daemon/run_daemon.h"
 
@@ -14,9 +15,10 @@ Usage:
   kproxy [flags]                                run the proxy (see kproxy --help)
   kproxy render --manifests PATH... [options]   print the rules for a set of manifests
   kproxy cleanup                                remove every rule any mode created, here
+  kproxy bench [options]                        compare the modes: sync times, connection rates
   kproxy help                                   this text
 
-Run "kproxy render --help" for the render options.
+Run "kproxy render --help" or "kproxy bench --help" for their options.
 )";
 
 }  // namespace
@@ -30,6 +32,8 @@ int main(int argc, char** argv) {
   if (!args.empty() && args[0] == "render")
     return kproxy::daemon::runRender({args.begin() + 1, args.end()}, std::cout, std::cerr);
   if (!args.empty() && args[0] == "cleanup") return kproxy::daemon::runCleanup();
+  if (!args.empty() && args[0] == "bench")
+    return kproxy::benchcmd::runBench({args.begin() + 1, args.end()}, std::cout, std::cerr);
   if (!args.empty() && args[0].rfind("-", 0) != 0) {
     std::cerr << "kproxy: unknown command \"" << args[0] << "\"; see \"kproxy help\"\n";
     return 2;
