@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <stdexcept>
+#include <string_view>
 
 #include "dataplane/log.h"
 
@@ -39,9 +41,66 @@ NftablesBackend::NftablesBackend(dataplane::ProxyOptions options, NftClientPtr c
                                  std::function<Clock::time_point()> now)
     : renderer_(std::move(options)), client_(std::move(client)), now_(std::move(now)) {}
 
-const Set* NftablesBackend::sharedSet(const std::string& name) const {
-  for (const auto& s : base_.sets)
-    if (s.name == name) return &s;
+namespace {
+
+const std::string kBaseOwner;  // "": the base table's own elements, first of every key's owners
+
+// Owners sort as NamespacedNames do (namespace, then name), as the renderer orders services.
+bool ownerLess(const std::string& a, const std::string& b) {
+  auto split = [](const std::string& s) {
+    size_t slash = s.find('/');
+    return slash == std::string::npos ? std::pair<std::string_view, std::string_view>{s, {}}
+                                      : std::pair<std::string_view, std::string_view>{
+                                            std::string_view(s).substr(0, slash), std::string_view(s).substr(slash + 1)};
+  };
+  return split(a) < split(b);
+}
+
+model::NamespacedName ownerService(const std::string& owner) {
+  size_t slash = owner.find('/');
+  return {owner.substr(0, slash), slash == std::string::npos ? std::string() : owner.substr(slash + 1)};
+}
+
+bool sameValue(const Element& a, const Element& b) {
+  return a.value == b.value && a.target == b.target && a.comment == b.comment;
+}
+
+}  // namespace
+
+const std::string* NftablesBackend::acquireName(const std::string& name) {
+  if (name.empty()) return &kBaseOwner;
+  auto it = names_.try_emplace(name, 0).first;
+  ++it->second;
+  return &it->first;
+}
+
+void NftablesBackend::releaseName(const std::string* name) {
+  if (name == &kBaseOwner) return;
+  auto it = names_.find(*name);
+  if (it != names_.end() && --it->second == 0) names_.erase(it);
+}
+
+uint16_t NftablesBackend::setIndex(const std::string& name) const {
+  auto it = setIndex_.find(name);
+  // Every element the renderer makes belongs to a base set; a miss is a renderer bug.
+  if (it == setIndex_.end()) throw std::logic_error("nftables: element of unknown set " + name);
+  return it->second;
+}
+
+const Element* NftablesBackend::valueOf(const std::string& owner, const ElementId& id,
+                                        const dataplane::DesiredState& state,
+                                        std::map<model::NamespacedName, ServiceObjects>& rendered) const {
+  auto matches = [&](const Element& e) { return e.key == id.key && e.set == base_.sets[id.set].name; };
+  if (owner.empty()) {
+    for (const auto& e : base_.elements)
+      if (matches(e)) return &e;
+    return nullptr;
+  }
+  auto svc = ownerService(owner);
+  auto it = rendered.find(svc);
+  if (it == rendered.end()) it = rendered.emplace(svc, render(state, svc)).first;
+  for (const auto& e : it->second.elements)
+    if (matches(e)) return &e;
   return nullptr;
 }
 
@@ -118,6 +177,8 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
 
     // What the table must hold.
     Table base = renderer_.base();
+    std::map<std::string, uint16_t> setIdx;
+    for (size_t i = 0; i < base.sets.size(); ++i) setIdx[base.sets[i].name] = static_cast<uint16_t>(i);
     std::map<model::NamespacedName, ServiceObjects> services;
     const auto& ports = state->ports;
     for (auto i = ports.begin(); i != ports.end();) {
@@ -126,14 +187,33 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
       services[i->name.service] = renderer_.renderService({i, j});
       i = j;
     }
+    // Claims of every key in owner order (base, then services by name): the first claim of a
+    // key is the one the kernel gets.
     std::map<ElementId, Owners> owners;
-    for (const auto& e : base.elements) owners[{e.set, e.key}][""] = {e.value, e.target, e.comment};
+    std::map<std::string, size_t> names;
+    std::map<std::string, std::vector<const Element*>> bySet;
+    auto claim = [&](const Element& e, const std::string& owner) {
+      auto set = setIdx.find(e.set);
+      if (set == setIdx.end()) throw std::logic_error("nftables: element of unknown set " + e.set);
+      auto [it, first] = owners.try_emplace(ElementId{set->second, e.key});
+      if (first) bySet[e.set].push_back(&e);
+      const std::string* name = &kBaseOwner;
+      if (!owner.empty()) {
+        auto n = names.try_emplace(owner, 0).first;
+        name = &n->first;
+        if (!it->second.empty() && it->second.back() == name) return;  // two ports, one key
+        ++n->second;
+      }
+      it->second.push_back(name);
+    };
+    for (const auto& e : base.elements) claim(e, kBaseOwner);
     std::map<std::string, Chain> shared;
     std::map<std::string, std::set<std::string>> users;
     for (const auto& [svc, objs] : services) {
-      for (const auto& e : objs.elements) owners[{e.set, e.key}][svc.str()] = {e.value, e.target, e.comment};
+      std::string owner = svc.str();
+      for (const auto& e : objs.elements) claim(e, owner);
       for (const auto& c : objs.sharedChains) {
-        users[c].insert(svc.str());
+        users[c].insert(owner);
         if (!shared.count(c)) shared.emplace(c, renderer_.dnatChain(c));
       }
     }
@@ -170,13 +250,6 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
     for (const Chain* c : chains)
       for (const auto& r : c->rules) tx.addRule(c->name, r);
     // Elements: the first owner's value of every key, one add per set.
-    std::deque<Element> elements;
-    std::map<std::string, std::vector<const Element*>> bySet;
-    for (const auto& [id, who] : owners) {
-      const Owned& v = who.begin()->second;
-      elements.push_back(Element{id.first, id.second, v.value, v.target, v.comment});
-      bySet[id.first].push_back(&elements.back());
-    }
     for (const auto& s : base.sets)
       if (auto it = bySet.find(s.name); it != bySet.end()) tx.addElements(s, std::move(it->second));
     // What nothing uses any more: chains flushed now and deleted a sync later, sets deleted now.
@@ -204,8 +277,9 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
     report.deleted += setsDeleted;
     committed_ = true;
     base_ = std::move(base);
-    services_ = std::move(services);
+    setIndex_ = std::move(setIdx);
     owners_ = std::move(owners);
+    names_ = std::move(names);  // nodes move with the map: owners_' pointers stay valid
     sharedChains_ = std::move(shared);
     chainUsers_ = std::move(users);
     for (const auto& c : flushed) staleChains_.emplace(c, now_());
@@ -226,26 +300,28 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
     return syncFull(std::move(state));
   }
 
-  // New objects of the changed services, in stable storage for the transaction's pointers.
-  std::map<model::NamespacedName, ServiceObjects> pending;
-  static const ServiceObjects kNone;
+  // Old and new objects of the changed services (and of unchanged owners of touched keys,
+  // rendered when needed), in stable storage for the transaction's pointers.
+  std::map<model::NamespacedName, ServiceObjects> oldObjs, newObjs;
   std::vector<const Set*> addSets;
   std::vector<const Chain*> addChains, rewriteChains;
   std::vector<std::string> flushChains, deleteSets;
-  std::map<ElementId, Owners> work;  // touched keys, after the change
+  std::map<ElementId, std::vector<std::string>> work;  // touched keys' owners after, sorted
   std::map<std::string, std::set<std::string>> chainWork;  // touched shared chains' users, after
-  auto touch = [&](const ElementId& id) -> Owners& {
+  auto touch = [&](const ElementId& id) -> std::vector<std::string>& {
     auto it = work.find(id);
     if (it != work.end()) return it->second;
-    auto cur = owners_.find(id);
-    return work[id] = cur == owners_.end() ? Owners{} : cur->second;
+    auto& v = work[id];
+    if (auto cur = owners_.find(id); cur != owners_.end())
+      for (const std::string* n : cur->second) v.push_back(*n);
+    return v;
   };
   for (const auto& svc : changed) {
     ServiceObjects fresh = render(*state, svc);
-    auto oldIt = services_.find(svc);
-    const ServiceObjects& old = oldIt == services_.end() ? kNone : oldIt->second;
-    if (fresh == old) continue;
-    const ServiceObjects& now = pending[svc] = std::move(fresh);
+    ServiceObjects previous = render(*applied_, svc);
+    if (fresh == previous) continue;
+    const ServiceObjects& old = oldObjs[svc] = std::move(previous);
+    const ServiceObjects& now = newObjs[svc] = std::move(fresh);
     report.servicePortsWritten += state->portsOf(svc).size();
     for (const auto& s : now.sets)
       if (!hasSet(old, s.name)) addSets.push_back(&s);
@@ -258,16 +334,24 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
       if (!hasChain(now, c.name)) flushChains.push_back(c.name);
     for (const auto& s : old.sets)
       if (!hasSet(now, s.name)) deleteSets.push_back(s.name);
-    for (const auto& e : old.elements) touch({e.set, e.key}).erase(svc.str());
-    for (const auto& e : now.elements) touch({e.set, e.key})[svc.str()] = {e.value, e.target, e.comment};
+    std::string me = svc.str();
+    for (const auto& e : old.elements) {
+      auto& v = touch(idOf(e));
+      v.erase(std::remove(v.begin(), v.end(), me), v.end());
+    }
+    for (const auto& e : now.elements) {
+      auto& v = touch(idOf(e));
+      auto pos = std::lower_bound(v.begin(), v.end(), me, ownerLess);
+      if (pos == v.end() || *pos != me) v.insert(pos, me);
+    }
     auto users = [&](const std::string& c) -> std::set<std::string>& {
       auto it = chainWork.find(c);
       if (it != chainWork.end()) return it->second;
       auto cur = chainUsers_.find(c);
       return chainWork[c] = cur == chainUsers_.end() ? std::set<std::string>{} : cur->second;
     };
-    for (const auto& c : old.sharedChains) users(c).erase(svc.str());
-    for (const auto& c : now.sharedChains) users(c).insert(svc.str());
+    for (const auto& c : old.sharedChains) users(c).erase(me);
+    for (const auto& c : now.sharedChains) users(c).insert(me);
   }
   // Shared chains gaining their first user are created; losing their last, flushed.
   std::map<std::string, Chain> newShared;
@@ -277,7 +361,6 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
     if (!had && !after.empty()) newShared.emplace(c, renderer_.dnatChain(c));
     if (had && after.empty()) flushShared.push_back(c);
   }
-  report.renderSeconds = secondsSince(start);
 
   Transaction tx;
   tx.family = renderer_.options().family;
@@ -296,51 +379,54 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
     for (const auto& r : c->rules) tx.addRule(c->name, r);
   }
   // The kernel holds each key's first owner's value: what changes is deleted, then added.
-  std::deque<Element> elements;
-  std::map<std::string, std::vector<const Element*>> dels, adds;
+  std::deque<Element> keys;  // deletes name only the key
+  std::map<uint16_t, std::vector<const Element*>> dels, adds;
   for (const auto& [id, after] : work) {
     auto cur = owners_.find(id);
-    const Owned* was = cur == owners_.end() || cur->second.empty() ? nullptr : &cur->second.begin()->second;
-    const Owned* will = after.empty() ? nullptr : &after.begin()->second;
-    if (was && will && *was == *will) continue;
+    const std::string* wasOwner = cur == owners_.end() || cur->second.empty() ? nullptr : cur->second.front();
+    const std::string* willOwner = after.empty() ? nullptr : &after.front();
+    const Element* was = wasOwner ? valueOf(*wasOwner, id, *applied_, oldObjs) : nullptr;
+    const Element* will = willOwner ? valueOf(*willOwner, id, *state, newObjs) : nullptr;
+    if (was && will && sameValue(*was, *will)) continue;
     if (was) {
-      elements.push_back(Element{id.first, id.second, {}, {}, {}});
-      dels[id.first].push_back(&elements.back());
+      keys.push_back(Element{was->set, was->key, {}, {}, {}});
+      dels[id.set].push_back(&keys.back());
     }
-    if (will) {
-      elements.push_back(Element{id.first, id.second, will->value, will->target, will->comment});
-      adds[id.first].push_back(&elements.back());
-    }
+    if (will) adds[id.set].push_back(will);
   }
-  for (auto& [set, es] : dels) tx.deleteElements(*sharedSet(set), std::move(es));
-  for (auto& [set, es] : adds) tx.addElements(*sharedSet(set), std::move(es));
+  report.renderSeconds = secondsSince(start);
+  for (auto& [set, es] : dels) tx.deleteElements(base_.sets[set], std::move(es));
+  for (auto& [set, es] : adds) tx.addElements(base_.sets[set], std::move(es));
   for (const auto& c : flushChains) tx.flushChain(c);
   for (const auto& c : flushShared) tx.flushChain(c);
   for (const auto& s : deleteSets) tx.deleteSet(s);
 
   if (tx.empty()) {
-    // Nothing of this family changed (the other family's services did).
+    // Nothing in the kernel changes: this family's services did not, or only who else claims
+    // a key did (a second claimant behind the first). The bookkeeping below still applies.
     report.ok = true;
     report.totalSeconds = secondsSince(start);
-    applied_ = std::move(state);
-    return report;
+  } else {
+    bool raced = false;
+    report = commitWith(tx, report, start, &raced);
+    if (raced) {
+      log::info("nftables: the ruleset was changed by another program since our last sync; full resync");
+      return syncFull(std::move(state));
+    }
+    if (!report.ok) return report;
   }
-  bool raced = false;
-  report = commitWith(tx, report, start, &raced);
-  if (raced) {
-    log::info("nftables: the ruleset was changed by another program since our last sync; full resync");
-    return syncFull(std::move(state));
-  }
-  if (!report.ok) return report;
-  for (auto& [svc, objs] : pending) {
-    if (objs.chains.empty() && objs.sets.empty() && objs.elements.empty()) services_.erase(svc);
-    else services_[svc] = std::move(objs);
-  }
-  for (const auto& s : changed)
-    if (!pending.count(s) && state->portsOf(s).empty()) services_.erase(s);
-  for (auto& [id, after] : work) {
-    if (after.empty()) owners_.erase(id);
-    else owners_[id] = std::move(after);
+  for (const auto& [id, after] : work) {
+    auto cur = owners_.find(id);
+    if (cur != owners_.end())
+      for (const std::string* n : cur->second) releaseName(n);
+    if (after.empty()) {
+      if (cur != owners_.end()) owners_.erase(cur);
+      continue;
+    }
+    Owners v;
+    v.reserve(after.size());
+    for (const auto& n : after) v.push_back(acquireName(n));
+    owners_[id] = std::move(v);
   }
   for (const auto& c : flushChains) staleChains_.emplace(c, now_());
   for (const Chain* c : addChains) staleChains_.erase(c->name);
@@ -358,7 +444,8 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
     sharedChains_.emplace(name, std::move(c));
   }
   report.deleted += deleteSets.size();
-  generation_->value = readGeneration();
+  // Only after a commit of ours: re-reading it otherwise would adopt another program's change.
+  if (!tx.empty()) generation_->value = readGeneration();
   applied_ = std::move(state);
   return report;
 }

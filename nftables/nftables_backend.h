@@ -1,5 +1,5 @@
-// The nftables backend: keeps in memory what it last committed (per Service: chains, sets and
-// its entries in the shared maps) and sends the kernel only the difference, in one atomic
+// The nftables backend: keeps in memory what it last committed (the desired state, who claims
+// each key of the shared maps) and sends the kernel only the difference, in one atomic
 // netlink transaction checked against the ruleset generation. A full sync lists the table,
 // rewrites every object of ours and removes what is stale.
 #pragma once
@@ -49,22 +49,30 @@ class NftablesBackend : public dataplane::Backend {
   bool canaryPresent() override;
 
  private:
-  // Who put which value for a key of a shared set or map; the kernel holds the first owner's
-  // (base "" first, then services by name), as a full render does.
-  struct Owned {
-    Verdict value;
-    DnatTarget target;
-    std::string comment;
-    bool operator==(const Owned&) const = default;
+  // A key of one of the shared sets and maps (the set by its index in base_.sets).
+  struct ElementId {
+    uint16_t set;
+    ElementKey key;
+    auto operator<=>(const ElementId&) const = default;
   };
-  using ElementId = std::pair<std::string, ElementKey>;  // set, key
-  using Owners = std::map<std::string, Owned>;            // owner -> value
+  // Who claims a key, sorted by name: "" (the base table) first, then services "ns/name". The
+  // kernel holds the first one's value. Names point into names_ (shared, reference-counted).
+  using Owners = std::vector<const std::string*>;
+
+  // Interned owner names, each counted once per Owners entry naming it.
+  const std::string* acquireName(const std::string& name);
+  void releaseName(const std::string* name);
+  uint16_t setIndex(const std::string& name) const;
+  ElementId idOf(const Element& e) const { return {setIndex(e.set), e.key}; }
+  // The element `owner` renders for `id` in `state`; null when it renders none. `rendered`
+  // caches the services rendered so far in this sync.
+  const Element* valueOf(const std::string& owner, const ElementId& id, const dataplane::DesiredState& state,
+                         std::map<model::NamespacedName, ServiceObjects>& rendered) const;
 
   dataplane::SyncReport commitWith(Transaction& tx, dataplane::SyncReport report,
                                    std::chrono::steady_clock::time_point start, bool* generationChanged);
   // Deletes chains flushed at least a second ago; true when nothing got in the way.
   bool deleteStaleChains(dataplane::SyncReport& report);
-  const Set* sharedSet(const std::string& name) const;
   std::optional<uint32_t> readGeneration();
   ServiceObjects render(const dataplane::DesiredState& state, const model::NamespacedName& svc) const;
 
@@ -72,11 +80,14 @@ class NftablesBackend : public dataplane::Backend {
   NftClientPtr client_;
   std::function<Clock::time_point()> now_;
 
-  // What the kernel holds (valid after a successful full sync).
+  // What the kernel holds (valid after a successful full sync). A service's own objects are
+  // not kept: the renderer is deterministic, so they are rendered again from applied_ when a
+  // partial sync needs the old ones (at 10k services that saves ~120 MB).
   bool committed_ = false;
   Table base_;
-  std::map<model::NamespacedName, ServiceObjects> services_;
+  std::map<std::string, uint16_t> setIndex_;  // base_.sets by name
   std::map<ElementId, Owners> owners_;
+  std::map<std::string, size_t> names_;  // owner name -> references from owners_
   // The shared dnat-N chains in the kernel and which services go to each.
   std::map<std::string, Chain> sharedChains_;
   std::map<std::string, std::set<std::string>> chainUsers_;

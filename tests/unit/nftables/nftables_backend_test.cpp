@@ -257,8 +257,11 @@ TEST_F(NftablesBackendTest, AffinitySetsAreNeverFlushedSoClientsStayWhereTheyWer
 }
 
 // Random histories: after every partial sync the kernel holds what a fresh full sync would.
+// (Seed 12345 alone once missed a lost second claim on a shared key; several seeds now.)
 TEST_F(NftablesBackendTest, RandomHistoriesOfPartialSyncsMatchAFreshFullSync) {
-  std::mt19937 rng(12345);
+ for (unsigned seed : {12345u, 1u, 2u, 3u, 4u, 5u, 6u, 7u}) {
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
   std::vector<Svc> c;
   for (int i = 0; i < 12; ++i) c.push_back({"s" + std::to_string(i), i + 1, {i + 1, i + 20}});
@@ -288,6 +291,7 @@ TEST_F(NftablesBackendTest, RandomHistoriesOfPartialSyncsMatchAFreshFullSync) {
     ASSERT_EQ(fake_->dump(IPFamily::kIPv4, true), freshDump(next)) << "step " << step;
     c = next;
   }
+ }
 }
 
 }  // namespace
