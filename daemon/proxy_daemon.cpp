@@ -1,5 +1,7 @@
 #include "daemon/proxy_daemon.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <map>
@@ -130,6 +132,9 @@ void ProxyDaemon::runSync() {
       reports.push_back(kind == SyncKind::kFull ? backend.syncFull(desired[i]) : backend.syncPartial(desired[i], changed));
       if (reports.back().ok && postSync_) postSync_(before.get(), *desired[i]);
     }
+    // A full sync's scratch (the whole ruleset rendered and encoded) is freed by now, but
+    // glibc keeps the pages: hand them back, or the node sees the peak as our size for good.
+    if (kind == SyncKind::kFull) ::malloc_trim(0);
     boost::asio::post(io_, [this, reports = std::move(reports)]() mutable { onSyncDone(std::move(reports)); });
   });
 }

@@ -18,83 +18,83 @@ namespace kproxy::watch {
 
 namespace {
 
-template <typename T, typename KeyFn>
-std::map<model::NamespacedName, const T*> byKey(const std::vector<T>& items, KeyFn key) {
-  std::map<model::NamespacedName, const T*> out;
-  for (const auto& i : items) out[key(i)] = &i;
-  return out;
-}
-
-// Appends to `ups`/`dels` what turns `before` into `after`.
-template <typename T>
-void diff(const std::map<model::NamespacedName, const T*>& before, const std::map<model::NamespacedName, const T*>& after,
-          std::vector<T>& ups, std::vector<model::NamespacedName>& dels) {
+// Appends to `ups`/`dels` what turns `before` into `after` (the same address: the same object).
+template <typename K, typename T>
+void diff(const std::map<K, const T*>& before, const std::map<K, const T*>& after, std::vector<T>& ups,
+          std::vector<K>& dels) {
   for (const auto& [k, v] : after) {
     auto it = before.find(k);
-    if (it == before.end() || !(*it->second == *v)) ups.push_back(*v);
+    if (it == before.end() || (it->second != v && !(*it->second == *v))) ups.push_back(*v);
   }
   for (const auto& [k, v] : before)
     if (!after.count(k)) dels.push_back(k);
 }
 
+// Later files win a key defined twice, with a warning naming both.
+template <typename K, typename T, typename KeyFn>
+void take(std::map<K, const T*>& into, std::map<K, const std::string*>& where, const std::vector<T>& items,
+          const char* kind, const std::string& file, KeyFn key, const std::string& (*show)(const K&, std::string&)) {
+  for (const auto& item : items) {
+    K k = key(item);
+    auto [it, fresh] = where.emplace(k, &file);
+    if (!fresh) {
+      std::string buf;
+      log::warning(std::string(kind) + " " + show(k, buf) + " is defined in " + *it->second + " and " + file +
+                   "; using the one in " + file);
+      it->second = &file;
+    }
+    into[k] = &item;
+  }
+}
+
+const std::string& showKey(const model::NamespacedName& k, std::string& buf) { return buf = k.str(); }
+const std::string& showName(const std::string& k, std::string&) { return k; }
+
 }  // namespace
 
 SourceBatch ManifestSet::update(const std::map<std::string, Objects>& files) {
+  std::map<std::string, FileObjects> shared;
+  for (const auto& [f, o] : files) shared[f] = std::make_shared<const Objects>(o);
+  return update(shared);
+}
+
+SourceBatch ManifestSet::update(const std::map<std::string, FileObjects>& files) {
+  // The old view points into these: keep them alive until it is diffed.
+  auto previous = lastGood_;
   for (const auto& [file, objs] : files) {
-    for (const auto& e : objs.errors) log::error(e.str());
-    if (!objs.errors.empty() && lastGood_.count(file)) {
-      log::warning(file + ": has errors; keeping its last good objects until it is fixed");
+    for (const auto& e : objs->errors) log::error(e.str());
+    if (!objs->errors.empty() && lastGood_.count(file)) {
+      if (lastGood_[file] != objs) log::warning(file + ": has errors; keeping its last good objects until it is fixed");
       continue;
     }
-    Objects copy;
-    copy.services = objs.services;
-    copy.slices = objs.slices;
-    copy.nodes = objs.nodes;
-    lastGood_[file] = std::move(copy);
+    lastGood_[file] = objs;
   }
   for (auto it = lastGood_.begin(); it != lastGood_.end();) {
     if (!files.count(it->first)) it = lastGood_.erase(it);
     else ++it;
   }
 
-  Objects merged;
-  std::map<model::NamespacedName, std::string> seenIn;
-  auto take = [&](auto& into, const auto& items, const char* kind, const std::string& file, auto key) {
-    for (const auto& item : items) {
-      auto [it, fresh] = seenIn.emplace(key(item), file);
-      if (!fresh) {
-        log::warning(std::string(kind) + " " + key(item).str() + " is defined in " + it->second + " and " + file +
-                     "; using the one in " + file);
-        auto pos = std::find_if(into.begin(), into.end(), [&](const auto& o) { return key(o) == key(item); });
-        if (pos != into.end()) into.erase(pos);
-        it->second = file;
-      }
-      into.push_back(item);
+  std::map<model::NamespacedName, const model::Service*> services;
+  std::map<model::NamespacedName, const model::EndpointSlice*> slices;
+  std::map<std::string, const model::Node*> nodes;
+  {
+    std::map<model::NamespacedName, const std::string*> svcWhere, sliceWhere;
+    std::map<std::string, const std::string*> nodeWhere;
+    for (const auto& [file, objs] : lastGood_) {
+      take(services, svcWhere, objs->services, "Service", file, [](const model::Service& s) { return s.key(); }, showKey);
+      take(slices, sliceWhere, objs->slices, "EndpointSlice", file, [](const model::EndpointSlice& s) { return s.key(); },
+           showKey);
+      take(nodes, nodeWhere, objs->nodes, "Node", file, [](const model::Node& n) { return n.meta.name; }, showName);
     }
-  };
-  for (const auto& [file, objs] : lastGood_) {
-    take(merged.services, objs.services, "Service", file, [](const model::Service& s) { return s.key(); });
-  }
-  seenIn.clear();
-  for (const auto& [file, objs] : lastGood_) {
-    take(merged.slices, objs.slices, "EndpointSlice", file, [](const model::EndpointSlice& s) { return s.key(); });
-  }
-  seenIn.clear();
-  for (const auto& [file, objs] : lastGood_) {
-    take(merged.nodes, objs.nodes, "Node", file,
-         [](const model::Node& n) { return model::NamespacedName{"", n.meta.name}; });
   }
 
   SourceBatch batch;
-  auto svcKey = [](const model::Service& s) { return s.key(); };
-  auto sliceKey = [](const model::EndpointSlice& s) { return s.key(); };
-  auto nodeKey = [](const model::Node& n) { return model::NamespacedName{"", n.meta.name}; };
-  diff(byKey(merged_.services, svcKey), byKey(merged.services, svcKey), batch.upsertServices, batch.deleteServices);
-  diff(byKey(merged_.slices, sliceKey), byKey(merged.slices, sliceKey), batch.upsertSlices, batch.deleteSlices);
-  std::vector<model::NamespacedName> nodeDeletes;
-  diff(byKey(merged_.nodes, nodeKey), byKey(merged.nodes, nodeKey), batch.upsertNodes, nodeDeletes);
-  for (const auto& n : nodeDeletes) batch.deleteNodes.push_back(n.name);
-  merged_ = std::move(merged);
+  diff(services_, services, batch.upsertServices, batch.deleteServices);
+  diff(slices_, slices, batch.upsertSlices, batch.deleteSlices);
+  diff(nodes_, nodes, batch.upsertNodes, batch.deleteNodes);
+  services_ = std::move(services);
+  slices_ = std::move(slices);
+  nodes_ = std::move(nodes);
   return batch;
 }
 
@@ -143,7 +143,7 @@ void FileSource::armRead() {
 
 void FileSource::reload() {
   namespace fs = std::filesystem;
-  std::map<std::string, Objects> files;
+  std::map<std::string, ManifestSet::FileObjects> files;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir_, ec)) {
     auto ext = e.path().extension().string();
@@ -158,7 +158,7 @@ void FileSource::reload() {
     auto cached = decoded_.find(path);
     if (cached == decoded_.end() || cached->second.dev != id.dev || cached->second.ino != id.ino ||
         cached->second.size != id.size || cached->second.mtimeNs != id.mtimeNs) {
-      id.objects = loadManifests({path});
+      id.objects = std::make_shared<const Objects>(loadManifests({path}));
       cached = decoded_.insert_or_assign(path, std::move(id)).first;
     }
     files[path] = cached->second.objects;

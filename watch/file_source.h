@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "watch/decode.h"
@@ -16,17 +17,22 @@
 namespace kproxy::watch {
 
 // The pure part: given what each file now decodes to, the batch that turns `previous` into it.
+// Files' objects are shared, not copied: the merged view points into them, and an unchanged
+// file's objects compare equal by address.
 class ManifestSet {
  public:
+  using FileObjects = std::shared_ptr<const Objects>;
   // Replaces the objects of every file with its new decoding; files not in `files` are gone.
   // A file whose decoding has errors keeps its last good objects, if it had any.
-  SourceBatch update(const std::map<std::string, Objects>& files);
-
-  const Objects& current() const { return merged_; }
+  SourceBatch update(const std::map<std::string, FileObjects>& files);
+  SourceBatch update(const std::map<std::string, Objects>& files);  // copies; for tests
 
  private:
-  std::map<std::string, Objects> lastGood_;
-  Objects merged_;
+  std::map<std::string, FileObjects> lastGood_;
+  // The merged view, by key; a key defined in several files takes the last file's object.
+  std::map<model::NamespacedName, const model::Service*> services_;
+  std::map<model::NamespacedName, const model::EndpointSlice*> slices_;
+  std::map<std::string, const model::Node*> nodes_;
 };
 
 class FileSource : public Source {
@@ -52,7 +58,7 @@ class FileSource : public Source {
   struct Decoded {
     uint64_t dev = 0, ino = 0, size = 0;
     int64_t mtimeNs = 0;
-    Objects objects;
+    ManifestSet::FileObjects objects;
   };
   std::map<std::string, Decoded> decoded_;
   int inotifyFd_ = -1;
