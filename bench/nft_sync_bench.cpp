@@ -5,6 +5,7 @@
 // changed service + diff + transaction + generation read) against `nft -f` of the same
 // operations as a script. Medians over --repeat runs.
 //   build/nft_sync_bench [--services 1000,10000] [--repeat 3]
+#include <malloc.h>
 #include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -122,6 +123,7 @@ int main(int argc, char** argv) {
         auto t0 = Clock::now();
         auto full = b.syncFull(before);
         double fullE2e = since(t0);
+        ::malloc_trim(0);  // as the daemon does after a full sync (see proxy_daemon.cpp)
         t0 = Clock::now();
         auto part = b.syncPartial(after, changed);
         double partE2e = since(t0);
