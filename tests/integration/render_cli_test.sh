@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `kproxy render` end to end: its output for deploy/examples loads into a fresh namespace with
-# both iptables backends, and a malformed manifest among good ones is reported (exit 1) while
+# both iptables backends and, in nftables mode, with `nft -f` (both families), and a malformed manifest among good ones is reported (exit 1) while
 # the good ones still render and load.
 # IP plan: none; only lo exists and no packet is sent.
 set -euo pipefail
@@ -48,6 +48,30 @@ for backend in nft legacy; do
     drop_ns "$ns"
   done
 done
+
+# nftables mode: `kproxy render --proxy-mode nftables` is an `nft -f` file, per family.
+if command -v nft >/dev/null; then
+  for family in 4 6; do
+    check
+    "$kproxy" render --proxy-mode nftables --family "$family" --manifests "$src/deploy/examples" --node node1 \
+      --cluster-cidr 10.244.0.0/16 >"$work/nft$family" 2>"$work/errn" || fail "nftables render (IPv$family) exited $?: $(cat "$work/errn")"
+    table=ip; [ "$family" = 6 ] && table=ip6
+    ns=$(make_ns render)
+    if err=$(in_ns "$ns" nft -f "$work/nft$family" 2>&1); then
+      listed=$(in_ns "$ns" nft list table "$table" kube-proxy)
+      if [ "$family" = 4 ]; then
+        grep -q '10.96.0.80 . tcp . 80 : goto service-' <<<"$listed" || fail "[nftables] web's ClusterIP not in service-ips"
+      else
+        grep -q 'map service-ips' <<<"$listed" || fail "[nftables] no service-ips map in ip6 kube-proxy"
+      fi
+    else
+      fail "[nftables IPv$family] nft -f rejected the render: $err"
+    fi
+    drop_ns "$ns"
+  done
+else
+  echo "note: nft missing, nftables render not loaded (scripts/install-deps.sh installs it)"
+fi
 
 echo "$((checks - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]
