@@ -6,6 +6,7 @@
 #include "benchcmd/bench_command.h"
 #include "daemon/render_command.h"
 #include "daemon/run_daemon.h"
+#include "trace/trace_command.h"
 
 namespace {
 
@@ -15,10 +16,11 @@ Usage:
   kproxy [flags]                                run the proxy (see kproxy --help)
   kproxy render --manifests PATH... [options]   print the rules for a set of manifests
   kproxy cleanup                                remove every rule any mode created, here
+  kproxy trace IP:PORT[/proto] [options]        why a Service address answers, or not
   kproxy bench [options]                        compare the modes: sync times, connection rates
   kproxy help                                   this text
 
-Run "kproxy render --help" or "kproxy bench --help" for their options.
+Run "kproxy render --help", "kproxy trace --help" or "kproxy bench --help" for their options.
 )";
 
 }  // namespace
@@ -32,6 +34,8 @@ int main(int argc, char** argv) {
   if (!args.empty() && args[0] == "render")
     return kproxy::daemon::runRender({args.begin() + 1, args.end()}, std::cout, std::cerr);
   if (!args.empty() && args[0] == "cleanup") return kproxy::daemon::runCleanup();
+  if (!args.empty() && args[0] == "trace")
+    return kproxy::trace::runTrace({args.begin() + 1, args.end()}, std::cout, std::cerr);
   if (!args.empty() && args[0] == "bench")
     return kproxy::benchcmd::runBench({args.begin() + 1, args.end()}, std::cout, std::cerr);
   if (!args.empty() && args[0].rfind("-", 0) != 0) {

@@ -25,6 +25,7 @@
 #include "daemon/proxy_health.h"
 #include "daemon/service_health.h"
 #include "daemon/proxy_daemon.h"
+#include "daemon/proxy_setup.h"
 #include "iptables/iptables_backend.h"
 #include "nftables/nftables_backend.h"
 #include "dataplane/ip.h"
@@ -35,29 +36,6 @@
 namespace kproxy::daemon {
 
 namespace {
-
-// The addresses of this network namespace's interfaces, as kube-proxy uses for NodePorts.
-std::vector<std::string> localAddresses(model::IPFamily family) {
-  std::vector<std::string> out;
-  ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return out;
-  for (ifaddrs* i = list; i; i = i->ifa_next) {
-    if (!i->ifa_addr) continue;
-    net::IPAddress ip;
-    if (i->ifa_addr->sa_family == AF_INET && family == model::IPFamily::kIPv4) {
-      ip.family = model::IPFamily::kIPv4;
-      std::memcpy(ip.bytes.data(), &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
-    } else if (i->ifa_addr->sa_family == AF_INET6 && family == model::IPFamily::kIPv6) {
-      ip.family = model::IPFamily::kIPv6;
-      std::memcpy(ip.bytes.data(), &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
-    } else {
-      continue;
-    }
-    out.push_back(ip.str());
-  }
-  ::freeifaddrs(list);
-  return out;
-}
 
 void writeSysctl(const std::string& path, const std::string& value) {
   std::ofstream f("/proc/sys/" + path);
@@ -139,16 +117,7 @@ int runDaemon(const std::vector<std::string>& args) {
   }
   if (flags.cleanup) return runCleanup();
   const ProxyConfig& cfg = flags.config;
-  std::string node = cfg.hostnameOverride;
-  if (node.empty()) {
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
-    node = host;
-  }
-  // As kube-proxy: node names are matched lower-case and trimmed.
-  node.erase(0, node.find_first_not_of(" \t\n"));
-  node.erase(node.find_last_not_of(" \t\n") + 1);
-  std::transform(node.begin(), node.end(), node.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string node = nodeNameFrom(cfg);
 
   std::optional<watch::ClientConfig> apiClient;
   if (flags.manifests.empty()) {
@@ -174,23 +143,8 @@ int runDaemon(const std::vector<std::string>& args) {
   // Both families, as kube-proxy's dual-stack proxier, where the kernel has IPv6 at all.
   std::vector<model::IPFamily> families = {model::IPFamily::kIPv4};
   if (std::filesystem::exists("/proc/net/if_inet6")) families.push_back(model::IPFamily::kIPv6);
-  std::ifstream liberal("/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal");
-  int liberalValue = 0;
-  bool tcpLiberal = (liberal >> liberalValue) && liberalValue != 0;
   std::vector<iptables::RenderOptions> perFamily;
-  for (auto family : families) {
-    iptables::RenderOptions opts;
-    opts.family = family;
-    for (const auto& c : splitComma(cfg.clusterCIDR)) opts.clusterCIDRs.push_back(*net::parseCidr(c));
-    for (const auto& c : cfg.nodePortAddresses)
-      if (auto cidr = net::parseCidr(c)) opts.nodePortAddresses.push_back(*cidr);
-    opts.masqueradeAll = cfg.iptables.masqueradeAll;
-    opts.masqueradeBit = cfg.iptables.masqueradeBit;
-    opts.localhostNodePorts = cfg.iptables.localhostNodePorts;
-    opts.nodeIPs = localAddresses(family);
-    opts.conntrackTCPLiberal = tcpLiberal;
-    perFamily.push_back(std::move(opts));
-  }
+  for (auto family : families) perFamily.push_back(proxyOptionsFor(cfg, family));
   // NodePorts on 127.0.0.1 exist in iptables mode only (as upstream: not in nftables mode).
   if (!nftMode && cfg.iptables.localhostNodePorts) writeSysctl("net/ipv4/conf/all/route_localnet", "1");
 

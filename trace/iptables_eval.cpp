@@ -1,6 +1,7 @@
 #include "trace/iptables_eval.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -159,6 +160,35 @@ bool parseRule(const std::vector<std::string>& t, size_t i, IptRule& r, std::str
 }
 
 }  // namespace
+
+std::string ruleKey(const IptRule& r) {
+  std::ostringstream o;
+  auto neg = [](bool n) { return n ? "!" : ""; };
+  if (r.src) o << " s=" << neg(r.srcNeg) << r.src->str();
+  if (r.dst) o << " d=" << neg(r.dstNeg) << r.dst->str();
+  if (r.proto) o << " p=" << model::protocolName(*r.proto);
+  if (r.dport) o << " dport=" << *r.dport;
+  if (r.probability) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6f", *r.probability);
+    o << " prob=" << buf;
+  }
+  if (r.markValue) o << " mark=" << neg(r.markNeg) << *r.markValue << "/" << *r.markMask;
+  if (r.srcLocal) o << " srctype=" << neg(!*r.srcLocal) << "LOCAL";
+  if (r.dstLocal) o << " dsttype=" << neg(!*r.dstLocal) << "LOCAL";
+  if (!r.ctstates.empty()) {
+    auto states = r.ctstates;
+    std::sort(states.begin(), states.end());
+    o << " ct=" << neg(r.ctstateNeg);
+    for (const auto& s : states) o << s << ",";
+  }
+  if (!r.recentCheck.empty()) o << " recent=" << r.recentCheck;
+  if (!r.unsupported.empty()) o << " other=" << r.unsupported;
+  o << (r.isGoto ? " -g " : " -j ") << r.target;
+  if (!r.toDestination.empty()) o << " to=" << r.toDestination;
+  if (r.target == "MARK") o << " xmark=" << r.setMark << "/" << r.setMask;
+  return o.str();
+}
 
 const std::vector<IptRule>* IptDump::chain(const std::string& table, const std::string& name) const {
   auto t = tables.find(table);

@@ -49,6 +49,10 @@ struct IptDump {
   const std::vector<IptRule>* chain(const std::string& table, const std::string& name) const;
 };
 
+// What a rule does, independent of how the tool printed it (match order, /32, comments,
+// --or-mark vs --set-xmark): for comparing the kernel's rules with rendered ones.
+std::string ruleKey(const IptRule& r);
+
 // Parses `iptables-save` output, with or without -c counters, one or several tables.
 IptDump parseIptablesSave(const std::string& text);
 
