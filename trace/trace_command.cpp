@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstring>
@@ -94,6 +95,8 @@ Status loadCluster(const daemon::DaemonFlags& flags, const std::string& node, da
   o.nodeName = node;
   watch::ApiSource source(io, std::move(o));
   bool complete = false;
+  // The streams post from their own threads: keep run_for waiting for them.
+  auto guard = boost::asio::make_work_guard(io);
   source.start([&](watch::SourceBatch b) {
     apply(b);
     if (b.listComplete) {

@@ -109,6 +109,13 @@ grep -q 'Service t/bad: spec.ports\[0\].port: 70000 is out of range' "$log" && o
   bad "no error line for t/bad"
 no_rule '10.96.0.92' && ok "Service of another proxy (service-proxy-name label) not programmed" || bad "t/other was programmed"
 
+# kproxy trace reads the same API (one listing) and agrees with the kernel and a probe.
+out=$(ip netns exec "$(topo_ns node)" "$build/kproxy" trace 10.96.0.80:80 --kubeconfig "$work/kubeconfig" \
+  --hostname-override node1 --cluster-cidr 10.244.0.0/16 --iptables-backend nft --kernel --probe 2>"$work/trace.err" || true)
+if [ "$(head -1 <<<"$out")" = "reachable: 2 endpoints (2 ready)" ] && grep -q '^probe: *answered by 10.244.[12].2:8080' <<<"$out"; then
+  ok "kproxy trace through the API server: reachable, probe answered"
+else bad "kproxy trace through the API: $out $(cat "$work/trace.err")"; fi
+
 # 3. Create, scale and delete through the API.
 { service api2 10.96.0.90; slice api2 3; } | list | api_apply
 until_ok 10 answers 10.96.0.90 3 && ok "Service created through the API answers" || bad "api2 never answered"
