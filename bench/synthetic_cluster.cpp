@@ -3,15 +3,9 @@
 #include <cstdio>
 #include <string>
 
-namespace kproxy::bench {
+#include "dataplane/ip.h"
 
-namespace {
-std::string ipv4(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", v >> 24, (v >> 16) & 255, (v >> 8) & 255, v & 255);
-  return buf;
-}
-}  // namespace
+namespace kproxy::bench {
 
 SyntheticCluster makeCluster(int services, int endpointsPerService) {
   SyntheticCluster c;
@@ -23,7 +17,7 @@ SyntheticCluster makeCluster(int services, int endpointsPerService) {
     model::Service s;
     s.meta.namespace_ = "bench";
     s.meta.name = "svc-" + std::to_string(i);
-    s.clusterIP = ipv4(svcBase + 1 + i);
+    s.clusterIP = net::ipv4String(svcBase + 1 + i);
     s.clusterIPs = {s.clusterIP};
     s.ports = {{"http", model::Protocol::kTCP, 80, "8080", 0}};
     c.services.push_back(std::move(s));
@@ -36,7 +30,7 @@ SyntheticCluster makeCluster(int services, int endpointsPerService) {
     es.ports = {{"http", model::Protocol::kTCP, 8080}};
     for (int j = 0; j < endpointsPerService; ++j) {
       model::Endpoint ep;
-      ep.addresses = {ipv4(epBase + static_cast<uint32_t>(i * endpointsPerService + j))};
+      ep.addresses = {net::ipv4String(epBase + static_cast<uint32_t>(i * endpointsPerService + j))};
       ep.conditions.ready = true;
       ep.nodeName = "node" + std::to_string((i + j) % 100);
       es.endpoints.push_back(std::move(ep));

@@ -7,15 +7,11 @@
 #include <fstream>
 #include <vector>
 
+#include "dataplane/ip.h"
+
 namespace kproxy::benchcmd {
 
 namespace {
-
-std::string ipv4(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", v >> 24, (v >> 16) & 255, (v >> 8) & 255, v & 255);
-  return buf;
-}
 
 constexpr uint32_t kServiceBase = (10u << 24) | (96u << 16);   // 10.96.0.1 upward
 constexpr uint32_t kEndpointBase = (10u << 24) | (128u << 16);  // 10.128.0.0 upward
@@ -64,9 +60,9 @@ Status writeCluster(const std::string& dir, int services, int endpoints, int pod
     std::string text = "[\n";
     for (int i = first; i < std::min(services, first + kServicesPerFile); ++i) {
       std::string name = "svc-" + std::to_string(i);
-      text += (i == first ? "" : ",\n") + service("bench", name, ipv4(kServiceBase + 1 + static_cast<uint32_t>(i)));
+      text += (i == first ? "" : ",\n") + service("bench", name, net::ipv4String(kServiceBase + 1 + static_cast<uint32_t>(i)));
       ips.clear();
-      for (int j = 0; j < endpoints; ++j) ips.push_back(ipv4(kEndpointBase + static_cast<uint32_t>(i * endpoints + j)));
+      for (int j = 0; j < endpoints; ++j) ips.push_back(net::ipv4String(kEndpointBase + static_cast<uint32_t>(i * endpoints + j)));
       text += ",\n" + slice("bench", name, ips);
     }
     char file[32];
@@ -83,9 +79,9 @@ Status writeCluster(const std::string& dir, int services, int endpoints, int pod
 Status writeChange(const std::string& dir, int endpoints, int generation) {
   std::vector<std::string> ips;
   const uint32_t base = (10u << 24) | (160u << 16);
-  for (int j = 0; j < endpoints; ++j) ips.push_back(ipv4(base + static_cast<uint32_t>(j)));
+  for (int j = 0; j < endpoints; ++j) ips.push_back(net::ipv4String(base + static_cast<uint32_t>(j)));
   // Endpoint 0 moves to a fresh address in every generation.
-  if (!ips.empty()) ips[0] = ipv4(base + (1u << 15) + static_cast<uint32_t>(generation));
+  if (!ips.empty()) ips[0] = net::ipv4String(base + (1u << 15) + static_cast<uint32_t>(generation));
   return writeAtomically(dir, "change.json",
                          "[" + service("bench", "changing", "10.95.0.11") + ",\n" + slice("bench", "changing", ips) + "]\n");
 }

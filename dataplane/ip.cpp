@@ -1,5 +1,7 @@
 #include "dataplane/ip.h"
 
+#include <cstdio>
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -86,6 +88,12 @@ std::string joinHostPort(const std::string& ip, IPFamily family, uint16_t port) 
   out += ':';
   out += std::to_string(port);
   return out;
+}
+
+std::string ipv4String(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", v >> 24, (v >> 16) & 255, (v >> 8) & 255, v & 255);
+  return buf;
 }
 
 }  // namespace kproxy::net

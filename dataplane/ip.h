@@ -34,6 +34,9 @@ struct Cidr {
 
 std::optional<Cidr> parseCidr(std::string_view text);
 
+// Dotted quad of a host-order IPv4 address (synthetic clusters count addresses as integers).
+std::string ipv4String(uint32_t hostOrder);
+
 // "ip:port", or "[ip]:port" for IPv6, as kube-proxy prints endpoints.
 std::string joinHostPort(const std::string& ip, model::IPFamily family, uint16_t port);
 

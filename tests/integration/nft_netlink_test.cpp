@@ -17,6 +17,7 @@
 #include "nftables/netlink_client.h"
 #include "nftables/nftables_backend.h"
 #include "tests/golden/golden_support.h"
+#include "tests/support/run_command.h"
 
 namespace kproxy::nftables {
 namespace {
@@ -24,16 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using dataplane::DesiredState;
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
+std::string run(const std::string& cmd) { return testing::runCommand(cmd); }
 
 std::string family(IPFamily f) { return f == IPFamily::kIPv4 ? "ip" : "ip6"; }
 

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "tests/golden/golden_support.h"
+#include "tests/support/run_command.h"
 #include "trace/nft_view.h"
 
 namespace kproxy::trace {
@@ -15,16 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
+std::string run(const std::string& cmd) { return testing::runCommand(cmd); }
 
 TEST(TraceNft, EveryGoldensAddressesLeadWhereTheDesiredStateSays) {
   size_t checked = 0;
