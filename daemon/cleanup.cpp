@@ -1,5 +1,8 @@
 #include "daemon/cleanup.h"
 
+#include "ipvs/helper_rules.h"
+#include "ipvs/ipvs_cleanup.h"
+
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -30,10 +33,10 @@ std::string targetOf(const std::string& line) {
 }
 
 void cleanupIptables(XtablesBackend backend, model::IPFamily family, bool (*doomed)(std::string_view),
-                     CleanupReport& report) {
+                     CleanupReport& report, std::vector<const char*> tables = {"nat", "filter", "mangle"}) {
   iptables::RestoreRunner runner(backend, family);
   std::string where = std::string(iptables::backendName(backend)) + "/" + model::familyName(family);
-  for (const char* table : {"nat", "filter", "mangle"}) {
+  for (const char* table : tables) {
     auto saved = runner.save(table);
     if (!saved) continue;  // that backend or table is not there: nothing of ours either
     size_t rules = 0, chains = 0;
@@ -69,6 +72,15 @@ void cleanupIpsets(CleanupReport& report) {
   }
   if (!removed.empty()) report.removed.push_back("ipsets: " + std::to_string(removed.size()));
 }
+
+void cleanupIpvsServers(CleanupReport& report) {
+  auto removed = ipvs::removeOwnVirtualServers();
+  if (!removed) report.errors.push_back("IPVS: " + removed.error());
+  else if (removed.value() > 0) report.removed.push_back("IPVS virtual servers: " + std::to_string(removed.value()));
+}
+
+// Chains only iptables mode makes (their presence says iptables mode ran here).
+bool iptablesOnlyChain(std::string_view c) { return anyKubeChain(c) && !ipvs::isIpvsModeChain(c) && c != "KUBE-FIREWALL"; }
 
 void cleanupIpvsDevice(CleanupReport& report) {
   if (!std::filesystem::exists("/sys/class/net/kube-ipvs0")) return;
@@ -116,8 +128,7 @@ CleanupReport cleanupAll() {
   CleanupReport report;
   for (auto backend : {XtablesBackend::kNft, XtablesBackend::kLegacy})
     for (auto family : {model::IPFamily::kIPv4, model::IPFamily::kIPv6}) cleanupIptables(backend, family, anyKubeChain, report);
-  // IPVS virtual services need the IPVS netlink client (IPVS mode); without it only the
-  // device and sets it leaves are removed here.
+  cleanupIpvsServers(report);  // before the device and sets that say which are ours
   cleanupIpsets(report);
   cleanupIpvsDevice(report);
   cleanupNftables(report);
@@ -127,12 +138,39 @@ CleanupReport cleanupAll() {
 CleanupReport cleanupOtherModes(const std::string& mode, XtablesBackend active) {
   CleanupReport report;
   XtablesBackend other = active == XtablesBackend::kNft ? XtablesBackend::kLegacy : XtablesBackend::kNft;
+  if (mode == "ipvs") {
+    for (auto family : {model::IPFamily::kIPv4, model::IPFamily::kIPv6}) {
+      cleanupIptables(other, family, anyKubeChain, report);
+      // iptables mode ran last: its KUBE-SERVICES jumps into the per-service chains, so every
+      // kube chain goes (the first IPVS sync makes its own); our own restart keeps them.
+      bool iptablesModeLeft = false;
+      for (const char* table : {"nat", "filter"}) {
+        auto saved = iptables::RestoreRunner(active, family).save(table);
+        if (!saved) continue;
+        for (const auto& c : iptables::chainsInSave(saved.value())) iptablesModeLeft = iptablesModeLeft || iptablesOnlyChain(c);
+      }
+      if (iptablesModeLeft) cleanupIptables(active, family, anyKubeChain, report);
+    }
+    cleanupNftables(report);
+    return report;
+  }
+  cleanupIpvsServers(report);
   for (auto family : {model::IPFamily::kIPv4, model::IPFamily::kIPv6}) {
     if (mode == "nftables") {
       for (auto b : {XtablesBackend::kNft, XtablesBackend::kLegacy}) cleanupIptables(b, family, anyKubeChain, report);
     } else {
       cleanupIptables(other, family, anyKubeChain, report);
-      cleanupIptables(active, family, ipvsOnlyChain, report);
+      // IPVS mode ran last: its rules in the shared chains (KUBE-SERVICES, KUBE-POSTROUTING)
+      // match its ipsets, which cannot be destroyed while referenced, so every kube chain goes
+      // (the first sync writes its own); our own restart keeps them.
+      bool ipvsModeLeft = false;
+      for (const char* table : {"nat", "filter"}) {
+        auto saved = iptables::RestoreRunner(active, family).save(table);
+        if (!saved) continue;
+        ipvsModeLeft = ipvsModeLeft || saved.value().find("--match-set KUBE-") != std::string::npos;
+        for (const auto& c : iptables::chainsInSave(saved.value())) ipvsModeLeft = ipvsModeLeft || ipvsOnlyChain(c);
+      }
+      cleanupIptables(active, family, ipvsModeLeft ? anyKubeChain : ipvsOnlyChain, report);
     }
   }
   cleanupIpsets(report);

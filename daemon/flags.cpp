@@ -16,7 +16,7 @@ interrupt traffic.
 Flags (kube-proxy's names):
   --config FILE                    a KubeProxyConfiguration (YAML or JSON); flags override it
   --write-config-to FILE           write the default configuration and exit
-  --proxy-mode iptables|nftables   the dataplane mode (default iptables; ipvs later)
+  --proxy-mode iptables|ipvs|nftables  the dataplane mode (default iptables)
   --master URL                     the API server (overrides the kubeconfig's server)
   --kubeconfig FILE                credentials and server; with neither, the in-cluster service
                                    account (KUBERNETES_SERVICE_HOST/PORT and its token)
@@ -33,6 +33,14 @@ Flags (kube-proxy's names):
   --iptables-masquerade-bit N      fwmark bit for masquerading (default 14)
   --iptables-localhost-nodeports B NodePorts on 127.0.0.1 (default true)
   --iptables-backend nft|legacy    xtables backend (default: detected like kube-proxy)
+  --ipvs-scheduler NAME            rr (default), wrr, lc, wlc, sh, dh, sed, nq, mh
+  --ipvs-sync-period D             IPVS mode's full resync interval (default 30s)
+  --ipvs-min-sync-period D         IPVS mode's minimum interval between syncs (default 0s)
+  --ipvs-exclude-cidrs CIDR[,...]  IPVS virtual servers in these ranges are never removed as stale
+  --ipvs-strict-arp                arp_ignore=1, arp_announce=2 (for load balancers in ARP mode)
+  --ipvs-tcp-timeout D             IPVS idle TCP timeout (default 0: the kernel's)
+  --ipvs-tcpfin-timeout D          IPVS TCP timeout after a FIN (default 0: the kernel's)
+  --ipvs-udp-timeout D             IPVS UDP timeout (default 0: the kernel's)
   --healthz-bind-address IP:PORT   /healthz and /livez (default 0.0.0.0:10256; "" turns it off)
   --metrics-bind-address IP:PORT   /metrics in Prometheus format (default 127.0.0.1:10249)
   --cleanup                        remove every rule any kube-proxy mode created, then exit
@@ -164,6 +172,24 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
         if (!d) problems.push_back(a + ": \"" + value + "\" is not a duration (like 30s, 1m0s, 500ms)");
         else (a == "--iptables-sync-period" ? c.iptables.syncPeriod : c.iptables.minSyncPeriod) = *d;
       }
+    } else if (a == "--ipvs-sync-period" || a == "--ipvs-min-sync-period") {
+      if (need()) {
+        auto d = parseDuration(value);
+        if (!d) problems.push_back(a + ": \"" + value + "\" is not a duration (like 30s, 1m0s, 500ms)");
+        else (a == "--ipvs-sync-period" ? c.ipvs.syncPeriod : c.ipvs.minSyncPeriod) = *d;
+      }
+    } else if (a == "--ipvs-tcp-timeout" || a == "--ipvs-tcpfin-timeout" || a == "--ipvs-udp-timeout") {
+      if (need()) {
+        auto d = parseDuration(value);
+        if (!d) problems.push_back(a + ": \"" + value + "\" is not a duration (like 30s, 1m0s, 500ms)");
+        else (a == "--ipvs-tcp-timeout" ? c.ipvs.tcpTimeout : a == "--ipvs-tcpfin-timeout" ? c.ipvs.tcpFinTimeout : c.ipvs.udpTimeout) = *d;
+      }
+    } else if (a == "--ipvs-scheduler") {
+      if (need()) c.ipvs.scheduler = value;
+    } else if (a == "--ipvs-strict-arp") {
+      boolean(c.ipvs.strictARP);
+    } else if (a == "--ipvs-exclude-cidrs") {
+      if (need()) c.ipvs.excludeCIDRs = splitComma(value);
     } else if (a == "--iptables-masquerade-bit") {
       if (need()) {
         int bit = -1;
@@ -190,7 +216,6 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
     }
   }
   for (auto& e : validateProxyConfig(c)) problems.push_back(std::move(e));
-  if (c.mode == "ipvs") problems.push_back("--proxy-mode ipvs: not built yet (iptables and nftables are)");
   if (!problems.empty()) {
     std::string msg;
     for (const auto& p : problems) msg += (msg.empty() ? "" : "; ") + p;

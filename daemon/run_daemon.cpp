@@ -27,6 +27,7 @@
 #include "daemon/proxy_daemon.h"
 #include "daemon/proxy_setup.h"
 #include "iptables/iptables_backend.h"
+#include "ipvs/ipvs_backend.h"
 #include "nftables/nftables_backend.h"
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
@@ -133,6 +134,7 @@ int runDaemon(const std::vector<std::string>& args) {
   }
 
   const bool nftMode = cfg.mode == "nftables";
+  const bool ipvsMode = cfg.mode == "ipvs";
   auto backend = flags.backend ? *flags.backend : iptables::detectBackend(model::IPFamily::kIPv4);
   log::info("kproxy starting: node " + node + ", mode " + cfg.mode +
             (nftMode ? std::string() : std::string(", backend ") + iptables::backendName(backend)) +
@@ -146,13 +148,25 @@ int runDaemon(const std::vector<std::string>& args) {
   std::vector<iptables::RenderOptions> perFamily;
   for (auto family : families) perFamily.push_back(proxyOptionsFor(cfg, family));
   // NodePorts on 127.0.0.1 exist in iptables mode only (as upstream: not in nftables mode).
-  if (!nftMode && cfg.iptables.localhostNodePorts) writeSysctl("net/ipv4/conf/all/route_localnet", "1");
+  if (!nftMode && !ipvsMode && cfg.iptables.localhostNodePorts) writeSysctl("net/ipv4/conf/all/route_localnet", "1");
+  // Upstream's IPVS sysctls: IPVS connections visible to conntrack (for masquerading),
+  // connections to a removed destination or quiescent template expire, forwarding on.
+  if (ipvsMode)
+    for (const char* path : {"net/ipv4/vs/conntrack", "net/ipv4/vs/expire_nodest_conn",
+                             "net/ipv4/vs/expire_quiescent_template", "net/ipv4/ip_forward"})
+      if (readSysctl(path) != 1) writeSysctl(path, "1");
+  // Strict ARP: the node answers ARP only for addresses on the receiving interface, so the
+  // Service IPs on kube-ipvs0 are not announced (MetalLB's ARP mode needs this).
+  if (ipvsMode && cfg.ipvs.strictARP) {
+    if (readSysctl("net/ipv4/conf/all/arp_ignore") != 1) writeSysctl("net/ipv4/conf/all/arp_ignore", "1");
+    if (readSysctl("net/ipv4/conf/all/arp_announce") != 2) writeSysctl("net/ipv4/conf/all/arp_announce", "2");
+  }
 
   boost::asio::io_context io;
   SyncScheduler::Options timing;
-  timing.syncPeriod = cfg.iptables.syncPeriod;
-  timing.minSyncPeriod = cfg.iptables.minSyncPeriod;
-  timing.maxRetry = cfg.iptables.syncPeriod;
+  timing.syncPeriod = ipvsMode ? cfg.ipvs.syncPeriod : cfg.iptables.syncPeriod;
+  timing.minSyncPeriod = ipvsMode ? cfg.ipvs.minSyncPeriod : cfg.iptables.minSyncPeriod;
+  timing.maxRetry = timing.syncPeriod;
   std::unique_ptr<watch::Source> source;
   if (apiClient) {
     watch::ApiSource::Options o;
@@ -174,6 +188,27 @@ int runDaemon(const std::vector<std::string>& args) {
       continue;
     }
     auto restore = std::make_unique<iptables::RestoreRunner>(backend, family);
+    if (ipvsMode) {
+      auto client = ipvs::NetlinkIpvsClient::open();
+      if (!client) {
+        std::cerr << "kproxy: --proxy-mode ipvs: " << client.error() << "\n";
+        return 1;
+      }
+      auto secs = [](std::chrono::milliseconds d) { return static_cast<uint32_t>(d.count() / 1000); };
+      if (family == families.front() && (cfg.ipvs.tcpTimeout.count() || cfg.ipvs.tcpFinTimeout.count() || cfg.ipvs.udpTimeout.count()))
+        if (Status s = client.value()->setTimeouts(secs(cfg.ipvs.tcpTimeout), secs(cfg.ipvs.tcpFinTimeout), secs(cfg.ipvs.udpTimeout)); !s)
+          log::warning(s.message() + "; continuing with the kernel's timeouts");
+      ipvs::IpvsOptions ipvsOpts;
+      ipvsOpts.proxy = std::move(opts);
+      ipvsOpts.scheduler = cfg.ipvs.scheduler.empty() ? "rr" : cfg.ipvs.scheduler;
+      for (const auto& c : cfg.ipvs.excludeCIDRs)
+        if (auto cidr = net::parseCidr(c)) ipvsOpts.excludeCIDRs.push_back(*cidr);
+      backends.push_back({family, std::make_unique<ipvs::IpvsBackend>(std::move(ipvsOpts), std::move(client).value(),
+                                                                     std::make_unique<ipvs::NetlinkDummyLink>(),
+                                                                     std::make_unique<ipvs::LibIpsetClient>(),
+                                                                     std::move(restore))});
+      continue;
+    }
     backends.push_back({family, std::make_unique<iptables::IptablesBackend>(std::move(opts), std::move(restore))});
   }
   ProxyDaemon daemon(io, node, timing, std::move(source), std::move(backends));

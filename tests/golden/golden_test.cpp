@@ -9,6 +9,7 @@
 
 #include "dataplane/desired_state.h"
 #include "iptables/renderer.h"
+#include "ipvs/planner.h"
 #include "nftables/renderer.h"
 #include "tests/golden/golden_support.h"
 #include "watch/decode.h"
@@ -72,6 +73,32 @@ TEST_P(GoldenTest, NftablesRendersAsRecordedAndHoldsInvariants) {
   std::string got = kproxy::nftables::toText(table);
   checkGolden(name, "nftables.golden", got);
   for (const auto& v : kproxy::testing::checkNftInvariants(table)) ADD_FAILURE() << name << ": " << v;
+}
+
+// IPVS mode: the virtual servers, kube-ipvs0 addresses and set members of the case, planned
+// Service by Service and merged as the backend does (the node IPs count as local addresses).
+TEST_P(GoldenTest, IpvsPlansAsRecorded) {
+  const std::string name = GetParam();
+  Case c = loadCase(name);
+  kproxy::ipvs::IpvsOptions opts;
+  opts.proxy = c.opts;
+  const std::set<std::string> local(c.opts.nodeIPs.begin(), c.opts.nodeIPs.end());
+  kproxy::ipvs::Fragment all;
+  for (auto i = c.state.ports.begin(); i != c.state.ports.end();) {
+    auto j = i;
+    while (j != c.state.ports.end() && j->name.service == i->name.service) ++j;
+    all.merge(kproxy::ipvs::planPorts({i, j}, opts, local));
+    i = j;
+  }
+  std::string got = kproxy::ipvs::formatServers(all.servers) + "addresses:";
+  for (const auto& a : all.addresses) got += " " + a;
+  got += "\n";
+  for (const auto& [set, members] : all.sets) {
+    got += set + ":";
+    for (const auto& m : members) got += " " + m;
+    got += "\n";
+  }
+  checkGolden(name, "ipvs.golden", got);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, GoldenTest, ::testing::ValuesIn(listCases()),

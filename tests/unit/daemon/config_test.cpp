@@ -167,5 +167,31 @@ TEST(ProxyConfig, LoggingFormatAndVerbosityFromTheFileAndFlags) {
   EXPECT_NE(bad.error().find("logging.format: \"xml\" is not text or json"), std::string::npos) << bad.error();
 }
 
+TEST(ProxyConfig, IpvsFlagsAndFile) {
+  auto read = [](const std::string&) -> Result<std::string> {
+    return std::string("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n"
+                       "ipvs: {scheduler: wrr, strictARP: true, excludeCIDRs: [10.50.0.0/16], udpTimeout: 30s}\n");
+  };
+  auto f = parseDaemonFlags({"--config", "c", "--ipvs-scheduler", "lc", "--ipvs-tcp-timeout", "15m", "--ipvs-sync-period", "5s"}, read);
+  ASSERT_TRUE(f) << f.error();
+  const auto& ipvs = f.value().config.ipvs;
+  EXPECT_EQ(f.value().config.mode, "ipvs");
+  EXPECT_EQ(ipvs.scheduler, "lc");
+  EXPECT_TRUE(ipvs.strictARP);
+  EXPECT_EQ(ipvs.excludeCIDRs, (std::vector<std::string>{"10.50.0.0/16"}));
+  EXPECT_EQ(ipvs.tcpTimeout, std::chrono::minutes(15));
+  EXPECT_EQ(ipvs.udpTimeout, std::chrono::seconds(30));
+  EXPECT_EQ(ipvs.syncPeriod, std::chrono::seconds(5));
+  auto g = parseDaemonFlags({"--proxy-mode", "ipvs", "--ipvs-strict-arp", "--ipvs-exclude-cidrs", "10.1.0.0/16,fd00::/8"});
+  ASSERT_TRUE(g) << g.error();
+  EXPECT_TRUE(g.value().config.ipvs.strictARP);
+  EXPECT_EQ(g.value().config.ipvs.excludeCIDRs.size(), 2u);
+  auto bad = parseDaemonFlags({"--ipvs-scheduler", "fastest", "--ipvs-exclude-cidrs", "10.1.0.0/99", "--ipvs-udp-timeout", "soon"});
+  ASSERT_FALSE(bad);
+  for (const char* want : {"ipvs.scheduler: \"fastest\" is not an IPVS scheduler", "ipvs.excludeCIDRs[0]: \"10.1.0.0/99\"",
+                           "--ipvs-udp-timeout: \"soon\" is not a duration"})
+    EXPECT_NE(bad.error().find(want), std::string::npos) << bad.error();
+}
+
 }  // namespace
 }  // namespace kproxy::daemon

@@ -1,0 +1,24 @@
+// The iptables rules IPVS mode needs beside IPVS (upstream's writeIptablesRules): masquerade
+// marks and hairpin by ipset match, NodePort and LB chains, the access filter that rejects
+// other ports on Service IPs, and the jumps from the built-in chains into them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "iptables/jump_rules.h"
+#include "ipvs/planner.h"
+
+namespace kproxy::ipvs {
+
+// Restore input (filter, then nat) that rewrites every chain of ours. The rules match ipsets,
+// so they do not change with Services: IPVS mode restores them once per full sync.
+std::string renderHelperRules(const IpvsOptions& opts);
+
+// Upstream IPVS mode's jumps from built-in chains.
+std::vector<iptables::JumpRule> ipvsJumpRules();
+
+// The chains of IPVS mode (both tables), for cleanup and mode switches.
+bool isIpvsModeChain(std::string_view chain);
+
+}  // namespace kproxy::ipvs

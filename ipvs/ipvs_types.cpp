@@ -1,0 +1,48 @@
+#include "ipvs/ipvs_types.h"
+
+#include "dataplane/ip.h"
+
+namespace kproxy::ipvs {
+namespace {
+
+const char* protocolFlag(Protocol p) {
+  switch (p) {
+    case Protocol::kTCP: return "-t";
+    case Protocol::kUDP: return "-u";
+    case Protocol::kSCTP: return "--sctp-service";
+  }
+  return "-t";
+}
+
+}  // namespace
+
+std::string ServiceKey::str() const {
+  return std::string(model::protocolName(protocol)) + " " + net::joinHostPort(address, family, port);
+}
+
+std::string Destination::str() const {
+  return net::joinHostPort(address, address.find(':') != std::string::npos ? IPFamily::kIPv6 : IPFamily::kIPv4, port);
+}
+
+std::string Operation::str() const {
+  const ServiceKey& k = server.key;
+  std::string svc = std::string(protocolFlag(k.protocol)) + " " + net::joinHostPort(k.address, k.family, k.port);
+  auto settings = [&] {
+    std::string s = " -s " + server.scheduler;
+    if (server.persistent()) s += " -p " + std::to_string(server.timeout);
+    return s;
+  };
+  switch (kind) {
+    case OpKind::kAddService: return "ipvsadm -A " + svc + settings();
+    case OpKind::kEditService: return "ipvsadm -E " + svc + settings();
+    case OpKind::kDeleteService: return "ipvsadm -D " + svc;
+    case OpKind::kAddDestination:
+      return "ipvsadm -a " + svc + " -r " + destination.str() + " -m -w " + std::to_string(destination.weight);
+    case OpKind::kEditDestination:
+      return "ipvsadm -e " + svc + " -r " + destination.str() + " -m -w " + std::to_string(destination.weight);
+    case OpKind::kDeleteDestination: return "ipvsadm -d " + svc + " -r " + destination.str();
+  }
+  return "ipvsadm ?";
+}
+
+}  // namespace kproxy::ipvs

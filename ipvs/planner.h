@@ -1,0 +1,76 @@
+// The pure half of IPVS mode: what the kernel must hold for a set of Service ports (virtual
+// servers, destinations, kube-ipvs0 addresses, ipset members), and the ordered operations that
+// turn what it holds into that, draining removed TCP/SCTP destinations instead of cutting them.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dataplane/desired_state.h"
+#include "dataplane/proxy_options.h"
+#include "ipvs/ipvs_types.h"
+
+namespace kproxy::ipvs {
+
+struct IpvsOptions {
+  dataplane::ProxyOptions proxy;
+  std::string scheduler = "rr";
+  // Virtual servers on these addresses are never deleted as stale (--ipvs-exclude-cidrs).
+  std::vector<net::Cidr> excludeCIDRs;
+};
+
+// Upstream's ipset names, for one family ("KUBE-6-..." for IPv6).
+struct SetInfo {
+  const char* name;  // IPv4 name
+  const char* type;
+  const char* comment;
+};
+const std::vector<SetInfo>& ipsetInfo();
+std::string setName(const char* ipv4Name, IPFamily family);
+
+// What some Service ports need from the kernel.
+struct Fragment {
+  std::map<ServiceKey, ObservedService> servers;        // destinations at weight 1
+  std::set<std::string> addresses;                      // for kube-ipvs0
+  std::map<std::string, std::set<std::string>> sets;    // set name -> members (ipset save text)
+  bool operator==(const Fragment&) const;
+  void merge(const Fragment& o);
+};
+
+// `otherLocal`: addresses already on other devices (not bound to kube-ipvs0 again).
+Fragment planPorts(dataplane::PortList::Range ports, const IpvsOptions& opts, const std::set<std::string>& otherLocal);
+
+// Operations that turn `current` (ours only) into `desired`. A destination that is no longer
+// wanted: UDP at once; TCP/SCTP first to weight 0 (new connections avoid it), then deleted when
+// it has no connections left or `drainExpired` says it waited long enough.
+template <typename F>
+std::vector<Operation> planOperations(const std::map<ServiceKey, ObservedService>& desired,
+                                      const std::map<ServiceKey, ObservedService>& current, F drainExpired);
+
+// Text of virtual servers sorted like `ipvsadm -Ln` (goldens, trace, logs).
+std::string formatServers(const std::map<ServiceKey, ObservedService>& servers);
+
+// --- implementation of the template ---
+namespace detail {
+void planServer(const ObservedService* want, const ObservedService* have, std::vector<Operation>& ops,
+                const std::function<bool(const ServiceKey&, const Destination&)>& drainExpired);
+}
+
+template <typename F>
+std::vector<Operation> planOperations(const std::map<ServiceKey, ObservedService>& desired,
+                                      const std::map<ServiceKey, ObservedService>& current, F drainExpired) {
+  std::vector<Operation> ops;
+  std::function<bool(const ServiceKey&, const Destination&)> expired = drainExpired;
+  for (const auto& [key, want] : desired) {
+    auto it = current.find(key);
+    detail::planServer(&want, it == current.end() ? nullptr : &it->second, ops, expired);
+  }
+  for (const auto& [key, have] : current)
+    if (!desired.count(key)) detail::planServer(nullptr, &have, ops, expired);
+  return ops;
+}
+
+}  // namespace kproxy::ipvs
