@@ -5,7 +5,7 @@ JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps configure test unit-test root-test asan-test bench clean demo
+.PHONY: all deps configure test unit-test root-test vm-test vm-bench asan-test bench clean demo
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -17,13 +17,20 @@ configure: deps
 	@[ -f $(BUILD)/CMakeCache.txt ] || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 test: all
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|root'
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|root|vm'
 
 unit-test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
 
 root-test: all
 	cd $(BUILD) && ctest --output-on-failure -L root
+
+vm-test: all
+	cd $(BUILD) && ctest --output-on-failure -L vm
+
+# The IPVS benchmark, in the VM (this kernel has no IPVS): bench/ipvs_bench.cpp.
+vm-bench: all
+	VM_TIMEOUT=1800 ./tests/vm/run_vm.sh $(BUILD) ipvs_bench
 
 asan-test: deps
 	@[ -f $(ASAN_BUILD)/CMakeCache.txt ] || cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKPROXY_SANITIZE=ON -DKPROXY_BENCH=OFF

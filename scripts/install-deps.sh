@@ -15,6 +15,8 @@ pkgs=(
   iptables ipset iproute2 conntrack procps nftables
   # the test API server (python3), its certificates (openssl), control calls (curl)
   python3 openssl curl
+  # the IPVS tests in a VM (tests/vm): the emulator, the guest's shell, ipvsadm to compare with
+  qemu-system-x86 busybox-static ipvsadm
 )
 
 missing=()

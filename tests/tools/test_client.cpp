@@ -1,7 +1,8 @@
 // Client for the netns tests and the demo: counts which "pod" answers.
 //   kproxy-testclient tcp IP PORT COUNT [--timeout-ms N]   short connections, one line each
 //   kproxy-testclient udp IP PORT COUNT [--src-port P] [--timeout-ms N]
-//   kproxy-testclient hold IP PORT SECONDS                  one connection, a line every 100 ms
+//   kproxy-testclient hold IP PORT SECONDS [--rst]          one connection, a line every 100 ms;
+//                                                           --rst closes it with a reset
 // Prints "NAME COUNT" per answering pod, then "refused N", "timeout N" when nonzero, and for
 // hold "held N" or "broken after N". Exit status 0 when every attempt got an answer.
 #include <arpa/inet.h>
@@ -110,9 +111,11 @@ int main(int argc, char** argv) {
   sockaddr_in a = addr(argv[2], std::atoi(argv[3]));
   int count = std::atoi(argv[4]);
   int srcPort = 0;
-  for (int i = 5; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--src-port") == 0) srcPort = std::atoi(argv[i + 1]);
-    if (std::strcmp(argv[i], "--timeout-ms") == 0) timeoutMs = std::atoi(argv[i + 1]);
+  bool rst = false;
+  for (int i = 5; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--rst") == 0) rst = true;
+    else if (i + 1 < argc && std::strcmp(argv[i], "--src-port") == 0) srcPort = std::atoi(argv[++i]);
+    else if (i + 1 < argc && std::strcmp(argv[i], "--timeout-ms") == 0) timeoutMs = std::atoi(argv[++i]);
   }
   if (mode == "hold") {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -135,6 +138,11 @@ int main(int argc, char** argv) {
       ::usleep(100000);
     }
     std::printf("held %d %s\n", held, first.c_str());
+    if (rst) {
+      linger l{1, 0};  // close with RST: no TIME_WAIT anywhere on the path
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    ::close(fd);
     return 0;
   }
   std::map<std::string, int> counts;

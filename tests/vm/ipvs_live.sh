@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# kproxy in IPVS mode against a real IPVS (run in the VM guest by run_vm.sh): the scenarios
+# every mode runs (live_lib.sh), then IPVS-specific ones: exact round robin, what the kernel
+# holds (virtual servers, kube-ipvs0, ipsets, helper rules), graceful termination, a foreign
+# virtual server left alone, switching from iptables mode and back, cleanup.
+# Usage: ipvs_live.sh BUILD_DIR. IP plan and Services: topology.sh and live_lib.sh; the foreign
+# virtual server is 10.50.0.1:80.
+set -euo pipefail
+here=$(dirname "$(readlink -f "$0")")
+build=${1:?usage: $0 BUILD_DIR}
+command -v ipvsadm >/dev/null || { echo "SKIP: ipvsadm missing"; exit 77; }
+TOPO_PREFIX="kproxy-test-ipvs-$$"
+. "$here/../integration/topology.sh"
+work=$(mktemp -d)
+trap 'topo_cleanup; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+
+LIVE_TAG=ipvs
+DNS_MOVED_PATTERN='10.244.2.2:5353'
+log="$work/kproxy.log"
+. "$here/../integration/live_lib.sh"
+in_node() { ip netns exec "$(topo_ns node)" "$@"; }
+ipvs() { in_node ipvsadm -Ln 2>/dev/null || true; }
+wait_rules() {
+  local deadline=$((SECONDS + $2))
+  while [ $SECONDS -lt $deadline ]; do
+    grep -q -- "$1" <<<"$(ipvs)" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# dests VIP:PORT: the destination lines of one virtual server ("-> ip:port Masq weight active inactive").
+dests() { ipvs | awk -v vs="$1" '$1 ~ /^(TCP|UDP|SCTP)$/ {cur = $2} $1 == "->" && cur == vs {print $2, $3, $4, $5, $6}'; }
+
+topo_up "$build/kproxy-testserver"
+live_manifests
+# eTP Local NodePorts, LoadBalancer IP, externalIP are in live_manifests (lb, lbremote).
+start() { topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --proxy-mode ipvs \
+  --ipvs-sync-period 2s --ipvs-min-sync-period 50ms --ipvs-strict-arp --ipvs-tcp-timeout 900s --ipvs-udp-timeout 30s "$@"; }
+# A virtual server kproxy does not own, there before it starts.
+in_node ipvsadm -A -t 10.50.0.1:80 -s wrr
+start
+wait_rules '10.96.0.83:80' 20 || { cat "$log"; bad "kproxy never programmed IPVS"; exit 1; }
+
+# The kernel's view: virtual servers with masquerading destinations, Service IPs on kube-ipvs0
+# (down), upstream's ipsets and helper rules.
+v=$(ipvs)
+if grep -q '^TCP  10.96.0.80:80 rr' <<<"$v" && [ "$(dests 10.96.0.80:80 | grep -c 'Masq 1')" = 3 ] &&
+   grep -q '^TCP  10.200.0.1:30080 rr' <<<"$v" && grep -q '^UDP  10.96.0.10:53 rr' <<<"$v" &&
+   grep -q '^TCP  10.96.0.81:80 rr persistent 10800' <<<"$v" && grep -q '^TCP  10.96.0.82:80 rr' <<<"$v"; then
+  ok "ipvsadm -Ln: ClusterIPs, NodePort on the node IP, UDP, affinity as persistence, 3 masq destinations"
+else bad "unexpected IPVS table: $v"; fi
+t=$(in_node ipvsadm -L --timeout 2>&1 || true)
+if grep -q 'Timeout (tcp tcpfin udp): 900 120 30' <<<"$t" && [ "$(in_node cat /proc/sys/net/ipv4/conf/all/arp_ignore)" = 1 ] &&
+   [ "$(in_node cat /proc/sys/net/ipv4/conf/all/arp_announce)" = 2 ] && [ "$(in_node cat /proc/sys/net/ipv4/vs/conntrack)" = 1 ]; then
+  ok "IPVS timeouts (900 120 30), strict ARP and vs/conntrack set"
+else bad "timeouts/sysctls: $t arp_ignore=$(in_node cat /proc/sys/net/ipv4/conf/all/arp_ignore)"; fi
+addrs=$(in_node ip -4 addr show dev kube-ipvs0 2>/dev/null || true)
+if grep -q 'inet 10.96.0.80/32' <<<"$addrs" && grep -q 'inet 10.96.0.10/32' <<<"$addrs" && ! grep -q 'UP' <<<"$(in_node ip link show kube-ipvs0)"; then
+  ok "kube-ipvs0 holds the ClusterIPs as /32 and stays down"
+else bad "kube-ipvs0: $addrs"; fi
+sets=$(in_node ipset save 2>/dev/null || true)
+if grep -q '^add KUBE-CLUSTER-IP 10.96.0.80,tcp:80$' <<<"$sets" && grep -q '^add KUBE-NODE-PORT-TCP 30080$' <<<"$sets" &&
+   grep -q '^add KUBE-LOOP-BACK 10.244.1.2,tcp:8080,10.244.1.2$' <<<"$sets" && grep -q '^add KUBE-NODE-PORT-LOCAL-TCP 30086$' <<<"$sets" &&
+   grep -q '^add KUBE-HEALTH-CHECK-NODE-PORT 32001$' <<<"$sets" && grep -q '^add KUBE-IPVS-IPS 10.96.0.80$' <<<"$sets"; then
+  ok "ipsets: cluster IPs, NodePorts (and Local ones), hairpin, health check ports, IPVS IPs"
+else bad "ipsets: $(grep -c '^add' <<<"$sets") members: $(head -c 600 <<<"$sets")"; fi
+nat=$(in_node iptables-save -t nat 2>/dev/null || true)
+if grep -q -- '-A KUBE-SERVICES ! -s 10.244.0.0/16 -m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ' <<<"$nat" &&
+   grep -q -- '-A KUBE-POSTROUTING .*--match-set KUBE-LOOP-BACK dst,dst,src -j MASQUERADE' <<<"$nat" &&
+   grep -q -- '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES' <<<"$nat" &&
+   ! grep -q 'KUBE-SVC-' <<<"$nat"; then
+  ok "helper iptables rules as upstream IPVS mode, no per-service chains"
+else bad "nat rules: $(grep KUBE <<<"$nat" | head -20)"; fi
+
+# IPVS round robin is exact: 300 new connections, 100 to each endpoint.
+out=$(from client tcp 10.96.0.80 80 300)
+if [ "$(count pod-1 "$out")" = 100 ] && [ "$(count pod-2 "$out")" = 100 ] && [ "$(count pod-3 "$out")" = 100 ]; then
+  ok "round robin: exactly 100/100/100 of 300"
+else bad "round robin: $(tr '\n' ' ' <<<"$out")"; fi
+
+live_health_check_node_ports
+
+out=$(from client tcp 10.200.0.1 30086 60)
+if [ "$(count pod-3 "$out")" = 0 ] && [ "$(( $(count pod-1 "$out") + $(count pod-2 "$out") ))" = 60 ]; then
+  ok "eTP Local NodePort: only local endpoints answer ($(tr '\n' ' ' <<<"$out"))"
+else bad "eTP Local NodePort 30086: $(tr '\n' ' ' <<<"$out")"; fi
+
+# A port the Service does not have, on a Service IP: rejected by KUBE-IPVS-FILTER, not answered
+# by whatever listens on the node.
+out=$(from client tcp 10.96.0.80 22 1 --timeout-ms 1500)
+[ "$(count refused "$out")" = 1 ] && ok "other ports on a Service IP are refused (KUBE-IPVS-FILTER)" || bad "10.96.0.80:22: $out"
+
+live_common_scenarios
+
+# Graceful termination, on a Service no earlier scenario used: IPVS counts a closed connection
+# (TIME_WAIT) as inactive for two minutes, and upstream, like kproxy, deletes a draining
+# destination only when it has no connections at all. Hold one connection, remove its endpoint.
+{ service drain 10.96.0.88; slice drain 8080 TCP 1 2 3; } | write drain.yaml
+dests88() { dests 10.96.0.88:80; }
+deadline=$((SECONDS + 10))
+while [ $SECONDS -lt $deadline ] && [ "$(dests88 | wc -l)" != 3 ]; do sleep 0.1; done
+ip netns exec "$(topo_ns client)" "$build/kproxy-testclient" hold 10.96.0.88 80 6 --rst >"$work/hold" 2>&1 &
+holder=$!
+sleep 1
+held=$(dests88 | awk '$4 == 1 {print $1}' | head -1)   # the destination with the active connection
+pod=${held%%:*}; pod=${pod#10.244.}; pod=${pod%%.*}
+keep=$(for p in 1 2 3; do [ "$p" = "$pod" ] || echo -n "$p "; done)
+# shellcheck disable=SC2086
+{ service drain 10.96.0.88; slice drain 8080 TCP $keep; } | write drain.yaml
+sleep 1
+d=$(dests88)
+out=$(from client tcp 10.96.0.88 80 60)
+if [ -n "$held" ] && grep -q "^$held Masq 0 1" <<<"$d" && [ "$(count "pod-$pod" "$out")" = 0 ] && [ "$(grep -c '^pod-' <<<"$out")" = 2 ]; then
+  ok "removed endpoint drains: $held at weight 0 with its open connection, new connections avoid it"
+else bad "draining: held '$held', dests '$d', new '$(tr '\n' ' ' <<<"$out")'"; fi
+wait "$holder" || true
+grep -q "^held .* pod-$pod" "$work/hold" && ok "the open connection kept working while its endpoint drained ($(cat "$work/hold"))" ||
+  bad "connection to the draining endpoint broke: $(cat "$work/hold") (pod-$pod)"
+# Closed with a reset: IPVS keeps the entry in CLOSE for 10 s, then the destination goes at
+# the next sync.
+deadline=$((SECONDS + 25))
+while [ $SECONDS -lt $deadline ] && dests88 | grep -q "^$held "; do sleep 0.2; done
+if [ -n "$held" ] && ! dests88 | grep -q "^$held " && [ "$(dests88 | wc -l)" = 2 ]; then
+  ok "the drained destination was deleted once its connection closed"
+else bad "drained destination still there: $(dests88 | tr '\n' ' ')"; fi
+
+# Removing a Service removes its virtual server, address and set members; the foreign virtual
+# server survived every sync so far.
+rm "$work/manifests/self.yaml"
+deadline=$((SECONDS + 10))
+while [ $SECONDS -lt $deadline ] && grep -q '10.96.0.83:80' <<<"$(ipvs)"; do sleep 0.1; done
+if ! grep -q '10.96.0.83:80' <<<"$(ipvs)" && ! in_node ip addr show dev kube-ipvs0 | grep -q '10.96.0.83/' &&
+   ! in_node ipset save | grep -q '10.96.0.83'; then
+  ok "a deleted Service leaves no virtual server, address or set member"
+else bad "deleted Service left: $(ipvs | grep 10.96.0.83) $(in_node ipset save | grep 10.96.0.83)"; fi
+grep -q '^TCP  10.50.0.1:80 wrr' <<<"$(ipvs)" && ok "the foreign virtual server survived every sync" || bad "foreign virtual server gone"
+
+# Mode switches: iptables mode removes IPVS mode's objects (ours only), IPVS mode removes
+# iptables mode's chains; traffic works in each.
+topo_stop_kproxy
+topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --proxy-mode iptables --iptables-min-sync-period 50ms
+deadline=$((SECONDS + 15))
+while [ $SECONDS -lt $deadline ] && ! in_node iptables-save -t nat 2>/dev/null | grep -q KUBE-SVC; do sleep 0.1; done
+v=$(ipvs)
+ipt_why=""
+[ "$(count pod-1 "$(from client tcp 10.96.0.80 80 6)")" -ge 1 ] || ipt_why+=" no traffic;"
+! grep -q '10.96.0.80' <<<"$v" || ipt_why+=" IPVS virtual server left;"
+grep -q '10.50.0.1:80' <<<"$v" || ipt_why+=" foreign virtual server gone;"
+! in_node ip link show kube-ipvs0 >/dev/null 2>&1 || ipt_why+=" kube-ipvs0 left;"
+[ -z "$(in_node ipset list -n | grep '^KUBE-')" ] || ipt_why+=" ipsets left: $(in_node ipset list -n | grep -c '^KUBE-');"
+topo_stop_kproxy
+start
+wait_rules '10.96.0.80:80' 15 || true
+sleep 0.5
+left=$(in_node iptables-save 2>/dev/null | grep -c -- '-A KUBE-SVC-\|-A KUBE-SEP-\|KUBE-NODEPORTS\|KUBE-EXTERNAL-SERVICES' || true)
+if [ -z "$ipt_why" ] && [ "$left" = 0 ] && [ "$(count pod-1 "$(from client tcp 10.96.0.80 80 6)")" -ge 1 ]; then
+  ok "ipvs -> iptables -> ipvs: each mode removed the other's objects (foreign virtual server kept) and served traffic"
+else bad "mode switch: iptables mode:${ipt_why:- ok}; iptables-mode lines left in IPVS mode: $left"; fi
+
+# Cleanup removes every object of ours and nothing foreign.
+topo_stop_kproxy
+in_node "$build/kproxy" --cleanup >>"$log" 2>&1 || true
+v=$(ipvs)
+if [ "$(grep -c '^TCP\|^UDP' <<<"$v")" = 1 ] && grep -q '10.50.0.1:80' <<<"$v" && ! in_node ip link show kube-ipvs0 >/dev/null 2>&1 &&
+   [ -z "$(in_node ipset list -n | grep '^KUBE-')" ] && [ -z "$(in_node iptables-save | grep KUBE-)" ]; then
+  ok "--cleanup removed our virtual servers, kube-ipvs0, ipsets and rules, and kept the foreign virtual server"
+else bad "cleanup left: $v $(in_node ipset list -n) $(in_node iptables-save | grep -c KUBE-)"; fi
+
+live_finish
