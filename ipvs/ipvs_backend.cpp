@@ -268,21 +268,18 @@ dataplane::SyncReport IpvsBackend::syncPartial(std::shared_ptr<const dataplane::
 
   // Two Services claiming one virtual server (the same external IP and port, say): the full
   // sync's rule decides (the first by name wins), so such a change is synced in full.
-  std::map<ServiceKey, int> claims = serverRefs_;
-  std::set<ServiceKey> touched;
+  // (Only the changed claims are counted: copying the whole count costs milliseconds at 10k.)
+  std::map<ServiceKey, int> delta;
   for (const auto& svc : changed) {
     if (auto it = fragments_.find(svc); it != fragments_.end())
-      for (const auto& [key, s] : it->second.servers) {
-        --claims[key];
-        touched.insert(key);
-      }
-    for (const auto& [key, s] : planPorts(state->portsOf(svc), effective, otherLocal_).servers) {
-      ++claims[key];
-      touched.insert(key);
-    }
+      for (const auto& [key, s] : it->second.servers) --delta[key];
+    for (const auto& [key, s] : planPorts(state->portsOf(svc), effective, otherLocal_).servers) ++delta[key];
   }
-  for (const auto& key : touched)
-    if (claims[key] > 1 || serverRefs_[key] > 1) return syncFull(std::move(state));
+  for (const auto& [key, d] : delta) {
+    auto it = serverRefs_.find(key);
+    const int before = it == serverRefs_.end() ? 0 : it->second;
+    if (before > 1 || before + d > 1) return syncFull(std::move(state));
+  }
 
   std::vector<Operation> ops;
   std::set<std::string> addAddr, delAddr;
