@@ -23,7 +23,11 @@
 #include "iptables/renderer.h"
 #include "iptables/restore_runner.h"
 #include "iptables/subprocess.h"
+#include "ipvs/dummy_link.h"
+#include "ipvs/ipset_client.h"
+#include "ipvs/ipvs_client.h"
 #include "trace/iptables_eval.h"
+#include "trace/ipvs_view.h"
 #include "trace/nft_view.h"
 #include "trace/probe.h"
 #include "trace/service_lookup.h"
@@ -47,7 +51,9 @@ Options:
   --kernel           also read the kernel: in iptables mode the rule path a packet from the
                      client takes (iptables-save, with each endpoint's probability and packet
                      counters, masquerade, REJECT/DROP); in nftables mode the table's maps and
-                     chains; conntrack entries for the address; drift from the desired state
+                     chains; in IPVS mode the virtual server (scheduler, destinations with
+                     weights and connections), kube-ipvs0 and the ipsets; conntrack entries for
+                     the address; drift from the desired state
   --probe            open a real connection (UDP: one datagram) and say who answered
   --timeout MS       probe timeout (default 1000)
   -o json|text       output format (default text)
@@ -318,6 +324,61 @@ void nftablesKernel(KernelView& k, const Target& t, const NftSource& src, bool d
   k.j["paths"] = paths;
 }
 
+// IPVS mode: read through kproxy's own clients (netlink, rtnetlink, libipset).
+void ipvsKernel(KernelView& k, const dataplane::ProxyOptions& opts, const Finding& f, const Target& t) {
+  k.mode = "ipvs";
+  auto client = ipvs::NetlinkIpvsClient::open();
+  if (!client) {
+    k.error = client.error();
+    return;
+  }
+  IpvsView view;
+  auto servers = client.value()->list();
+  if (!servers) {
+    k.error = servers.error();
+    return;
+  }
+  view.servers = std::move(servers).value();
+  ipvs::NetlinkDummyLink link;
+  view.deviceExists = link.exists();
+  if (auto a = link.addresses(t.ip.family)) view.deviceAddresses = a.value();
+  ipvs::LibIpsetClient ipsets;
+  if (auto s = ipsets.list(t.ip.family == model::IPFamily::kIPv6 ? "KUBE-6-" : "KUBE-")) view.sets = s.value();
+
+  std::optional<ipvs::Fragment> desired;
+  if (f.port) {
+    ipvs::IpvsOptions io;
+    io.proxy = opts;
+    dataplane::PortList one;
+    one.push_back(*f.port);
+    std::set<std::string> local;
+    if (auto other = link.otherLocalAddresses(t.ip.family)) local = other.value();
+    // Node addresses count as local even when this namespace is not the node's (a dry run).
+    local.insert(opts.nodeIPs.begin(), opts.nodeIPs.end());
+    desired = ipvs::planPorts({one.begin(), one.end()}, io, local);
+  }
+  IpvsEvaluation ev = evaluateIpvs(view, t, desired ? &*desired : nullptr);
+  if (!ev.server.empty()) k.notes.insert(k.notes.begin(), "virtual server " + ev.server);
+  if (!view.deviceExists) k.notes.push_back("kube-ipvs0 does not exist");
+  json paths = json::array();
+  for (const auto& o : ev.outcomes) {
+    std::string fate;
+    switch (o.fate) {
+      case IpvsOutcome::Fate::kDnat: fate = "DNAT " + o.dnatTo; k.dnatTargets.insert(o.dnatTo); break;
+      case IpvsOutcome::Fate::kReject: fate = "REJECT"; ++k.rejects; break;
+      case IpvsOutcome::Fate::kAccept: fate = "no NAT: the packet goes to " + t.str() + " itself"; ++k.untouched; break;
+    }
+    k.paths.push_back(percent(o.probability) + "  " + fate + "  (" + o.detail + ")");
+    paths.push_back({{"probability", o.probability}, {"fate", fate}, {"detail", o.detail}});
+  }
+  k.notes.insert(k.notes.end(), ev.notes.begin(), ev.notes.end());
+  k.diff = ev.diff;
+  k.driftCount = ev.diff.size();
+  k.j["paths"] = paths;
+  k.j["virtualServer"] = ev.server;
+  k.j["notes"] = ev.notes;
+}
+
 }  // namespace
 
 int runTrace(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -435,6 +496,8 @@ int runTrace(const std::vector<std::string>& args, std::ostream& out, std::ostre
     bool dstLocal = std::find(nodeAddrs.begin(), nodeAddrs.end(), target->ip) != nodeAddrs.end();
     if (cfg.mode == "nftables") {
       nftablesKernel(k, *target, NftSource{src, fromNode}, dstLocal);
+    } else if (cfg.mode == "ipvs") {
+      ipvsKernel(k, opts, f, *target);
     } else {
       Packet pkt{src, target->ip, target->proto, target->port, fromNode, nodeAddrs};
       iptablesKernel(k, flags, opts, state, f, *target, pkt);
@@ -445,7 +508,9 @@ int runTrace(const std::vector<std::string>& args, std::ostream& out, std::ostre
     }
     lines.push_back("kernel:    " + k.mode + ", a new connection from " + src.str() + (fromNode ? " (this node)" : "") + ":");
     for (const auto& p : k.paths) lines.push_back("  " + p);
-    std::set<std::string> notes(k.notes.begin(), k.notes.end());
+    std::vector<std::string> notes;  // in order, once each
+    for (const auto& n : k.notes)
+      if (std::find(notes.begin(), notes.end(), n) == notes.end()) notes.push_back(n);
     for (const auto& n : notes) lines.push_back("  note: " + n);
     // Desired and kernel against each other.
     std::set<std::string> want(f.usedHostPorts.begin(), f.usedHostPorts.end());
@@ -462,6 +527,8 @@ int runTrace(const std::vector<std::string>& args, std::ostream& out, std::ostre
           if (!want.count(g)) ++n, k.diff.push_back("+ endpoint " + g + " (kernel) not desired");
         if (k.rejects || k.drops) ++n, k.diff.push_back("+ the kernel rejects or drops some connections");
         n = std::max<size_t>(n, 1);
+        verdict = "drift: kernel differs from the desired state in " + std::to_string(n) + (n == 1 ? " entry" : " entries");
+      } else if (cfg.mode == "ipvs") {
         verdict = "drift: kernel differs from the desired state in " + std::to_string(n) + (n == 1 ? " entry" : " entries");
       } else {
         verdict = "drift: kernel differs from the desired state in " + std::to_string(n) + (n == 1 ? " chain" : " chains");

@@ -136,6 +136,41 @@ if ! grep -q '10.96.0.83:80' <<<"$(ipvs)" && ! in_node ip addr show dev kube-ipv
 else bad "deleted Service left: $(ipvs | grep 10.96.0.83) $(in_node ipset save | grep 10.96.0.83)"; fi
 grep -q '^TCP  10.50.0.1:80 wrr' <<<"$(ipvs)" && ok "the foreign virtual server survived every sync" || bad "foreign virtual server gone"
 
+# kproxy trace in IPVS mode: each verdict against what a real connection (--probe) finds. No
+# periodic resync meanwhile, so what is changed by hand stays changed.
+topo_stop_kproxy
+{ service tr 10.96.0.89; slice tr 8080 TCP 1 2 3; } | write tr.yaml
+start --ipvs-sync-period 1h --ipvs-min-sync-period 0
+wait_rules '10.96.0.89:80' 15 || true
+trace() {
+  set +e
+  out=$(in_node "$build/kproxy" trace "$1" --manifests "$work/manifests" --hostname-override node1 \
+    --cluster-cidr 10.244.0.0/16 --proxy-mode ipvs --kernel --probe --timeout 1500 2>&1)
+  rc=$?
+  set -e
+}
+expect() { # LABEL VERDICT-REGEX RC PROBE(answered|failed) [OUTPUT-REGEX]
+  local good=1
+  grep -Eq -- "$2" <<<"$(head -1 <<<"$out")" || good=0
+  [ "$rc" = "$3" ] || good=0
+  case $4 in answered) grep -q '^probe: *answered by 10.244' <<<"$out" || good=0 ;; failed) grep -q '^probe: *no answer' <<<"$out" || good=0 ;; esac
+  [ -z "${5:-}" ] || grep -Eq -- "$5" <<<"$out" || good=0
+  if [ $good = 1 ]; then ok "trace $1: $(head -1 <<<"$out")"; else bad "trace $1 (exit $rc): $out"; fi
+}
+trace 10.96.0.89:80
+expect "reachable" '^reachable: 3 endpoints \(3 ready\)$' 0 answered 'note: virtual server TCP 10.96.0.89:80 rr'
+[ "$(grep -c '^ *33.3%  DNAT 10.244.[123].2:8080  (weight 1' <<<"$out")" = 3 ] && grep -q 'kube-ipvs0 holds 10.96.0.89' <<<"$out" &&
+  grep -q 'ipsets: KUBE-CLUSTER-IP 10.96.0.89,tcp:80' <<<"$out" && ok "trace: three destinations, a third each, kube-ipvs0 and ipsets" ||
+  bad "trace kernel view: $out"
+trace 10.96.0.82:80
+expect "no endpoints" '^unreachable: t/empty:http has no endpoints$' 1 failed '100.0%  REJECT'
+in_node ipvsadm -d -t 10.96.0.89:80 -r 10.244.3.2:8080
+trace 10.96.0.89:80
+expect "drift" '^drift: kernel differs from the desired state in 1 entry$' 1 answered '- destination 10.244.3.2:8080 \(desired\) not in the kernel'
+in_node ipvsadm -D -t 10.96.0.89:80
+trace 10.96.0.89:80
+expect "missing" '^unreachable: rules for 10.96.0.89:80/TCP missing in the kernel: last successful sync [0-9]+s ago$' 1 failed
+
 # Mode switches: iptables mode removes IPVS mode's objects (ours only), IPVS mode removes
 # iptables mode's chains; traffic works in each.
 topo_stop_kproxy
