@@ -28,9 +28,9 @@ root-test: all
 vm-test: all
 	cd $(BUILD) && ctest --output-on-failure -L vm
 
-# The IPVS benchmark, in the VM (this kernel has no IPVS): bench/ipvs_bench.cpp.
+# The IPVS benchmarks, in the VM (this kernel has no IPVS): bench/ipvs_bench.cpp and kproxy bench.
 vm-bench: all
-	VM_TIMEOUT=1800 ./tests/vm/run_vm.sh $(BUILD) ipvs_bench
+	VM_TIMEOUT=1800 VM_MEMORY=4096 ./tests/vm/run_vm.sh $(BUILD) ipvs_bench,kproxy_bench_ipvs
 
 asan-test: deps
 	@[ -f $(ASAN_BUILD)/CMakeCache.txt ] || cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKPROXY_SANITIZE=ON -DKPROXY_BENCH=OFF

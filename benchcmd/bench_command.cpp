@@ -189,6 +189,17 @@ int64_t countKernelObjects(const NetnsLab& lab, const std::string& mode) {
     }
     return n;
   }
+  if (mode == "ipvs") {  // virtual servers, destinations and ipset members
+    auto servers = lab.exec("node", {"ipvsadm", "-Sn"});
+    auto sets = lab.exec("node", {"ipset", "save"});
+    if (!servers || servers.value().exitCode != 0 || !sets || sets.value().exitCode != 0) return -1;
+    int64_t n = 0;
+    std::string line;
+    std::istringstream a(servers.value().out), b(sets.value().out);
+    while (std::getline(a, line)) n += line.rfind("-A ", 0) == 0 || line.rfind("-a ", 0) == 0;
+    while (std::getline(b, line)) n += line.rfind("add KUBE-", 0) == 0;
+    return n;
+  }
   return -1;
 }
 
