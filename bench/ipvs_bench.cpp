@@ -4,7 +4,6 @@
 // `ipvsadm --restore`, kproxy's full sync (virtual servers, kube-ipvs0 addresses, ipsets, helper
 // rules), and its partial sync after one endpoint change (median of --repeat).
 //   build/ipvs_bench [--services 1000,10000] [--repeat 5]
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,38 +14,22 @@
 #include <string>
 #include <vector>
 
-#include "bench/synthetic_cluster.h"
+#include "bench/sync_bench_support.h"
 #include "dataplane/desired_state.h"
 #include "dataplane/log.h"
 #include "iptables/restore_runner.h"
 #include "ipvs/ipvs_backend.h"
 
 using namespace kproxy;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::median;
+using bench::since;
 
 namespace {
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
 void freshNetns() {
-  if (::unshare(CLONE_NEWNET) != 0) {
-    std::perror("unshare(CLONE_NEWNET)");
-    std::exit(1);
-  }
+  bench::enterFreshNetns();
   std::system("ip link set lo up");
-}
-
-std::vector<int> parseList(const std::string& s) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
-  return out;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 std::unique_ptr<ipvs::NetlinkIpvsClient> openClient() {
@@ -65,7 +48,7 @@ int main(int argc, char** argv) {
   int repeat = 5;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--services" && i + 1 < argc) sizes = parseList(argv[++i]);
+    if (a == "--services" && i + 1 < argc) sizes = bench::parseSizes(argv[++i]);
     else if (a == "--repeat" && i + 1 < argc) repeat = std::max(1, std::stoi(argv[++i]));
     else {
       std::fprintf(stderr, "usage: ipvs_bench [--services 1000,10000] [--repeat 5]\n");
@@ -84,15 +67,7 @@ int main(int argc, char** argv) {
               " changed, the whole sync and its netlink part, median of %d)\n", repeat);
   const std::string file = "/tmp/kproxy-ipvs-bench.restore";
   for (int n : sizes) {
-    auto cluster = bench::makeCluster(n, 10);
-    dataplane::NodeContext node{"node0", {}};
-    auto before = std::make_shared<const dataplane::DesiredState>(
-        dataplane::buildDesiredState(cluster.services, cluster.slices, node, model::IPFamily::kIPv4));
-    auto& changedSlice = cluster.slices[n / 2];
-    changedSlice.endpoints[3].addresses = {"10.255.0.1"};
-    auto after = std::make_shared<const dataplane::DesiredState>(
-        dataplane::buildDesiredState(cluster.services, cluster.slices, node, model::IPFamily::kIPv4));
-    std::set<model::NamespacedName> changed{changedSlice.serviceKey()};
+    auto [before, after, changed] = bench::clusterWithOneChange(n, 10);
     ipvs::IpvsOptions opts;
     opts.proxy.clusterCIDRs = {*net::parseCidr("10.128.0.0/9")};
 

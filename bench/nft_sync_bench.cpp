@@ -6,7 +6,6 @@
 // operations as a script. Medians over --repeat runs.
 //   build/nft_sync_bench [--services 1000,10000] [--repeat 3]
 #include <malloc.h>
-#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,13 +18,15 @@
 #include <string>
 #include <vector>
 
-#include "bench/synthetic_cluster.h"
+#include "bench/sync_bench_support.h"
 #include "dataplane/desired_state.h"
 #include "dataplane/log.h"
 #include "nftables/nftables_backend.h"
 
 using namespace kproxy;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::median;
+using bench::since;
 
 namespace {
 
@@ -44,34 +45,12 @@ class Recording : public nftables::NftClient {
   nftables::NetlinkNftClient real_;
 };
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-void freshNetns() {
-  if (::unshare(CLONE_NEWNET) != 0) {
-    std::perror("unshare(CLONE_NEWNET)");
-    std::exit(1);
-  }
-}
-
 // Seconds `nft -f FILE` takes, or -1 when it fails.
 double timeNft(const std::string& file) {
   auto t0 = Clock::now();
   int rc = std::system(("nft -f " + file + " 2>/tmp/kproxy-nft-bench.err").c_str());
   double s = since(t0);
   return rc == 0 ? s : -1;
-}
-
-std::vector<int> parseList(const std::string& s) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
-  return out;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 }  // namespace
@@ -81,7 +60,7 @@ int main(int argc, char** argv) {
   int repeat = 3;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--services" && i + 1 < argc) sizes = parseList(argv[++i]);
+    if (a == "--services" && i + 1 < argc) sizes = bench::parseSizes(argv[++i]);
     else if (a == "--repeat" && i + 1 < argc) repeat = std::max(1, std::stoi(argv[++i]));
     else {
       std::fprintf(stderr, "usage: nft_sync_bench [--services 1000,10000] [--repeat 3]\n");
@@ -99,15 +78,7 @@ int main(int argc, char** argv) {
               " the same operations as a script; commit: kproxy's netlink transaction alone)\n");
   const std::string fullFile = "/tmp/kproxy-nft-bench-full.nft", partFile = "/tmp/kproxy-nft-bench-part.nft";
   for (int n : sizes) {
-    auto cluster = bench::makeCluster(n, 10);
-    dataplane::NodeContext node{"node0", {}};
-    auto before = std::make_shared<const dataplane::DesiredState>(
-        dataplane::buildDesiredState(cluster.services, cluster.slices, node, model::IPFamily::kIPv4));
-    auto& changedSlice = cluster.slices[n / 2];
-    changedSlice.endpoints[3].addresses = {"10.255.0.1"};
-    auto after = std::make_shared<const dataplane::DesiredState>(
-        dataplane::buildDesiredState(cluster.services, cluster.slices, node, model::IPFamily::kIPv4));
-    std::set<model::NamespacedName> changed{changedSlice.serviceKey()};
+    auto [before, after, changed] = bench::clusterWithOneChange(n, 10);
     dataplane::ProxyOptions opts;
     opts.clusterCIDRs = {*net::parseCidr("10.128.0.0/9")};
     std::ofstream(fullFile) << nftables::toText(nftables::Renderer(opts).renderFull(*before));
@@ -116,7 +87,7 @@ int main(int argc, char** argv) {
     size_t partBytes = 0;
     std::string failure;
     for (int rep = 0; rep < repeat && failure.empty(); ++rep) {
-      freshNetns();
+      bench::enterFreshNetns();
       {
         auto* rec = new Recording;
         nftables::NftablesBackend b(opts, nftables::NftClientPtr(rec));
@@ -137,7 +108,7 @@ int main(int argc, char** argv) {
         partBytes = part.bytes;
         std::ofstream(partFile) << rec->scripts.back();
       }
-      freshNetns();
+      bench::enterFreshNetns();
       double bareFull = timeNft(fullFile);
       double barePart = timeNft(partFile);
       if (bareFull < 0 || barePart < 0) {

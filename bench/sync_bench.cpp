@@ -4,7 +4,6 @@
 // text, and the partial sync after one endpoint change against bare restore of that input.
 //   build/sync_bench [--services 1000,10000] [--backends legacy,nft] [--nft-max N] [--repeat 3]
 // Times are medians over --repeat runs.
-#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,12 +16,13 @@
 #include <string>
 #include <vector>
 
-#include "bench/synthetic_cluster.h"
+#include "bench/sync_bench_support.h"
 #include "dataplane/desired_state.h"
 #include "iptables/iptables_backend.h"
 
 using namespace kproxy;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::since;
 
 namespace {
 
@@ -43,26 +43,13 @@ class Recording : public iptables::RestoreClient {
   iptables::RestoreRunner real_;
 };
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
 // Moves this process into a new, empty network namespace and runs fn there; the previous
 // namespace (and everything loaded into it) is freed once nothing uses it. In-process rather
 // than in a forked child: a child's copy-on-write faults would be charged to the render.
 template <typename Fn>
 std::string inFreshNetns(Fn fn) {
-  if (::unshare(CLONE_NEWNET) != 0) {
-    std::perror("unshare(CLONE_NEWNET)");
-    std::exit(1);
-  }
+  bench::enterFreshNetns();
   return fn();
-}
-
-std::vector<int> parseList(const std::string& s) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
-  return out;
 }
 
 }  // namespace
@@ -75,7 +62,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     bool hasValue = i + 1 < argc;
-    if (a == "--services" && hasValue) sizes = parseList(argv[++i]);
+    if (a == "--services" && hasValue) sizes = bench::parseSizes(argv[++i]);
     else if (a == "--backends" && hasValue) {
       backends.clear();
       std::stringstream ss(argv[++i]);
@@ -102,15 +89,7 @@ int main(int argc, char** argv) {
         std::printf("%-7s %7d | skipped (--nft-max)\n", bname.c_str(), n);
         continue;
       }
-      auto cluster = bench::makeCluster(n, 10);
-      dataplane::NodeContext node{"node0", {}};
-      auto before = std::make_shared<const dataplane::DesiredState>(
-          dataplane::buildDesiredState(cluster.services, cluster.slices, node, model::IPFamily::kIPv4));
-      auto& changedSlice = cluster.slices[n / 2];
-      changedSlice.endpoints[3].addresses = {"10.255.0.1"};
-      auto after = std::make_shared<const dataplane::DesiredState>(
-          dataplane::buildDesiredState(cluster.services, cluster.slices, node, model::IPFamily::kIPv4));
-      std::set<model::NamespacedName> changed{changedSlice.serviceKey()};
+      auto [before, after, changed] = bench::clusterWithOneChange(n, 10);
       std::string fullFile = "/tmp/kproxy-sync-bench-full.rules", partialFile = "/tmp/kproxy-sync-bench-partial.rules";
 
       std::vector<double> fullE2es, partE2es, bareFulls, bareParts;
@@ -179,12 +158,8 @@ int main(int argc, char** argv) {
         std::printf("%-7s %7d | failed: %s\n", bname.c_str(), n, failure.c_str());
         continue;
       }
-      auto median = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-      };
-      double fullE2e = median(fullE2es), partE2e = median(partE2es), bareFull = median(bareFulls),
-             barePart = median(bareParts);
+      double fullE2e = bench::median(fullE2es), partE2e = bench::median(partE2es), bareFull = bench::median(bareFulls),
+             barePart = bench::median(bareParts);
       std::printf("%-7s %7d | %9.3fs %9.3fs %6.3f | %8.1fK %9.3fs %9.3fs %6.3f\n", bname.c_str(), n, fullE2e, bareFull,
                   fullE2e / bareFull, static_cast<double>(partBytes) / 1024, partE2e, barePart, partE2e / barePart);
       std::fflush(stdout);
