@@ -83,6 +83,7 @@ Fragment planPorts(dataplane::PortList::Range ports, const IpvsOptions& opts, co
     for (const auto& c : opts.proxy.nodePortAddresses) allowed = allowed || c.contains(*parsed);
     if (allowed) nodeIPs.push_back(ip);
   }
+  const auto nodeIP = opts.proxy.nodeIP();
   for (const auto& p : ports) {
     const std::string proto = lower(p.protocol);
     auto ipPort = [&](const std::string& ip, uint16_t port) { return ip + "," + proto + ":" + std::to_string(port); };
@@ -130,7 +131,15 @@ Fragment planPorts(dataplane::PortList::Range ports, const IpvsOptions& opts, co
       if (p.externalPolicyLocal) add("KUBE-LOAD-BALANCER-LOCAL", ipPort(ip, p.port));
       if (!p.loadBalancerSourceRanges.empty()) {
         add("KUBE-LOAD-BALANCER-FW", ipPort(ip, p.port));
-        for (const auto& cidr : p.loadBalancerSourceRanges) add("KUBE-LOAD-BALANCER-SOURCE-CIDR", ipPort(ip, p.port) + "," + cidr);
+        // As upstream: when a source range holds the node's IP, traffic from the node to the LB
+        // IP (looped back locally instead of reaching the balancer) is let through.
+        bool allowFromNode = false;
+        for (const auto& cidr : p.loadBalancerSourceRanges) {
+          add("KUBE-LOAD-BALANCER-SOURCE-CIDR", ipPort(ip, p.port) + "," + cidr);
+          auto c = net::parseCidr(cidr);
+          allowFromNode = allowFromNode || (c && nodeIP && c->contains(*nodeIP));
+        }
+        if (allowFromNode) add("KUBE-LOAD-BALANCER-SOURCE-IP", ipPort(ip, p.port) + "," + ip);
       }
     }
     if (p.nodePort != 0) {

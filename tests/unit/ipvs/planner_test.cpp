@@ -63,13 +63,18 @@ TEST(IpvsPlannerTest, LoadBalancerSourceRangesAndLocalExternalIPs) {
   p.loadBalancerVIPs = {"203.0.113.5"};
   p.loadBalancerSourceRanges = {"198.51.100.0/24"};
   p.externalIPs = {"192.0.2.10"};  // already a local address: served, not bound again
-  Fragment f = plan({p}, {}, {"192.0.2.10"});
+  IpvsOptions o;
+  o.proxy.nodeIPs = {"198.51.100.20"};  // inside the source range: the node may reach the LB IP
+  Fragment f = plan({p}, o, {"192.0.2.10"});
   EXPECT_TRUE(f.servers.count({IPFamily::kIPv4, Protocol::kTCP, "203.0.113.5", 80}));
   EXPECT_TRUE(f.servers.count({IPFamily::kIPv4, Protocol::kTCP, "192.0.2.10", 80}));
   EXPECT_EQ(f.addresses, (std::set<std::string>{"10.96.0.1", "203.0.113.5"}));
   EXPECT_EQ(f.sets.at("KUBE-LOAD-BALANCER-FW"), (std::set<std::string>{"203.0.113.5,tcp:80"}));
   EXPECT_EQ(f.sets.at("KUBE-LOAD-BALANCER-SOURCE-CIDR"), (std::set<std::string>{"203.0.113.5,tcp:80,198.51.100.0/24"}));
+  EXPECT_EQ(f.sets.at("KUBE-LOAD-BALANCER-SOURCE-IP"), (std::set<std::string>{"203.0.113.5,tcp:80,203.0.113.5"}));
   EXPECT_EQ(f.sets.at("KUBE-EXTERNAL-IP"), (std::set<std::string>{"192.0.2.10,tcp:80"}));
+  o.proxy.nodeIPs = {"192.0.2.99"};
+  EXPECT_FALSE(plan({p}, o, {"192.0.2.10"}).sets.count("KUBE-LOAD-BALANCER-SOURCE-IP")) << "node outside the ranges";
 }
 
 TEST(IpvsPlannerTest, OperationsDrainTcpAndDeleteUdp) {
