@@ -119,7 +119,7 @@ topo_stop_kproxy
 topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --proxy-mode iptables --iptables-backend nft \
   --iptables-min-sync-period 50ms
 deadline=$((SECONDS + 10))
-while [ $SECONDS -lt $deadline ] && ! in_node iptables-nft-save -t nat 2>/dev/null | grep -q KUBE-SVC; do sleep 0.1; done
+while [ $SECONDS -lt $deadline ] && ! grep -q KUBE-SVC <<<"$(in_node iptables-nft-save -t nat 2>/dev/null)"; do sleep 0.1; done
 ipt_ok=$( [ -z "$(table)" ] && [ "$(count pod-1 "$(from client tcp 10.96.0.80 80 5)")" = 5 ] && echo yes || echo no)
 topo_stop_kproxy
 start

@@ -65,6 +65,14 @@ if grep -q '^add KUBE-CLUSTER-IP 10.96.0.80,tcp:80$' <<<"$sets" && grep -q '^add
    grep -q '^add KUBE-HEALTH-CHECK-NODE-PORT 32001$' <<<"$sets" && grep -q '^add KUBE-IPVS-IPS 10.96.0.80$' <<<"$sets"; then
   ok "ipsets: cluster IPs, NodePorts (and Local ones), hairpin, health check ports, IPVS IPs"
 else bad "ipsets: $(grep -c '^add' <<<"$sets") members: $(head -c 600 <<<"$sets")"; fi
+# IPv6 is its own backend and sync: wait for it.
+wait_rules 'fd00:96::85' 10 || true
+v6=$(ipvs)
+if grep -q '^TCP  \[fd00:96::85\]:80 rr' <<<"$v6" && [ "$(dests '[fd00:96::85]:80')" = '[fd00:244:1::2]:8080 Masq 1 0 0' ] &&
+   grep -q 'inet6 fd00:96::85/128' <<<"$(in_node ip -6 addr show dev kube-ipvs0)" &&
+   grep -q '^add KUBE-6-CLUSTER-IP fd00:96::85,tcp:80$' <<<"$(in_node ipset save)"; then
+  ok "dual stack: the IPv6 ClusterIP as a virtual server, on kube-ipvs0 as /128 and in KUBE-6-CLUSTER-IP"
+else bad "IPv6: $(grep -A1 fd00 <<<"$v6") $(in_node ipset save | grep '^add KUBE-6')"; fi
 nat=$(in_node iptables-save -t nat 2>/dev/null || true)
 if grep -q -- '-A KUBE-SERVICES ! -s 10.244.0.0/16 -m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ' <<<"$nat" &&
    grep -q -- '-A KUBE-POSTROUTING .*--match-set KUBE-LOOP-BACK dst,dst,src -j MASQUERADE' <<<"$nat" &&
@@ -120,8 +128,8 @@ grep -q "^held .* pod-$pod" "$work/hold" && ok "the open connection kept working
 # Closed with a reset: IPVS keeps the entry in CLOSE for 10 s, then the destination goes at
 # the next sync.
 deadline=$((SECONDS + 25))
-while [ $SECONDS -lt $deadline ] && dests88 | grep -q "^$held "; do sleep 0.2; done
-if [ -n "$held" ] && ! dests88 | grep -q "^$held " && [ "$(dests88 | wc -l)" = 2 ]; then
+while [ $SECONDS -lt $deadline ] && grep -q "^$held " <<<"$(dests88)"; do sleep 0.2; done
+if [ -n "$held" ] && ! grep -q "^$held " <<<"$(dests88)" && [ "$(dests88 | wc -l)" = 2 ]; then
   ok "the drained destination was deleted once its connection closed"
 else bad "drained destination still there: $(dests88 | tr '\n' ' ')"; fi
 
@@ -130,8 +138,8 @@ else bad "drained destination still there: $(dests88 | tr '\n' ' ')"; fi
 rm "$work/manifests/self.yaml"
 deadline=$((SECONDS + 10))
 while [ $SECONDS -lt $deadline ] && grep -q '10.96.0.83:80' <<<"$(ipvs)"; do sleep 0.1; done
-if ! grep -q '10.96.0.83:80' <<<"$(ipvs)" && ! in_node ip addr show dev kube-ipvs0 | grep -q '10.96.0.83/' &&
-   ! in_node ipset save | grep -q '10.96.0.83'; then
+if ! grep -q '10.96.0.83:80' <<<"$(ipvs)" && ! grep -q '10.96.0.83/' <<<"$(in_node ip addr show dev kube-ipvs0)" &&
+   ! grep -q '10.96.0.83' <<<"$(in_node ipset save)"; then
   ok "a deleted Service leaves no virtual server, address or set member"
 else bad "deleted Service left: $(ipvs | grep 10.96.0.83) $(in_node ipset save | grep 10.96.0.83)"; fi
 grep -q '^TCP  10.50.0.1:80 wrr' <<<"$(ipvs)" && ok "the foreign virtual server survived every sync" || bad "foreign virtual server gone"
@@ -176,7 +184,7 @@ expect "missing" '^unreachable: rules for 10.96.0.89:80/TCP missing in the kerne
 topo_stop_kproxy
 topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --proxy-mode iptables --iptables-min-sync-period 50ms
 deadline=$((SECONDS + 15))
-while [ $SECONDS -lt $deadline ] && ! in_node iptables-save -t nat 2>/dev/null | grep -q KUBE-SVC; do sleep 0.1; done
+while [ $SECONDS -lt $deadline ] && ! grep -q KUBE-SVC <<<"$(in_node iptables-save -t nat 2>/dev/null)"; do sleep 0.1; done
 v=$(ipvs)
 ipt_why=""
 [ "$(count pod-1 "$(from client tcp 10.96.0.80 80 6)")" -ge 1 ] || ipt_why+=" no traffic;"
