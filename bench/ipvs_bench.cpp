@@ -72,11 +72,11 @@ int main(int argc, char** argv) {
     opts.proxy.clusterCIDRs = {*net::parseCidr("10.128.0.0/9")};
 
     // The same operations for both: every virtual server and destination, fresh.
-    ipvs::Fragment all = ipvs::planPorts({before->ports.begin(), before->ports.end()}, opts, {});
+    ipvs::Fragment all = ipvs::planState(*before, opts, {});
     auto ops = ipvs::planOperations(all.servers, {}, [](const ipvs::ServiceKey&, const ipvs::Destination&) { return true; });
     {
       std::ofstream out(file);
-      for (const auto& op : ops) out << op.str().substr(std::string("ipvsadm ").size()) << "\n";
+      for (const auto& op : ops) out << op.args() << "\n";
     }
 
     freshNetns();

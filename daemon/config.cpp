@@ -8,6 +8,7 @@
 
 #include "daemon/flags.h"
 #include "dataplane/ip.h"
+#include "ipvs/planner.h"
 
 namespace kproxy::daemon {
 
@@ -194,9 +195,8 @@ std::vector<std::string> validateProxyConfig(const ProxyConfig& c) {
   std::vector<std::string> errors;
   static const std::set<std::string> kModes = {"", "iptables", "ipvs", "nftables"};
   if (!kModes.count(c.mode)) errors.push_back("mode: \"" + c.mode + "\" is not iptables, ipvs or nftables");
-  static const std::set<std::string> kSchedulers = {"", "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh"};
-  if (!kSchedulers.count(c.ipvs.scheduler))
-    errors.push_back("ipvs.scheduler: \"" + c.ipvs.scheduler + "\" is not an IPVS scheduler (rr, wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh)");
+  if (!c.ipvs.scheduler.empty() && !ipvs::isScheduler(c.ipvs.scheduler))
+    errors.push_back("ipvs.scheduler: \"" + c.ipvs.scheduler + "\" is not an IPVS scheduler (" + ipvs::kSchedulerNames + ")");
   if (c.iptables.masqueradeBit < 0 || c.iptables.masqueradeBit > 31)
     errors.push_back("iptables.masqueradeBit: " + std::to_string(c.iptables.masqueradeBit) + " is not in 0-31");
   if (c.iptables.syncPeriod.count() <= 0) errors.push_back("iptables.syncPeriod: must be greater than 0");

@@ -7,6 +7,7 @@
 #include "dataplane/desired_state.h"
 #include "dataplane/ip.h"
 #include "iptables/renderer.h"
+#include "ipvs/render_script.h"
 #include "nftables/renderer.h"
 #include "watch/decode.h"
 
@@ -17,8 +18,10 @@ namespace {
 constexpr const char* kUsage = R"(Usage: kproxy render --manifests PATH... [options]
 
 Print the rules kproxy would program for the Services, EndpointSlices and Nodes in the given
-manifests (YAML, multi-document YAML, JSON, or List): iptables-restore input, or with
---proxy-mode nftables an `nft -f` file for table ip|ip6 kube-proxy. Nothing is programmed.
+manifests (YAML, multi-document YAML, JSON, or List): iptables-restore input, with
+--proxy-mode nftables an `nft -f` file for table ip|ip6 kube-proxy, with --proxy-mode ipvs a
+shell script doing what IPVS mode does (kube-ipvs0 addresses, ipset restore, ipvsadm --restore,
+the helper rules). Nothing is programmed.
 Directories are read for *.yaml, *.yml and *.json files.
 
 Options:
@@ -32,7 +35,9 @@ Options:
   --iptables-masquerade-bit N    fwmark bit for masquerading (default 14: 0x4000)
   --iptables-localhost-nodeports true|false
                                  allow NodePorts on 127.0.0.1 (default true)
-  --proxy-mode iptables|nftables the rules of this mode (default iptables)
+  --proxy-mode iptables|nftables|ipvs
+                                 the rules of this mode (default iptables)
+  --ipvs-scheduler NAME          IPVS scheduler (default rr)
   --family 4|6                   IP family to render (default 4)
   -h, --help                     this text
 
@@ -44,7 +49,7 @@ rendered), 2 usage error.
 
 int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   std::vector<std::string> manifests;
-  std::string node, mode = "iptables";
+  std::string node, mode = "iptables", scheduler = "rr";
   iptables::RenderOptions opts;
   std::vector<std::string> extraNodeIPs;
   std::vector<std::string> cidrArgs, npaArgs;
@@ -112,6 +117,8 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
       opts.localhostNodePorts = v == "true";
     } else if (a == "--proxy-mode") {
       if (!next(mode)) return usageError(a + " needs a value");
+    } else if (a == "--ipvs-scheduler") {
+      if (!next(scheduler)) return usageError(a + " needs a value");
     } else if (a == "--family") {
       if (!next(v)) return usageError(a + " needs a value");
       if (v == "4") opts.family = model::IPFamily::kIPv4;
@@ -122,8 +129,10 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
     }
   }
   if (manifests.empty()) return usageError("--manifests is required");
-  if (mode != "iptables" && mode != "nftables")
-    return usageError("--proxy-mode " + mode + ": iptables or nftables can be rendered");
+  if (!ipvs::isScheduler(scheduler))
+    return usageError("--ipvs-scheduler: \"" + scheduler + "\" is not an IPVS scheduler (" + ipvs::kSchedulerNames + ")");
+  if (mode != "iptables" && mode != "nftables" && mode != "ipvs")
+    return usageError("--proxy-mode " + mode + ": iptables, nftables or ipvs can be rendered");
   for (const auto& c : cidrArgs) {
     auto parsed = net::parseCidr(c);
     if (!parsed) return usageError("--cluster-cidr: \"" + c + "\" is not a valid CIDR");
@@ -151,6 +160,11 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
   dataplane::DesiredState state = dataplane::buildDesiredState(objects.services, objects.slices, ctx, opts.family);
   if (mode == "nftables") {
     out << nftables::toText(nftables::Renderer(opts).renderFull(state));
+  } else if (mode == "ipvs") {
+    ipvs::IpvsOptions io;
+    io.proxy = opts;
+    io.scheduler = scheduler;
+    out << ipvs::renderScript(state, io);
   } else {
     iptables::Renderer renderer(opts);
     out << renderer.renderFull(state).text;

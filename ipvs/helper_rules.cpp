@@ -35,6 +35,15 @@ bool isIpvsModeChain(std::string_view c) {
   return kChains.count(c) > 0;
 }
 
+std::string withJumps(std::string rules, const std::vector<iptables::JumpRule>& jumps) {
+  for (const auto& j : jumps) {
+    auto at = rules.find("*" + j.table + "\n");
+    if (at == std::string::npos) continue;
+    rules.insert(rules.find("COMMIT\n", at), "-I " + j.srcChain + " 1 " + j.spec() + "\n");
+  }
+  return rules;
+}
+
 std::string renderHelperRules(const IpvsOptions& opts) {
   const IPFamily f = opts.proxy.family;
   auto set = [&](const char* name) { return setName(name, f); };

@@ -18,6 +18,9 @@ std::string renderHelperRules(const IpvsOptions& opts);
 // Upstream IPVS mode's jumps from built-in chains.
 std::vector<iptables::JumpRule> ipvsJumpRules();
 
+// `rules` (renderHelperRules' text) with these jumps inserted first in their built-in chains.
+std::string withJumps(std::string rules, const std::vector<iptables::JumpRule>& jumps);
+
 // The chains of IPVS mode (both tables), for cleanup and mode switches.
 bool isIpvsModeChain(std::string_view chain);
 

@@ -146,40 +146,23 @@ dataplane::SyncReport IpvsBackend::syncFull(std::shared_ptr<const dataplane::Des
   effective.proxy.nodeIPs = nodeIPs;
 
   // Sets exist before the rules that match them; the rules do not change with Services.
-  std::string creates;
-  for (const auto& s : ipsetInfo()) {
-    std::string name = setName(s.name, family);
-    if (std::string(s.type) == "bitmap:port") creates += "create " + name + " bitmap:port range 0-65535 -exist\n";
-    else creates += "create " + name + " " + s.type + " family " + (family == IPFamily::kIPv6 ? "inet6" : "inet") +
-                    " hashsize 1024 maxelem 65536 -exist\n";
-  }
+  const std::string creates = setCreateLines(family);
   if (Status s = ipset_->restore(creates); !s) fail(report, s.message());
-  std::string rules = renderHelperRules(effective);
   auto nat = iptables_->save("nat");
   auto filter = iptables_->save("filter");
+  std::vector<iptables::JumpRule> missing;
   for (const auto& j : ipvsJumpRules()) {
     const auto& saved = j.table == "nat" ? nat : filter;
-    if (saved && iptables::hasJumpRule(saved.value(), j)) continue;
-    std::string marker = "*" + j.table + "\n";
-    auto at = rules.find(marker);
-    auto commit = rules.find("COMMIT\n", at);
-    rules.insert(commit, "-I " + j.srcChain + " 1 " + j.spec() + "\n");
+    if (!saved || !iptables::hasJumpRule(saved.value(), j)) missing.push_back(j);
   }
+  const std::string rules = withJumps(renderHelperRules(effective), missing);
   if (report.error.empty())
     if (Status s = iptables_->restore(rules); !s) fail(report, "helper iptables rules: " + s.message());
   report.renderSeconds = secondsSince(start);
 
   // What every Service needs.
   std::map<model::NamespacedName, Fragment> fragments;
-  Fragment desired;
-  for (auto i = state->ports.begin(); i != state->ports.end();) {
-    auto j = i;
-    while (j != state->ports.end() && j->name.service == i->name.service) ++j;
-    Fragment f = planPorts({i, j}, effective, otherLocal_);
-    desired.merge(f);
-    fragments.emplace(i->name.service, std::move(f));
-    i = j;
-  }
+  Fragment desired = planState(*state, effective, otherLocal_, &fragments);
 
   // Ours in the kernel, compared with it.
   std::set<std::string> boundSet = bound.value();

@@ -24,7 +24,7 @@ std::string Destination::str() const {
   return net::joinHostPort(address, address.find(':') != std::string::npos ? IPFamily::kIPv6 : IPFamily::kIPv4, port);
 }
 
-std::string Operation::str() const {
+std::string Operation::args() const {
   const ServiceKey& k = server.key;
   std::string svc = std::string(protocolFlag(k.protocol)) + " " + net::joinHostPort(k.address, k.family, k.port);
   auto settings = [&] {
@@ -33,16 +33,16 @@ std::string Operation::str() const {
     return s;
   };
   switch (kind) {
-    case OpKind::kAddService: return "ipvsadm -A " + svc + settings();
-    case OpKind::kEditService: return "ipvsadm -E " + svc + settings();
-    case OpKind::kDeleteService: return "ipvsadm -D " + svc;
+    case OpKind::kAddService: return "-A " + svc + settings();
+    case OpKind::kEditService: return "-E " + svc + settings();
+    case OpKind::kDeleteService: return "-D " + svc;
     case OpKind::kAddDestination:
-      return "ipvsadm -a " + svc + " -r " + destination.str() + " -m -w " + std::to_string(destination.weight);
+      return "-a " + svc + " -r " + destination.str() + " -m -w " + std::to_string(destination.weight);
     case OpKind::kEditDestination:
-      return "ipvsadm -e " + svc + " -r " + destination.str() + " -m -w " + std::to_string(destination.weight);
-    case OpKind::kDeleteDestination: return "ipvsadm -d " + svc + " -r " + destination.str();
+      return "-e " + svc + " -r " + destination.str() + " -m -w " + std::to_string(destination.weight);
+    case OpKind::kDeleteDestination: return "-d " + svc + " -r " + destination.str();
   }
-  return "ipvsadm ?";
+  return "?";
 }
 
 }  // namespace kproxy::ipvs

@@ -63,7 +63,9 @@ struct Operation {
   VirtualServer server;     // the service (only its key for deletions)
   Destination destination;  // for destination operations
   // The equivalent ipvsadm command: "ipvsadm -a -t 10.96.0.1:80 -r 10.244.1.2:8080 -m -w 1".
-  std::string str() const;
+  std::string str() const { return "ipvsadm " + args(); }
+  // Its arguments alone, as `ipvsadm --restore` reads them: "-a -t 10.96.0.1:80 -r ...".
+  std::string args() const;
 };
 
 }  // namespace kproxy::ipvs

@@ -30,6 +30,11 @@ const std::vector<SetInfo>& ipsetInfo() {
   return kSets;
 }
 
+bool isScheduler(const std::string& name) {
+  static const std::set<std::string> kNames = {"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh"};
+  return kNames.count(name) > 0;
+}
+
 std::string setName(const char* ipv4Name, IPFamily family) {
   std::string n = ipv4Name;
   if (family == IPFamily::kIPv6) n = "KUBE-6-" + n.substr(5);
@@ -158,6 +163,32 @@ Fragment planPorts(dataplane::PortList::Range ports, const IpvsOptions& opts, co
     if (p.healthCheckNodePort != 0) add("KUBE-HEALTH-CHECK-NODE-PORT", std::to_string(p.healthCheckNodePort));
   }
   return f;
+}
+
+Fragment planState(const dataplane::DesiredState& state, const IpvsOptions& opts, const std::set<std::string>& otherLocal,
+                   std::map<model::NamespacedName, Fragment>* perService) {
+  Fragment all;
+  for (auto i = state.ports.begin(); i != state.ports.end();) {
+    auto j = i;
+    while (j != state.ports.end() && j->name.service == i->name.service) ++j;
+    Fragment f = planPorts({i, j}, opts, otherLocal);
+    all.merge(f);
+    if (perService) perService->emplace(i->name.service, std::move(f));
+    i = j;
+  }
+  return all;
+}
+
+std::string setCreateLines(IPFamily family) {
+  std::string out;
+  for (const auto& s : ipsetInfo()) {
+    const std::string name = setName(s.name, family);
+    if (std::string(s.type) == "bitmap:port") out += "create " + name + " bitmap:port range 0-65535 -exist\n";
+    else
+      out += "create " + name + " " + s.type + " family " + (family == IPFamily::kIPv6 ? "inet6" : "inet") +
+             " hashsize 1024 maxelem 65536 -exist\n";
+  }
+  return out;
 }
 
 namespace detail {

@@ -22,6 +22,10 @@ struct IpvsOptions {
   std::vector<net::Cidr> excludeCIDRs;
 };
 
+// The schedulers IPVS has (--ipvs-scheduler).
+bool isScheduler(const std::string& name);
+inline constexpr const char* kSchedulerNames = "rr, wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh";
+
 // Upstream's ipset names, for one family ("KUBE-6-..." for IPv6).
 struct SetInfo {
   const char* name;  // IPv4 name
@@ -42,6 +46,14 @@ struct Fragment {
 
 // `otherLocal`: addresses already on other devices (not bound to kube-ipvs0 again).
 Fragment planPorts(dataplane::PortList::Range ports, const IpvsOptions& opts, const std::set<std::string>& otherLocal);
+
+// Every Service of a state, planned one by one (each Service's fragment into `perService` when
+// given) and merged: a virtual server two Services claim goes to the first by name.
+Fragment planState(const dataplane::DesiredState& state, const IpvsOptions& opts, const std::set<std::string>& otherLocal,
+                   std::map<model::NamespacedName, Fragment>* perService = nullptr);
+
+// `ipset restore` lines creating every set of one family (-exist: harmless when they exist).
+std::string setCreateLines(IPFamily family);
 
 // Operations that turn `current` (ours only) into `desired`. A destination that is no longer
 // wanted: UDP at once; TCP/SCTP first to weight 0 (new connections avoid it), then deleted when

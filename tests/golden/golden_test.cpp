@@ -83,13 +83,7 @@ TEST_P(GoldenTest, IpvsPlansAsRecorded) {
   kproxy::ipvs::IpvsOptions opts;
   opts.proxy = c.opts;
   const std::set<std::string> local(c.opts.nodeIPs.begin(), c.opts.nodeIPs.end());
-  kproxy::ipvs::Fragment all;
-  for (auto i = c.state.ports.begin(); i != c.state.ports.end();) {
-    auto j = i;
-    while (j != c.state.ports.end() && j->name.service == i->name.service) ++j;
-    all.merge(kproxy::ipvs::planPorts({i, j}, opts, local));
-    i = j;
-  }
+  kproxy::ipvs::Fragment all = kproxy::ipvs::planState(c.state, opts, local);
   std::string got = kproxy::ipvs::formatServers(all.servers) + "addresses:";
   for (const auto& a : all.addresses) got += " " + a;
   got += "\n";

@@ -81,6 +81,25 @@ if grep -q -- '-A KUBE-SERVICES ! -s 10.244.0.0/16 -m comment --comment "Kuberne
   ok "helper iptables rules as upstream IPVS mode, no per-service chains"
 else bad "nat rules: $(grep KUBE <<<"$nat" | head -20)"; fi
 
+# kproxy render --proxy-mode ipvs, run as a script in a fresh namespace, programs what the daemon
+# did (IPv4: virtual servers with destinations, set members, kube-ipvs0 addresses, helper rules).
+rns=kproxy-vm-render-$$
+ip netns add "$rns"
+nodeips=$(in_node ip -4 -o addr show | awk '$2 != "lo" && $2 != "kube-ipvs0" {sub("/.*", "", $4); print $4}' | paste -sd,)
+"$build/kproxy" render --manifests "$work/manifests" --node node1 --cluster-cidr 10.244.0.0/16 --node-ip "$nodeips" \
+  --proxy-mode ipvs >"$work/render.sh" 2>"$work/render.err" || true
+ip netns exec "$rns" sh "$work/render.sh" >"$work/render.out" 2>&1 || true
+state() {  # NS: what an IPVS-mode node holds, comparable across namespaces
+  ip netns exec "$1" ipvsadm -Sn | grep -v -e '10.50.0.1' -e '\[' | sort
+  ip netns exec "$1" ipset save | grep '^add KUBE-[^6]' | sort
+  ip netns exec "$1" ip -4 -o addr show dev kube-ipvs0 | awk '{print $4}' | sort
+  ip netns exec "$1" iptables-save | grep -- '^-A' | sort
+}
+if [ -s "$work/render.sh" ] && [ "$(state "$(topo_ns node)")" = "$(state "$rns")" ] && [ "$(state "$rns" | wc -l)" -gt 50 ]; then
+  ok "kproxy render --proxy-mode ipvs, run in a fresh namespace, programs what the daemon did ($(state "$rns" | wc -l) lines)"
+else bad "render script differs: $(diff <(state "$(topo_ns node)") <(state "$rns") | head -20) $(head -5 "$work/render.err" "$work/render.out")"; fi
+ip netns del "$rns"
+
 # IPVS round robin is exact: 300 new connections, 100 to each endpoint.
 out=$(from client tcp 10.96.0.80 80 300)
 if [ "$(count pod-1 "$out")" = 100 ] && [ "$(count pod-2 "$out")" = 100 ] && [ "$(count pod-3 "$out")" = 100 ]; then

@@ -74,9 +74,31 @@ TEST_F(RenderCommand, UsageErrors) {
   EXPECT_EQ(run({"--manifests", "x", "--bogus"}), 2);
   EXPECT_EQ(run({"--manifests", "x", "--cluster-cidr", "10.0.0.0/99"}), 2);
   EXPECT_NE(err_.str().find("10.0.0.0/99"), std::string::npos);
-  EXPECT_EQ(run({"--manifests", "x", "--proxy-mode", "ipvs"}), 2);
+  EXPECT_EQ(run({"--manifests", "x", "--proxy-mode", "userspace"}), 2);
+  EXPECT_EQ(run({"--manifests", "x", "--proxy-mode", "ipvs", "--ipvs-scheduler", "fastest"}), 2);
+  EXPECT_NE(err_.str().find("\"fastest\" is not an IPVS scheduler"), std::string::npos) << err_.str();
   EXPECT_EQ(run({"--manifests", (dir_ / "missing.yaml").string()}), 1);
   EXPECT_NE(err_.str().find("no such file"), std::string::npos);
+}
+
+TEST_F(RenderCommand, IpvsModeIsAScriptForTheUsualTools) {
+  write("svc.yaml", kGood);
+  ASSERT_EQ(run({"--manifests", (dir_ / "svc.yaml").string(), "--proxy-mode", "ipvs", "--ipvs-scheduler", "wrr"}), 0)
+      << err_.str();
+  const std::string s = out_.str();
+  EXPECT_EQ(s.rfind("#!/bin/sh\n", 0), 0u);
+  for (const char* want : {"ip addr add 10.96.0.10/32 dev kube-ipvs0\n", "ipset restore <<'EOF'\n",
+                           "add KUBE-CLUSTER-IP 10.96.0.10,tcp:80 -exist\n", "ipvsadm --restore <<'EOF'\n",
+                           "-A -t 10.96.0.10:80 -s wrr\n-a -t 10.96.0.10:80 -r 10.0.1.1:80 -m -w 1\n",
+                           "iptables-restore --noflush <<'EOF'\n*filter\n",
+                           "-I PREROUTING 1 -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"})
+    EXPECT_NE(s.find(want), std::string::npos) << want << " in\n" << s;
+  // Every here-document is closed.
+  size_t opened = 0, closed = 0;
+  for (size_t p = 0; (p = s.find("<<'EOF'\n", p)) != std::string::npos; ++p) ++opened;
+  for (size_t p = 0; (p = s.find("\nEOF\n", p)) != std::string::npos; ++p) ++closed;
+  EXPECT_EQ(opened, 3u);
+  EXPECT_EQ(closed, 3u);
 }
 
 TEST_F(RenderCommand, FamilySixRendersIPv6Rules) {
