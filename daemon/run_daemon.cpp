@@ -139,6 +139,12 @@ int runDaemon(const std::vector<std::string>& args) {
   log::info("kproxy starting: node " + node + ", mode " + cfg.mode +
             (nftMode ? std::string() : std::string(", backend ") + iptables::backendName(backend)) +
             ", source " + (apiClient ? "API server " + apiClient->describe() : "manifests " + flags.manifests));
+  // Before anything is removed: a node switched to IPVS mode without IPVS keeps its old rules.
+  if (ipvsMode && !std::filesystem::exists("/proc/sys/net/ipv4/vs")) {
+    std::cerr << "kproxy: --proxy-mode ipvs: this kernel has no IPVS (load the ip_vs module and a scheduler's, "
+                 "such as ip_vs_rr); nothing was changed\n";
+    return 1;
+  }
   if (flags.cleanupOtherModes) printReport(cleanupOtherModes(cfg.mode, backend), "cleanup of other modes");
   applyHostSettings(cfg);
 
