@@ -11,8 +11,6 @@ double secondsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-bool isLoopback(const std::string& ip) { return ip == "::1" || ip.rfind("127.", 0) == 0; }
-
 void fail(dataplane::SyncReport& r, const std::string& what) {
   if (!r.error.empty()) r.error += "; ";
   r.error += what;
@@ -44,19 +42,7 @@ bool IpvsBackend::owns(const ServiceKey& key, const std::set<std::string>& bound
   if (auto ip = net::parseIP(key.address))
     for (const auto& c : opts_.excludeCIDRs)
       if (c.contains(*ip)) return false;
-  if (bound.count(key.address)) return true;
-  auto has = [&](const char* set, const std::string& member) {
-    auto it = sets.find(setName(set, key.family));
-    return it != sets.end() && it->second.count(member);
-  };
-  if (has("KUBE-IPVS-IPS", key.address)) return true;
-  if (!otherLocal_.count(key.address)) return false;
-  switch (key.protocol) {
-    case Protocol::kTCP: return has("KUBE-NODE-PORT-TCP", std::to_string(key.port));
-    case Protocol::kUDP: return has("KUBE-NODE-PORT-UDP", std::to_string(key.port));
-    case Protocol::kSCTP: return has("KUBE-NODE-PORT-SCTP-HASH", key.address + ",sctp:" + std::to_string(key.port));
-  }
-  return false;
+  return isOurs(key, bound, otherLocal_, sets);
 }
 
 void IpvsBackend::applyOps(const std::vector<Operation>& ops, dataplane::SyncReport& report) {
@@ -139,11 +125,7 @@ dataplane::SyncReport IpvsBackend::syncFull(std::shared_ptr<const dataplane::Des
     return report;
   }
   otherLocal_ = other.value();
-  std::vector<std::string> nodeIPs;
-  for (const auto& ip : opts_.proxy.nodeIPs)
-    if (otherLocal_.count(ip) && !isLoopback(ip)) nodeIPs.push_back(ip);
-  IpvsOptions effective = opts_;
-  effective.proxy.nodeIPs = nodeIPs;
+  const IpvsOptions effective = withLocalNodeIPs(opts_, otherLocal_);
 
   // Sets exist before the rules that match them; the rules do not change with Services.
   const std::string creates = setCreateLines(family);
@@ -206,9 +188,7 @@ dataplane::SyncReport IpvsBackend::syncFull(std::shared_ptr<const dataplane::Des
     if (want == desired.servers.end()) continue;
     for (const auto& d : have.destinations) {
       if (d.weight != 0) continue;
-      bool listed = false;
-      for (const auto& w : want->second.destinations) listed = listed || w.sameTarget(d);
-      if (listed) continue;
+      if (hasTarget(want->second.destinations, d)) continue;
       if (expired(key, d)) continue;  // deleted above
       DrainKey k{key, d.str()};
       auto old = draining_.find(k);
@@ -243,11 +223,7 @@ dataplane::SyncReport IpvsBackend::syncPartial(std::shared_ptr<const dataplane::
   const IPFamily family = opts_.proxy.family;
   dataplane::SyncReport report;
   finishDraining(report);
-  IpvsOptions effective = opts_;
-  std::vector<std::string> nodeIPs;
-  for (const auto& ip : opts_.proxy.nodeIPs)
-    if (otherLocal_.count(ip) && !isLoopback(ip)) nodeIPs.push_back(ip);
-  effective.proxy.nodeIPs = nodeIPs;
+  const IpvsOptions effective = withLocalNodeIPs(opts_, otherLocal_);
 
   // Two Services claiming one virtual server (the same external IP and port, say): the full
   // sync's rule decides (the first by name wins), so such a change is synced in full.
@@ -302,9 +278,7 @@ dataplane::SyncReport IpvsBackend::syncPartial(std::shared_ptr<const dataplane::
       auto cur = current.find(key);
       if (cur != current.end())
         for (const auto& d : cur->second.destinations) {
-          bool wanted = false;
-          for (const auto& w : s.destinations) wanted = wanted || w.sameTarget(d);
-          if (wanted) continue;
+          if (hasTarget(s.destinations, d)) continue;
           DrainKey k{key, d.str()};
           if (deleted.count(k)) {
             draining_.erase(k);

@@ -14,27 +14,17 @@ Result<size_t> removeOwnVirtualServers() {
   if (!servers) return servers.status();
   NetlinkDummyLink link;
   LibIpsetClient ipset;
-  auto sets = ipset.list("KUBE-");
+  // What cannot be read says nothing is ours.
+  auto listed = ipset.list("KUBE-");
+  const auto sets = listed ? listed.value() : std::map<std::string, std::set<std::string>>{};
   std::vector<Operation> ops;
   for (auto family : {IPFamily::kIPv4, IPFamily::kIPv6}) {
-    auto bound = link.addresses(family);
-    auto other = link.otherLocalAddresses(family);
-    auto member = [&](const char* set, const std::string& m) {
-      if (!sets) return false;
-      auto it = sets.value().find(setName(set, family));
-      return it != sets.value().end() && it->second.count(m) > 0;
-    };
+    auto boundOr = link.addresses(family);
+    auto otherOr = link.otherLocalAddresses(family);
+    const auto bound = boundOr ? boundOr.value() : std::set<std::string>{};
+    const auto other = otherOr ? otherOr.value() : std::set<std::string>{};
     for (const auto& s : servers.value()) {
-      const ServiceKey& k = s.server.key;
-      if (k.family != family) continue;
-      bool ours = (bound && bound.value().count(k.address)) || member("KUBE-IPVS-IPS", k.address);
-      if (!ours && other && other.value().count(k.address)) {
-        const std::string port = std::to_string(k.port);
-        ours = (k.protocol == Protocol::kTCP && member("KUBE-NODE-PORT-TCP", port)) ||
-               (k.protocol == Protocol::kUDP && member("KUBE-NODE-PORT-UDP", port)) ||
-               (k.protocol == Protocol::kSCTP && member("KUBE-NODE-PORT-SCTP-HASH", k.address + ",sctp:" + port));
-      }
-      if (!ours) continue;
+      if (s.server.key.family != family || !isOurs(s.server.key, bound, other, sets)) continue;
       Operation op;
       op.kind = OpKind::kDeleteService;
       op.server = s.server;

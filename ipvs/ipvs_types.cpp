@@ -24,6 +24,12 @@ std::string Destination::str() const {
   return net::joinHostPort(address, address.find(':') != std::string::npos ? IPFamily::kIPv6 : IPFamily::kIPv4, port);
 }
 
+bool hasTarget(const std::vector<Destination>& ds, const Destination& d) {
+  for (const auto& x : ds)
+    if (x.sameTarget(d)) return true;
+  return false;
+}
+
 std::string Operation::args() const {
   const ServiceKey& k = server.key;
   std::string svc = std::string(protocolFlag(k.protocol)) + " " + net::joinHostPort(k.address, k.family, k.port);

@@ -51,6 +51,9 @@ struct Destination {
   bool sameTarget(const Destination& o) const { return address == o.address && port == o.port; }
 };
 
+// Whether `ds` holds a destination at d's address and port (whatever its weight).
+bool hasTarget(const std::vector<Destination>& ds, const Destination& d);
+
 struct ObservedService {
   VirtualServer server;
   std::vector<Destination> destinations;

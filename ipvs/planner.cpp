@@ -62,18 +62,34 @@ void Fragment::merge(const Fragment& o) {
   for (const auto& [name, members] : o.sets) sets[name].insert(members.begin(), members.end());
 }
 
-namespace {
-
-std::string lower(Protocol p) {
-  switch (p) {
-    case Protocol::kTCP: return "tcp";
-    case Protocol::kUDP: return "udp";
-    case Protocol::kSCTP: return "sctp";
+IpvsOptions withLocalNodeIPs(const IpvsOptions& opts, const std::set<std::string>& local) {
+  IpvsOptions out = opts;
+  out.proxy.nodeIPs.clear();
+  for (const auto& ip : opts.proxy.nodeIPs) {
+    auto parsed = net::parseIP(ip);
+    if (parsed && parsed->family == opts.proxy.family && local.count(parsed->str()) && !parsed->isLoopback())
+      out.proxy.nodeIPs.push_back(parsed->str());
   }
-  return "tcp";
+  return out;
 }
 
-}  // namespace
+bool isOurs(const ServiceKey& key, const std::set<std::string>& bound, const std::set<std::string>& otherLocal,
+            const std::map<std::string, std::set<std::string>>& sets) {
+  if (bound.count(key.address)) return true;
+  auto has = [&](const char* set, const std::string& member) {
+    auto it = sets.find(setName(set, key.family));
+    return it != sets.end() && it->second.count(member) > 0;
+  };
+  if (has("KUBE-IPVS-IPS", key.address)) return true;
+  if (!otherLocal.count(key.address)) return false;
+  const std::string port = std::to_string(key.port);
+  switch (key.protocol) {
+    case Protocol::kTCP: return has("KUBE-NODE-PORT-TCP", port);
+    case Protocol::kUDP: return has("KUBE-NODE-PORT-UDP", port);
+    case Protocol::kSCTP: return has("KUBE-NODE-PORT-SCTP-HASH", key.address + ",sctp:" + port);
+  }
+  return false;
+}
 
 Fragment planPorts(dataplane::PortList::Range ports, const IpvsOptions& opts, const std::set<std::string>& otherLocal) {
   const IPFamily family = opts.proxy.family;
@@ -90,7 +106,7 @@ Fragment planPorts(dataplane::PortList::Range ports, const IpvsOptions& opts, co
   }
   const auto nodeIP = opts.proxy.nodeIP();
   for (const auto& p : ports) {
-    const std::string proto = lower(p.protocol);
+    const std::string proto = model::protocolLower(p.protocol);
     auto ipPort = [&](const std::string& ip, uint16_t port) { return ip + "," + proto + ":" + std::to_string(port); };
     auto dests = [&](bool local) {
       std::vector<Destination> out;
@@ -233,9 +249,7 @@ void planServer(const ObservedService* want, const ObservedService* have, std::v
   }
   const bool drains = want->server.key.protocol != Protocol::kUDP;
   for (const auto& h : have->destinations) {
-    bool wanted = false;
-    for (const auto& d : want->destinations) wanted = wanted || d.sameTarget(h);
-    if (wanted) continue;
+    if (hasTarget(want->destinations, h)) continue;
     if (!drains || drainExpired(want->server.key, h)) destOp(OpKind::kDeleteDestination, h, h.weight);
     else if (h.weight != 0) destOp(OpKind::kEditDestination, h, 0);
   }

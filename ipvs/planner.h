@@ -35,6 +35,16 @@ struct SetInfo {
 const std::vector<SetInfo>& ipsetInfo();
 std::string setName(const char* ipv4Name, IPFamily family);
 
+// The options a node plans with: NodePorts only on the node addresses that are local here
+// (`local`, normalized), never on loopback ones (IPVS does not serve them).
+IpvsOptions withLocalNodeIPs(const IpvsOptions& opts, const std::set<std::string>& local);
+
+// Whether a virtual server is kproxy's: its address is on kube-ipvs0 (`bound`) or in
+// KUBE-IPVS-IPS, or it is a local address (`otherLocal`) whose port is in one of our NodePort
+// sets. `sets`: the kernel's KUBE-* sets and members. (--ipvs-exclude-cidrs is the backend's.)
+bool isOurs(const ServiceKey& key, const std::set<std::string>& bound, const std::set<std::string>& otherLocal,
+            const std::map<std::string, std::set<std::string>>& sets);
+
 // What some Service ports need from the kernel.
 struct Fragment {
   std::map<ServiceKey, ObservedService> servers;        // destinations at weight 1

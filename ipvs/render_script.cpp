@@ -7,15 +7,10 @@ namespace kproxy::ipvs {
 
 std::string renderScript(const dataplane::DesiredState& state, const IpvsOptions& opts) {
   const bool v6 = opts.proxy.family == IPFamily::kIPv6;
-  IpvsOptions effective = opts;
-  effective.proxy.nodeIPs.clear();
   std::set<std::string> local;
-  for (const auto& ip : opts.proxy.nodeIPs) {
-    auto parsed = net::parseIP(ip);
-    if (!parsed || parsed->family != opts.proxy.family) continue;
-    local.insert(parsed->str());
-    if (!parsed->isLoopback()) effective.proxy.nodeIPs.push_back(parsed->str());
-  }
+  for (const auto& ip : opts.proxy.nodeIPs)
+    if (auto parsed = net::parseIP(ip); parsed && parsed->family == opts.proxy.family) local.insert(parsed->str());
+  const IpvsOptions effective = withLocalNodeIPs(opts, local);
   Fragment all = planState(state, effective, local);
   auto ops = planOperations(all.servers, {}, [](const ServiceKey&, const Destination&) { return true; });
 

@@ -1,15 +1,7 @@
 #include "trace/ipvs_view.h"
 
-#include <algorithm>
-
 namespace kproxy::trace {
 namespace {
-
-std::string lower(model::Protocol p) {
-  std::string s = model::protocolName(p);
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 std::string describe(const ipvs::VirtualServer& s) {
   return s.key.str() + " " + s.scheduler + (s.persistent() ? " persistent " + std::to_string(s.timeout) : "");
@@ -17,7 +9,7 @@ std::string describe(const ipvs::VirtualServer& s) {
 
 // Does a set member mention this address (and, where it has one, this port)?
 bool mentions(const std::string& member, const Target& t, const std::string& ip) {
-  const std::string ipPort = ip + "," + lower(t.proto) + ":" + std::to_string(t.port);
+  const std::string ipPort = ip + "," + model::protocolLower(t.proto) + ":" + std::to_string(t.port);
   return member == ip || member == ipPort || member.rfind(ipPort + ",", 0) == 0 || member == std::to_string(t.port);
 }
 
@@ -85,9 +77,7 @@ IpvsEvaluation evaluateIpvs(const IpvsView& view, const Target& t, const ipvs::F
     }
     for (const auto& d : have->destinations) {
       if (d.weight == 0) continue;
-      bool wanted = false;
-      for (const auto& w : want->destinations) wanted = wanted || w.sameTarget(d);
-      if (!wanted) ev.diff.push_back("+ destination " + d.str() + " (kernel) not desired");
+      if (!ipvs::hasTarget(want->destinations, d)) ev.diff.push_back("+ destination " + d.str() + " (kernel) not desired");
     }
   }
   if (desired->addresses.count(ip) && !bound)

@@ -354,8 +354,10 @@ void ipvsKernel(KernelView& k, const dataplane::ProxyOptions& opts, const Findin
     std::set<std::string> local;
     if (auto other = link.otherLocalAddresses(t.ip.family)) local = other.value();
     // Node addresses count as local even when this namespace is not the node's (a dry run).
-    local.insert(opts.nodeIPs.begin(), opts.nodeIPs.end());
-    desired = ipvs::planPorts({one.begin(), one.end()}, io, local);
+    for (const auto& ip : opts.nodeIPs)
+      if (auto parsed = net::parseIP(ip)) local.insert(parsed->str());
+    // Planned as the daemon plans (no NodePorts on loopback addresses).
+    desired = ipvs::planPorts({one.begin(), one.end()}, ipvs::withLocalNodeIPs(io, local), local);
   }
   IpvsEvaluation ev = evaluateIpvs(view, t, desired ? &*desired : nullptr);
   if (!ev.server.empty()) k.notes.insert(k.notes.begin(), "virtual server " + ev.server);
@@ -527,12 +529,11 @@ int runTrace(const std::vector<std::string>& args, std::ostream& out, std::ostre
           if (!want.count(g)) ++n, k.diff.push_back("+ endpoint " + g + " (kernel) not desired");
         if (k.rejects || k.drops) ++n, k.diff.push_back("+ the kernel rejects or drops some connections");
         n = std::max<size_t>(n, 1);
-        verdict = "drift: kernel differs from the desired state in " + std::to_string(n) + (n == 1 ? " entry" : " entries");
-      } else if (cfg.mode == "ipvs") {
-        verdict = "drift: kernel differs from the desired state in " + std::to_string(n) + (n == 1 ? " entry" : " entries");
-      } else {
-        verdict = "drift: kernel differs from the desired state in " + std::to_string(n) + (n == 1 ? " chain" : " chains");
       }
+      // iptables counts chains; nftables and IPVS count entries (map elements, destinations, ...).
+      const bool entries = cfg.mode == "nftables" || cfg.mode == "ipvs";
+      verdict = "drift: kernel differs from the desired state in " + std::to_string(n) + " " +
+                (entries ? (n == 1 ? "entry" : "entries") : (n == 1 ? "chain" : "chains"));
       ok = false;
     } else if (!f.reachable && f.port && !k.dnatTargets.empty()) {
       verdict = "drift: the kernel still sends " + target->str() + " to " + *k.dnatTargets.begin() +
