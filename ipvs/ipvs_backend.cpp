@@ -228,11 +228,13 @@ dataplane::SyncReport IpvsBackend::syncPartial(std::shared_ptr<const dataplane::
   // Two Services claiming one virtual server (the same external IP and port, say): the full
   // sync's rule decides (the first by name wins), so such a change is synced in full.
   // (Only the changed claims are counted: copying the whole count costs milliseconds at 10k.)
+  std::map<model::NamespacedName, Fragment> planned;
   std::map<ServiceKey, int> delta;
   for (const auto& svc : changed) {
     if (auto it = fragments_.find(svc); it != fragments_.end())
       for (const auto& [key, s] : it->second.servers) --delta[key];
-    for (const auto& [key, s] : planPorts(state->portsOf(svc), effective, otherLocal_).servers) ++delta[key];
+    const Fragment& f = planned[svc] = planPorts(state->portsOf(svc), effective, otherLocal_);
+    for (const auto& [key, s] : f.servers) ++delta[key];
   }
   for (const auto& [key, d] : delta) {
     auto it = serverRefs_.find(key);
@@ -258,7 +260,7 @@ dataplane::SyncReport IpvsBackend::syncPartial(std::shared_ptr<const dataplane::
     return true;  // not in the kernel: nothing to wait for
   };
   for (const auto& svc : changed) {
-    Fragment next = planPorts(state->portsOf(svc), effective, otherLocal_);
+    Fragment& next = planned[svc];
     report.servicePortsWritten += state->portsOf(svc).size();
     Fragment prev;
     if (auto it = fragments_.find(svc); it != fragments_.end()) prev = it->second;
