@@ -46,15 +46,16 @@ Result<std::unique_ptr<NetlinkIpvsClient>> NetlinkIpvsClient::open() {
 
 NetlinkIpvsClient::~NetlinkIpvsClient() { nl_socket_free(sock_); }
 
-Result<std::vector<std::vector<uint8_t>>> NetlinkIpvsClient::dump(const std::vector<uint8_t>& request) {
+Result<std::vector<std::vector<uint8_t>>> NetlinkIpvsClient::exchange(const std::vector<uint8_t>& request,
+                                                                      const std::string& what) {
   if (nl_sendto(sock_, const_cast<uint8_t*>(request.data()), request.size()) < 0)
-    return Status::error("ipvs: send: " + errnoText(errno));
+    return Status::error("ipvs: " + what + ": send: " + errnoText(errno));
   std::vector<std::vector<uint8_t>> out;
   for (;;) {
     sockaddr_nl peer{};
     unsigned char* buf = nullptr;
     int n = nl_recv(sock_, &peer, &buf, nullptr);
-    if (n <= 0) return Status::error(std::string("ipvs: receive: ") + nl_geterror(n));
+    if (n <= 0) return Status::error("ipvs: " + what + ": receive: " + nl_geterror(n));
     int len = n;
     bool done = false;
     std::string error;
@@ -70,20 +71,20 @@ Result<std::vector<std::vector<uint8_t>>> NetlinkIpvsClient::dump(const std::vec
       out.emplace_back(p, p + h->nlmsg_len);
     }
     std::free(buf);
-    if (!error.empty()) return Status::error("ipvs: listing: " + error);
+    if (!error.empty()) return Status::error("ipvs: " + what + ": " + error);
     if (done) return out;
   }
 }
 
 Result<std::vector<ObservedService>> NetlinkIpvsClient::list() {
-  auto services = dump(encodeListServices(family_, seq_++));
+  auto services = exchange(encodeListServices(family_, seq_++), "listing");
   if (!services) return services.status();
   std::vector<ObservedService> out;
   for (const auto& m : services.value()) {
     auto s = decodeService(m.data(), m.size());
     if (!s) continue;  // fwmark or foreign protocol: never ours
     ObservedService o{s.value(), {}};
-    auto dests = dump(encodeListDestinations(o.server.key, family_, seq_++));
+    auto dests = exchange(encodeListDestinations(o.server.key, family_, seq_++), "listing");
     if (!dests) {
       // Deleted between the two dumps: it is gone, which is what a listing should say.
       if (dests.error().find(errnoText(ESRCH)) != std::string::npos) continue;
@@ -99,7 +100,7 @@ Result<std::vector<ObservedService>> NetlinkIpvsClient::list() {
 }
 
 Result<std::vector<Destination>> NetlinkIpvsClient::destinations(const ServiceKey& key) {
-  auto dests = dump(encodeListDestinations(key, family_, seq_++));
+  auto dests = exchange(encodeListDestinations(key, family_, seq_++), "listing");
   if (!dests) return Status::error(dests.error() + " (destinations of " + key.str() + ")");
   std::vector<Destination> out;
   for (const auto& dm : dests.value()) {
@@ -110,22 +111,9 @@ Result<std::vector<Destination>> NetlinkIpvsClient::destinations(const ServiceKe
 }
 
 Status NetlinkIpvsClient::setTimeouts(uint32_t tcp, uint32_t tcpFin, uint32_t udp) {
-  auto m = encodeSetTimeouts(tcp, tcpFin, udp, family_, seq_++);
-  if (nl_sendto(sock_, m.data(), m.size()) < 0) return Status::error("ipvs: set timeouts: send: " + errnoText(errno));
-  for (;;) {
-    sockaddr_nl peer{};
-    unsigned char* buf = nullptr;
-    int n = nl_recv(sock_, &peer, &buf, nullptr);
-    if (n <= 0) return Status::error(std::string("ipvs: set timeouts: ") + nl_geterror(n));
-    int len = n, err = -1;
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); nlmsg_ok(h, len); h = nlmsg_next(h, &len))
-      if (h->nlmsg_type == NLMSG_ERROR) err = -static_cast<nlmsgerr*>(nlmsg_data(h))->error;
-    std::free(buf);
-    if (err == 0) return Status::ok();
-    if (err > 0)
-      return Status::error("ipvs: ipvsadm --set " + std::to_string(tcp) + " " + std::to_string(tcpFin) + " " +
-                           std::to_string(udp) + ": " + errnoText(err));
-  }
+  auto r = exchange(encodeSetTimeouts(tcp, tcpFin, udp, family_, seq_++),
+                    "ipvsadm --set " + std::to_string(tcp) + " " + std::to_string(tcpFin) + " " + std::to_string(udp));
+  return r ? Status::ok() : r.status();
 }
 
 ApplyResult NetlinkIpvsClient::apply(const std::vector<Operation>& ops) {

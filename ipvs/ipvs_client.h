@@ -49,8 +49,9 @@ class NetlinkIpvsClient : public IpvsClient {
 
  private:
   NetlinkIpvsClient(nl_sock* sock, uint16_t family) : sock_(sock), family_(family) {}
-  // Sends one request and collects its dump's messages (raw), or the kernel's error.
-  Result<std::vector<std::vector<uint8_t>>> dump(const std::vector<uint8_t>& request);
+  // Sends one request and collects the messages of its answer (raw; none for an acknowledged
+  // request), or the kernel's error, named by `what`.
+  Result<std::vector<std::vector<uint8_t>>> exchange(const std::vector<uint8_t>& request, const std::string& what);
 
   nl_sock* sock_;
   uint16_t family_;
