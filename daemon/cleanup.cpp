@@ -33,10 +33,10 @@ std::string targetOf(const std::string& line) {
 }
 
 void cleanupIptables(XtablesBackend backend, model::IPFamily family, bool (*doomed)(std::string_view),
-                     CleanupReport& report, std::vector<const char*> tables = {"nat", "filter", "mangle"}) {
+                     CleanupReport& report) {
   iptables::RestoreRunner runner(backend, family);
   std::string where = std::string(iptables::backendName(backend)) + "/" + model::familyName(family);
-  for (const char* table : tables) {
+  for (const char* table : {"nat", "filter", "mangle"}) {
     auto saved = runner.save(table);
     if (!saved) continue;  // that backend or table is not there: nothing of ours either
     size_t rules = 0, chains = 0;
@@ -81,6 +81,21 @@ void cleanupIpvsServers(CleanupReport& report) {
 
 // Chains only iptables mode makes (their presence says iptables mode ran here).
 bool iptablesOnlyChain(std::string_view c) { return anyKubeChain(c) && !ipvs::isIpvsModeChain(c) && c != "KUBE-FIREWALL"; }
+
+// Whether the other kube mode ran last on this backend and family: one of its own chains in nat
+// or filter, or (`marker`) a rule text only it writes.
+bool otherModeLeft(XtablesBackend backend, model::IPFamily family, bool (*ownChain)(std::string_view),
+                   std::string_view marker = {}) {
+  iptables::RestoreRunner runner(backend, family);
+  for (const char* table : {"nat", "filter"}) {
+    auto saved = runner.save(table);
+    if (!saved) continue;
+    if (!marker.empty() && saved.value().find(marker) != std::string::npos) return true;
+    for (const auto& c : iptables::chainsInSave(saved.value()))
+      if (ownChain(c)) return true;
+  }
+  return false;
+}
 
 void cleanupIpvsDevice(CleanupReport& report) {
   if (!std::filesystem::exists("/sys/class/net/kube-ipvs0")) return;
@@ -143,13 +158,7 @@ CleanupReport cleanupOtherModes(const std::string& mode, XtablesBackend active) 
       cleanupIptables(other, family, anyKubeChain, report);
       // iptables mode ran last: its KUBE-SERVICES jumps into the per-service chains, so every
       // kube chain goes (the first IPVS sync makes its own); our own restart keeps them.
-      bool iptablesModeLeft = false;
-      for (const char* table : {"nat", "filter"}) {
-        auto saved = iptables::RestoreRunner(active, family).save(table);
-        if (!saved) continue;
-        for (const auto& c : iptables::chainsInSave(saved.value())) iptablesModeLeft = iptablesModeLeft || iptablesOnlyChain(c);
-      }
-      if (iptablesModeLeft) cleanupIptables(active, family, anyKubeChain, report);
+      if (otherModeLeft(active, family, iptablesOnlyChain)) cleanupIptables(active, family, anyKubeChain, report);
     }
     cleanupNftables(report);
     return report;
@@ -163,13 +172,7 @@ CleanupReport cleanupOtherModes(const std::string& mode, XtablesBackend active) 
       // IPVS mode ran last: its rules in the shared chains (KUBE-SERVICES, KUBE-POSTROUTING)
       // match its ipsets, which cannot be destroyed while referenced, so every kube chain goes
       // (the first sync writes its own); our own restart keeps them.
-      bool ipvsModeLeft = false;
-      for (const char* table : {"nat", "filter"}) {
-        auto saved = iptables::RestoreRunner(active, family).save(table);
-        if (!saved) continue;
-        ipvsModeLeft = ipvsModeLeft || saved.value().find("--match-set KUBE-") != std::string::npos;
-        for (const auto& c : iptables::chainsInSave(saved.value())) ipvsModeLeft = ipvsModeLeft || ipvsOnlyChain(c);
-      }
+      const bool ipvsModeLeft = otherModeLeft(active, family, ipvsOnlyChain, "--match-set KUBE-");
       cleanupIptables(active, family, ipvsModeLeft ? anyKubeChain : ipvsOnlyChain, report);
     }
   }

@@ -138,6 +138,12 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
       else if (value == "true" || value == "false") target = value == "true";
       else problems.push_back(a + ": \"" + value + "\" is not true or false");
     };
+    auto duration = [&](std::chrono::milliseconds& target) {
+      if (!need()) return;
+      auto d = parseDuration(value);
+      if (!d) problems.push_back(a + ": \"" + value + "\" is not a duration (like 30s, 1m0s, 500ms)");
+      else target = *d;
+    };
     if (a == "-h" || a == "--help") f.help = true;
     else if (a == "--config") { need(); }
     else if (a == "--write-config-to") { if (need()) f.writeConfigTo = value; }
@@ -166,24 +172,20 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
         if (value != "true" && value != "false") problems.push_back(a + ": \"" + value + "\" is not true or false");
         c.iptables.localhostNodePorts = value == "true";
       }
-    } else if (a == "--iptables-sync-period" || a == "--iptables-min-sync-period") {
-      if (need()) {
-        auto d = parseDuration(value);
-        if (!d) problems.push_back(a + ": \"" + value + "\" is not a duration (like 30s, 1m0s, 500ms)");
-        else (a == "--iptables-sync-period" ? c.iptables.syncPeriod : c.iptables.minSyncPeriod) = *d;
-      }
-    } else if (a == "--ipvs-sync-period" || a == "--ipvs-min-sync-period") {
-      if (need()) {
-        auto d = parseDuration(value);
-        if (!d) problems.push_back(a + ": \"" + value + "\" is not a duration (like 30s, 1m0s, 500ms)");
-        else (a == "--ipvs-sync-period" ? c.ipvs.syncPeriod : c.ipvs.minSyncPeriod) = *d;
-      }
-    } else if (a == "--ipvs-tcp-timeout" || a == "--ipvs-tcpfin-timeout" || a == "--ipvs-udp-timeout") {
-      if (need()) {
-        auto d = parseDuration(value);
-        if (!d) problems.push_back(a + ": \"" + value + "\" is not a duration (like 30s, 1m0s, 500ms)");
-        else (a == "--ipvs-tcp-timeout" ? c.ipvs.tcpTimeout : a == "--ipvs-tcpfin-timeout" ? c.ipvs.tcpFinTimeout : c.ipvs.udpTimeout) = *d;
-      }
+    } else if (a == "--iptables-sync-period") {
+      duration(c.iptables.syncPeriod);
+    } else if (a == "--iptables-min-sync-period") {
+      duration(c.iptables.minSyncPeriod);
+    } else if (a == "--ipvs-sync-period") {
+      duration(c.ipvs.syncPeriod);
+    } else if (a == "--ipvs-min-sync-period") {
+      duration(c.ipvs.minSyncPeriod);
+    } else if (a == "--ipvs-tcp-timeout") {
+      duration(c.ipvs.tcpTimeout);
+    } else if (a == "--ipvs-tcpfin-timeout") {
+      duration(c.ipvs.tcpFinTimeout);
+    } else if (a == "--ipvs-udp-timeout") {
+      duration(c.ipvs.udpTimeout);
     } else if (a == "--ipvs-scheduler") {
       if (need()) c.ipvs.scheduler = value;
     } else if (a == "--ipvs-strict-arp") {

@@ -52,6 +52,11 @@ long readSysctl(const std::string& path) {
   return f ? v : -1;
 }
 
+// Writes only when the value differs (some are read-only in a namespace: no needless warning).
+void ensureSysctl(const std::string& path, long value) {
+  if (readSysctl(path) != value) writeSysctl(path, std::to_string(value));
+}
+
 // kube-proxy's start-up tuning: conntrack table size and timeouts, our OOM score. Inside a
 // network namespace the kernel refuses some of these (nf_conntrack_max: EINVAL): warn, go on.
 void applyHostSettings(const ProxyConfig& cfg) {
@@ -67,11 +72,9 @@ void applyHostSettings(const ProxyConfig& cfg) {
     long have = readSysctl("net/netfilter/nf_conntrack_max");
     if (have >= 0 && have < want) writeSysctl("net/netfilter/nf_conntrack_max", std::to_string(want));
   }
-  auto seconds = [](Millis d) { return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()); };
   auto setTimeout = [&](const char* name, Millis d) {
-    if (d.count() <= 0) return;
-    std::string path = std::string("net/netfilter/") + name;
-    if (readSysctl(path) != std::stol(seconds(d))) writeSysctl(path, seconds(d));
+    if (d.count() > 0)
+      ensureSysctl(std::string("net/netfilter/") + name, std::chrono::duration_cast<std::chrono::seconds>(d).count());
   };
   setTimeout("nf_conntrack_tcp_timeout_established", cfg.conntrack.tcpEstablishedTimeout);
   setTimeout("nf_conntrack_tcp_timeout_close_wait", cfg.conntrack.tcpCloseWaitTimeout);
@@ -160,12 +163,12 @@ int runDaemon(const std::vector<std::string>& args) {
   if (ipvsMode)
     for (const char* path : {"net/ipv4/vs/conntrack", "net/ipv4/vs/expire_nodest_conn",
                              "net/ipv4/vs/expire_quiescent_template", "net/ipv4/ip_forward"})
-      if (readSysctl(path) != 1) writeSysctl(path, "1");
+      ensureSysctl(path, 1);
   // Strict ARP: the node answers ARP only for addresses on the receiving interface, so the
   // Service IPs on kube-ipvs0 are not announced (MetalLB's ARP mode needs this).
   if (ipvsMode && cfg.ipvs.strictARP) {
-    if (readSysctl("net/ipv4/conf/all/arp_ignore") != 1) writeSysctl("net/ipv4/conf/all/arp_ignore", "1");
-    if (readSysctl("net/ipv4/conf/all/arp_announce") != 2) writeSysctl("net/ipv4/conf/all/arp_announce", "2");
+    ensureSysctl("net/ipv4/conf/all/arp_ignore", 1);
+    ensureSysctl("net/ipv4/conf/all/arp_announce", 2);
   }
 
   boost::asio::io_context io;

@@ -24,14 +24,7 @@ log="$work/kproxy.log"
 . "$here/live_lib.sh"
 in_node() { ip netns exec "$(topo_ns node)" "$@"; }
 table() { in_node nft list table "${1:-ip}" kube-proxy 2>/dev/null || true; }
-wait_rules() {
-  local deadline=$((SECONDS + $2))
-  while [ $SECONDS -lt $deadline ]; do
-    grep -q -- "$1" <<<"$(table)" && return 0
-    sleep 0.1
-  done
-  return 1
-}
+wait_rules() { topo_wait_output "$1" "$2" table; }
 
 topo_up "$build/kproxy-testserver"
 live_manifests

@@ -82,16 +82,21 @@ topo_stop_kproxy() {
   wait "$KPROXY_PID" 2>/dev/null || true
 }
 
-# topo_wait_for PATTERN [TABLE] [SECONDS]: until the node's iptables-save shows PATTERN.
-topo_wait_for() {
-  local pattern=$1 table=${2:-nat} secs=${3:-10} save=${TOPO_SAVE:-iptables-save}
-  local deadline=$((SECONDS + secs))
+# topo_wait_output PATTERN SECONDS COMMAND...: until COMMAND's output shows PATTERN.
+topo_wait_output() {
+  local pattern=$1 secs=$2
+  shift 2
+  local deadline=$((SECONDS + secs)) out
   while [ $SECONDS -lt $deadline ]; do
     # Captured first: under pipefail, grep -q closing the pipe early would fail the check.
-    local out
-    out=$(ip netns exec "$(topo_ns node)" "$save" -t "$table" 2>/dev/null || true)
+    out=$("$@" 2>/dev/null || true)
     grep -q -- "$pattern" <<<"$out" && return 0
     sleep 0.1
   done
   return 1
+}
+
+# topo_wait_for PATTERN [TABLE] [SECONDS]: until the node's iptables-save shows PATTERN.
+topo_wait_for() {
+  topo_wait_output "$1" "${3:-10}" ip netns exec "$(topo_ns node)" "${TOPO_SAVE:-iptables-save}" -t "${2:-nat}"
 }

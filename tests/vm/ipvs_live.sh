@@ -21,14 +21,7 @@ log="$work/kproxy.log"
 . "$here/../integration/live_lib.sh"
 in_node() { ip netns exec "$(topo_ns node)" "$@"; }
 ipvs() { in_node ipvsadm -Ln 2>/dev/null || true; }
-wait_rules() {
-  local deadline=$((SECONDS + $2))
-  while [ $SECONDS -lt $deadline ]; do
-    grep -q -- "$1" <<<"$(ipvs)" && return 0
-    sleep 0.1
-  done
-  return 1
-}
+wait_rules() { topo_wait_output "$1" "$2" ipvs; }
 # dests VIP:PORT: the destination lines of one virtual server ("-> ip:port Masq weight active inactive").
 dests() { ipvs | awk -v vs="$1" '$1 ~ /^(TCP|UDP|SCTP)$/ {cur = $2} $1 == "->" && cur == vs {print $2, $3, $4, $5, $6}'; }
 
