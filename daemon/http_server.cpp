@@ -3,6 +3,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
+
+#include "dataplane/log.h"
 
 namespace kproxy::daemon {
 
@@ -17,6 +20,12 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const HttpServer::Handler& handler)
       : stream_(std::move(socket)), handler_(handler) {}
+
+  // Ends the connection now (shed for a newer one); the pending read completes with an error.
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+  }
 
   void start() {
     parser_.body_limit(8192);
@@ -61,7 +70,7 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 HttpServer::HttpServer(boost::asio::io_context& io, Handler handler)
-    : io_(io), handler_(std::move(handler)), acceptor_(io) {}
+    : io_(io), handler_(std::move(handler)), acceptor_(io), retry_(io) {}
 
 Status HttpServer::listen(const std::string& address) {
   auto colon = address.rfind(':');
@@ -82,7 +91,7 @@ Status HttpServer::listen(const std::string& address) {
   acceptor_.open(ep.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(64, ec);
+  if (!ec) acceptor_.listen(boost::asio::socket_base::max_listen_connections, ec);  // floods wait, not fail
   if (ec) {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
@@ -101,12 +110,51 @@ uint16_t HttpServer::port() const {
 void HttpServer::stop() {
   boost::system::error_code ec;
   acceptor_.close(ec);
+  retry_.cancel();
+}
+
+void HttpServer::track(std::shared_ptr<void> session, std::function<void()> close) {
+  // Finished sessions are gone (their weak handle expired); drop them from the front first.
+  while (!live_.empty() && live_.front().first.expired()) live_.pop_front();
+  if (live_.size() >= kMaxConnections) {
+    // Shed the oldest: a flood of idle connections must not lock out the kubelet's probe.
+    for (auto& [weak, closer] : live_) {
+      if (weak.expired()) continue;
+      closer();
+      ++shed_;
+      break;
+    }
+    while (!live_.empty() && (live_.front().first.expired() || live_.size() >= kMaxConnections)) live_.pop_front();
+  }
+  live_.emplace_back(session, std::move(close));
 }
 
 void HttpServer::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
-    if (ec) return;  // closed
-    std::make_shared<Session>(std::move(socket), handler_)->start();
+    if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open()) return;  // stopped
+    if (ec) {
+      // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): the pending connection
+      // stays queued; try again shortly rather than spin or give up. Anything else (a connection
+      // reset before it was accepted) is the client's problem: accept the next one.
+      ++acceptErrors_;
+      bool exhausted = ec == boost::asio::error::no_descriptors || ec.value() == ENFILE ||
+                       ec == boost::asio::error::no_buffer_space || ec == boost::asio::error::no_memory;
+      if (!exhausted) return accept();
+      if (acceptErrors_ == 1 || acceptErrors_ % 100 == 0)
+        log::warning("HTTP server: accept failed (" + ec.message() + ", " + std::to_string(acceptErrors_) +
+                     " times so far); retrying in 100ms");
+      retry_.expires_after(std::chrono::milliseconds(100));
+      retry_.async_wait([this](boost::system::error_code e) {
+        if (!e) accept();
+      });
+      return;
+    }
+    auto session = std::make_shared<Session>(std::move(socket), handler_);
+    std::weak_ptr<Session> weak = session;
+    track(session, [weak] {
+      if (auto s = weak.lock()) s->close();
+    });
+    session->start();
     accept();
   });
 }

@@ -1,9 +1,14 @@
 // A minimal HTTP/1.1 server on the daemon's io_context (Boost.Beast) for /healthz, /livez and
-// /metrics: one request per connection, GET only, bounded request size.
+// /metrics: one request per connection, GET only, bounded request size and time. It survives
+// floods: at kMaxConnections the oldest connection is dropped for the new one, and when the
+// process is out of file descriptors (EMFILE) it pauses accepting and tries again, so it answers
+// again as soon as descriptors are free.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -24,6 +29,8 @@ struct HttpResponse {
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const std::string& path)>;
+  // Connections held open at once (each is a request being read or answered, 5 s at most).
+  static constexpr size_t kMaxConnections = 512;
 
   HttpServer(boost::asio::io_context& io, Handler handler);
   // "IP:PORT" (port 0 picks one). Logs and returns the error when the address cannot be bound.
@@ -31,12 +38,22 @@ class HttpServer {
   uint16_t port() const;
   void stop();
 
+  // Observability and tests.
+  uint64_t shed() const { return shed_; }
+  uint64_t acceptErrors() const { return acceptErrors_; }
+
  private:
   void accept();
+  void track(std::shared_ptr<void> session, std::function<void()> close);
 
   boost::asio::io_context& io_;
   Handler handler_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_;
+  // Open sessions, oldest first: the weak handle and how to close it.
+  std::deque<std::pair<std::weak_ptr<void>, std::function<void()>>> live_;
+  uint64_t shed_ = 0;
+  uint64_t acceptErrors_ = 0;
 };
 
 }  // namespace kproxy::daemon

@@ -150,6 +150,8 @@ void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
     unapplied_.clear();
     // Network programming latency: from each change's trigger time to rules in the kernel.
     for (auto t : unappliedTriggers_) {
+      // A trigger time in the future (clock skew, or a hostile annotation) has no latency to report.
+      if (t > wallNow) continue;
       double seconds = std::chrono::duration<double>(wallNow - t).count();
       if (metrics_) metrics_->observe("kubeproxy_network_programming_duration_seconds", seconds);
       log::v(4, "network programming latency " + ms(seconds));

@@ -2,6 +2,7 @@
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -97,6 +98,17 @@ int runCleanup() {
   return r.ok() ? 0 : 1;
 }
 
+namespace {
+// As Go programs (kube-proxy among them) do at start: the soft descriptor limit up to the hard
+// one, so that a burst of connections to the health ports does not starve the daemon's own work.
+void raiseFdLimit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) log::v(2, "cannot raise the open files limit");
+}
+}  // namespace
+
 int runDaemon(const std::vector<std::string>& args) {
   auto parsed = parseDaemonFlags(args);
   if (!parsed) {
@@ -120,6 +132,7 @@ int runDaemon(const std::vector<std::string>& args) {
     return 0;
   }
   if (flags.cleanup) return runCleanup();
+  raiseFdLimit();
   const ProxyConfig& cfg = flags.config;
   std::string node = nodeNameFrom(cfg);
 

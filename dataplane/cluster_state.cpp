@@ -17,6 +17,9 @@ std::optional<WallTime> parseRFC3339(const std::string& s) {
       !num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) || !num(17, 2, sec))
     return std::nullopt;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits: 1678-2262. Outside 1970-2200 a time is not a
+  // trigger time of this cluster, and would overflow the arithmetic below.
+  if (y < 1970 || y > 2200) return std::nullopt;
   size_t i = 19;
   long long nanos = 0;
   if (i < s.size() && s[i] == '.') {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace kproxy::log {
 
@@ -21,5 +22,15 @@ void warning(const std::string& msg);
 void error(const std::string& msg);
 // Logged only at -v=level or higher.
 void v(int level, const std::string& msg);
+
+// `s` safe for one log line: control bytes and DEL as \n, \r, \t or \xNN, invalid UTF-8 bytes as
+// \xNN; everything else unchanged (a backslash too, so escaping twice changes nothing). Every
+// line the log writes goes through it, so a hostile name cannot forge lines or send escapes to a
+// terminal.
+std::string escape(std::string_view s);
+
+// From now on, `secret` (a bearer token) is written as "[redacted]" wherever it appears in a log
+// line, whichever server or file echoed it. Secrets shorter than 8 bytes are not registered.
+void redact(const std::string& secret);
 
 }  // namespace kproxy::log

@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +29,24 @@ struct Pipe {
   }
 };
 
+// argv[0] as execve wants it: looked up in PATH here, in the parent, since the vfork child may
+// only make system calls.
+std::string resolve(const std::string& prog) {
+  if (prog.find('/') != std::string::npos) return prog;
+  const char* path = ::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + prog;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<ProcessResult> runProcess(const std::vector<std::string>& argv, std::string_view input) {
@@ -37,19 +55,28 @@ Result<ProcessResult> runProcess(const std::vector<std::string>& argv, std::stri
   if (::pipe2(in.fd, O_CLOEXEC) != 0 || ::pipe2(out.fd, O_CLOEXEC) != 0 || ::pipe2(err.fd, O_CLOEXEC) != 0)
     return Status::error(std::string("pipe: ") + std::strerror(errno));
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in.fd[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, out.fd[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err.fd[1], 2);
-
+  std::string exe = resolve(argv[0]);
+  if (exe.empty()) return Status::error("cannot run " + argv[0] + ": " + std::strerror(ENOENT));
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return Status::error("cannot run " + argv[0] + ": " + std::strerror(rc));
+
+  // vfork (as posix_spawn does) plus what posix_spawn cannot do: the child is killed when we die
+  // (PR_SET_PDEATHSIG), so an iptables-restore of a daemon that got SIGKILL does not run on,
+  // holding memory and the xtables lock. Only system calls between vfork and exec.
+  pid_t parent = ::getpid();
+  int inFd = in.fd[0], outFd = out.fd[1], errFd = err.fd[1];
+  const char* path = exe.c_str();
+  char** argvp = args.data();
+  pid_t pid = ::vfork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+    if (::dup2(inFd, 0) < 0 || ::dup2(outFd, 1) < 0 || ::dup2(errFd, 2) < 0) ::_exit(127);
+    ::execve(path, argvp, environ);
+    ::_exit(127);
+  }
+  if (pid < 0) return Status::error("cannot run " + argv[0] + ": " + std::strerror(errno));
 
   in.closeEnd(0);
   out.closeEnd(1);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "watch/bounded_json.h"
+
 namespace kproxy::trace {
 
 using nlohmann::json;
@@ -36,15 +38,30 @@ std::string verdictText(const json& v) {
   return kind;
 }
 
+void readNftItems(const json& items, NftView& view);
+
 }  // namespace
 
 bool parseNftJson(const std::string& s, NftView& view, std::string& error) {
-  json root = json::parse(s, nullptr, false);
-  if (root.is_discarded() || !root.contains("nftables") || !root["nftables"].is_array()) {
+  json root = watch::parseJson(s).value;
+  if (!root.is_object() || !root.contains("nftables") || !root["nftables"].is_array()) {
     error = "not `nft -j list` output";
     return false;
   }
-  for (const auto& item : root["nftables"]) {
+  // A field of an unexpected type (another nft version, a damaged listing) is an error, not a crash.
+  try {
+    readNftItems(root["nftables"], view);
+  } catch (const json::exception& e) {
+    error = std::string("unexpected `nft -j list` output: ") + e.what();
+    return false;
+  }
+  return true;
+}
+
+namespace {
+void readNftItems(const json& items, NftView& view) {
+  for (const auto& item : items) {
+    if (!item.is_object()) continue;
     if (item.contains("table")) view.exists = true;
     for (const char* kind : {"set", "map"}) {
       if (!item.contains(kind)) continue;
@@ -67,8 +84,8 @@ bool parseNftJson(const std::string& s, NftView& view, std::string& error) {
     if (item.contains("chain")) view.chains[item["chain"].value("name", "")];
     if (item.contains("rule")) view.chains[item["rule"].value("chain", "")].push_back(item["rule"].value("expr", json::array()));
   }
-  return true;
 }
+}  // namespace
 
 namespace {
 

@@ -1,5 +1,6 @@
 #include "trace/trace_command.h"
 
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -33,6 +34,7 @@
 #include "trace/service_lookup.h"
 #include "watch/api_source.h"
 #include "watch/decode.h"
+#include "watch/bounded_json.h"
 
 namespace kproxy::trace {
 
@@ -154,8 +156,8 @@ std::string lastSync(const std::string& address) {
   ::close(fd);
   auto start = body.find("\r\n\r\n");
   if (start == std::string::npos) return "no kproxy answering /healthz on " + host + ":" + port;
-  json j = json::parse(body.substr(start + 4), nullptr, false);
-  if (j.is_discarded() || !j.contains("lastUpdated")) return "/healthz on " + host + ":" + port + " gave no lastUpdated";
+  json j = watch::parseJson(std::string_view(body).substr(start + 4)).value;
+  if (!j.is_object() || !j.contains("lastUpdated") || !j["lastUpdated"].is_string()) return "/healthz on " + host + ":" + port + " gave no lastUpdated";
   // kube-proxy's JSON has Go's time.String(): "2026-11-25 11:45:00.594363003 +0000 UTC".
   std::string when = j["lastUpdated"].get<std::string>();
   auto last = dataplane::parseRFC3339(when);

@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "dataplane/ip.h"
+#include "dataplane/log.h"
+#include "watch/bounded_json.h"
 
 namespace kproxy::watch {
 
@@ -27,7 +29,8 @@ std::string DecodeError::str() const {
   s += ": ";
   if (!field.empty()) s += field + ": ";
   s += message;
-  return s;
+  // Names and values come from outside: they must not carry line breaks or terminal escapes.
+  return log::escape(s);
 }
 
 void Objects::append(Objects&& o) {
@@ -61,12 +64,19 @@ std::string typeName(const json& v) {
     case json::value_t::array: return "array";
     case json::value_t::object: return "object";
     case json::value_t::number_float: return "number";
+    case json::value_t::discarded: return "a value nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
     default: return "integer";
   }
 }
 
+// A value for an error message: bounded whatever its size (containers are not printed).
 std::string show(const json& v) {
-  std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+  std::string s;
+  if (v.is_string()) s = v.get_ref<const std::string&>().substr(0, 64);
+  else if (v.is_array()) s = "[...] (" + std::to_string(v.size()) + " items)";
+  else if (v.is_object()) s = "{...} (" + std::to_string(v.size()) + " members)";
+  else if (v.is_discarded()) return "(" + typeName(v) + ")";
+  else s = v.dump();
   if (s.size() > 64) s = s.substr(0, 61) + "...";
   return "\"" + s + "\"";
 }
@@ -541,7 +551,16 @@ void decodeObjectAt(const json& obj, const std::string& source, Objects& out, in
     out.errors.push_back({source, "", "", "", "", "expected an object, got " + typeName(obj)});
     return;
   }
-  std::string kind = obj.value("kind", json()).is_string() ? obj["kind"].get<std::string>() : "";
+  auto kindIt = obj.find("kind");
+  if (kindIt != obj.end() && !kindIt->is_string() && !kindIt->is_null()) {
+    out.errors.push_back({source, "", "", "", "kind", "expected string, got " + typeName(*kindIt)});
+    return;
+  }
+  std::string kind = kindIt != obj.end() && kindIt->is_string() ? kindIt->get<std::string>() : "";
+  if (kind.size() > 63) {
+    out.errors.push_back({source, "", "", "", "kind", show(kind) + " is longer than 63 bytes"});
+    return;
+  }
   if (kind == "Service") return collect(decodeService(obj), source, out.services, out.errors);
   if (kind == "EndpointSlice") return collect(decodeEndpointSlice(obj), source, out.slices, out.errors);
   if (kind == "Node") return collect(decodeNode(obj), source, out.nodes, out.errors);
@@ -578,46 +597,96 @@ void decodeObjectAt(const json& obj, const std::string& source, Objects& out, in
     if (md->contains("namespace") && (*md)["namespace"].is_string()) name = (*md)["namespace"].get<std::string>() + "/";
     if (md->contains("name") && (*md)["name"].is_string()) name += (*md)["name"].get<std::string>();
   }
+  if (name.size() > 320) name = name.substr(0, 317) + "...";
   out.ignored.push_back(kind + " " + name);
 }
 
+// Thrown by the YAML conversion when a document is too deep, cyclic, or expands too much.
+struct YamlLimit {
+  std::string message;
+};
+
 // YAML -> JSON with YAML 1.2 core-schema typing of plain scalars; quoted scalars stay strings.
-json yamlToJson(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return nullptr;
-    case YAML::NodeType::Sequence: {
-      json a = json::array();
-      for (const auto& e : n) a.push_back(yamlToJson(e));
-      return a;
-    }
-    case YAML::NodeType::Map: {
-      json o = json::object();
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = yamlToJson(kv.second);
-      return o;
-    }
-    case YAML::NodeType::Scalar: {
-      const std::string& s = n.Scalar();
-      if (n.Tag() == "!") return s;  // quoted
-      if (s == "null" || s == "~" || s == "Null" || s == "NULL") return nullptr;
-      if (s == "true" || s == "True" || s == "TRUE") return true;
-      if (s == "false" || s == "False" || s == "FALSE") return false;
-      if (!s.empty()) {
-        int64_t i = 0;
-        const char* b = s.data() + (s[0] == '+' ? 1 : 0);
-        auto [p, ec] = std::from_chars(b, s.data() + s.size(), i);
-        if (ec == std::errc() && p == s.data() + s.size()) return i;
-        double d = 0;
-        auto [pd, ecd] = std::from_chars(b, s.data() + s.size(), d);
-        if (ecd == std::errc() && pd == s.data() + s.size() && s.find_first_of("0123456789") != std::string::npos)
-          return d;
+// yaml-cpp keeps an alias as a second reference to its anchor's node, so a small file can stand
+// for a huge tree ("billion laughs") or a cycle: the conversion counts what it produces against
+// the file's budget and bounds the depth.
+class YamlToJson {
+ public:
+  YamlToJson(size_t maxValues, size_t maxBytes) : valuesLeft_(maxValues), bytesLeft_(maxBytes) {}
+
+  json convert(const YAML::Node& n) {
+    if (valuesLeft_ == 0) throw YamlLimit{"expands to more than its budget of values (aliases?)"};
+    --valuesLeft_;
+    switch (n.Type()) {
+      case YAML::NodeType::Null:
+      case YAML::NodeType::Undefined:
+        return nullptr;
+      case YAML::NodeType::Sequence: {
+        Enter guard(*this, n);
+        json a = json::array();
+        for (const auto& e : n) a.push_back(convert(e));
+        return a;
       }
-      return s;
+      case YAML::NodeType::Map: {
+        Enter guard(*this, n);
+        json o = json::object();
+        for (const auto& kv : n) {
+          std::string key = kv.first.as<std::string>();
+          charge(key.size());
+          o[std::move(key)] = convert(kv.second);
+        }
+        return o;
+      }
+      case YAML::NodeType::Scalar:
+        charge(n.Scalar().size());
+        return scalar(n);
     }
+    return nullptr;
   }
-  return nullptr;
-}
+
+ private:
+  // Depth guard; at the limit, tells a cycle (an alias to an enclosing node) from plain depth.
+  struct Enter {
+    Enter(YamlToJson& c, const YAML::Node& n) : c_(c) {
+      if (c_.path_.size() >= kMaxJsonDepth) {
+        for (const auto& ancestor : c_.path_)
+          if (ancestor.is(n)) throw YamlLimit{"an alias refers to a node that contains it (a cycle)"};
+        throw YamlLimit{"nested deeper than " + std::to_string(kMaxJsonDepth) + " levels (or an alias cycle)"};
+      }
+      c_.path_.push_back(n);
+    }
+    ~Enter() { c_.path_.pop_back(); }
+    YamlToJson& c_;
+  };
+
+  void charge(size_t bytes) {
+    if (bytes > bytesLeft_) throw YamlLimit{"expands to more than its budget of bytes (aliases?)"};
+    bytesLeft_ -= bytes;
+  }
+
+  static json scalar(const YAML::Node& n) {
+    const std::string& s = n.Scalar();
+    if (n.Tag() == "!") return s;  // quoted
+    if (s == "null" || s == "~" || s == "Null" || s == "NULL") return nullptr;
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+    if (!s.empty()) {
+      int64_t i = 0;
+      const char* b = s.data() + (s[0] == '+' ? 1 : 0);
+      auto [p, ec] = std::from_chars(b, s.data() + s.size(), i);
+      if (ec == std::errc() && p == s.data() + s.size()) return i;
+      double d = 0;
+      auto [pd, ecd] = std::from_chars(b, s.data() + s.size(), d);
+      if (ecd == std::errc() && pd == s.data() + s.size() && s.find_first_of("0123456789") != std::string::npos)
+        return d;
+    }
+    return s;
+  }
+
+  size_t valuesLeft_;
+  size_t bytesLeft_;
+  std::vector<YAML::Node> path_;
+};
 
 }  // namespace
 
@@ -629,11 +698,12 @@ Objects decodeManifestText(std::string_view text, const std::string& source) {
   if (first == std::string_view::npos) return out;
   if (text[first] == '{' || text[first] == '[') {
     // JSON: parsed directly, much faster than through YAML.
-    json j = json::parse(text, nullptr, false);
-    if (j.is_discarded()) {
-      out.errors.push_back({source, "", "", "", "", "malformed JSON"});
+    ParsedJson parsed = parseJson(text);
+    if (!parsed.ok()) {
+      out.errors.push_back({source, "", "", "", "", "malformed JSON: " + parsed.syntaxError});
       return out;
     }
+    const json& j = parsed.value;
     if (j.is_array())
       for (const auto& e : j) decodeObject(e, source, out);
     else
@@ -642,13 +712,18 @@ Objects decodeManifestText(std::string_view text, const std::string& source) {
   }
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
+    // One budget for the whole file: what plain YAML of this size can hold, with room to spare.
+    YamlToJson converter(kYamlValuesPerByte * text.size() + 1024, kYamlBytesPerByte * text.size() + 4096);
     for (size_t i = 0; i < docs.size(); ++i) {
       if (docs[i].IsNull()) continue;
       std::string where = docs.size() > 1 ? source + " (document " + std::to_string(i + 1) + ")" : source;
       try {
-        decodeObject(yamlToJson(docs[i]), where, out);
+        decodeObject(converter.convert(docs[i]), where, out);
       } catch (const YAML::Exception& e) {
         out.errors.push_back({where, "", "", "", "", std::string("malformed YAML: ") + e.what()});
+      } catch (const YamlLimit& e) {
+        out.errors.push_back({where, "", "", "", "", "refused: " + e.message});
+        break;  // the budget is the file's: the documents after this one are not read either
       }
     }
   } catch (const YAML::Exception& e) {

@@ -57,5 +57,9 @@ Objects loadManifests(const std::vector<std::string>& paths);
 
 // Largest manifest file read; bigger ones are reported and skipped.
 inline constexpr size_t kMaxManifestBytes = 64u << 20;
+// A YAML file may expand (through aliases) to at most this many JSON values and string bytes per
+// byte of its text: a plain file never reaches it, a "billion laughs" is refused at once.
+inline constexpr size_t kYamlValuesPerByte = 2;
+inline constexpr size_t kYamlBytesPerByte = 4;
 
 }  // namespace kproxy::watch

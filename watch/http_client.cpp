@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -10,42 +11,41 @@
 
 namespace kproxy::watch {
 
-void LineSplitter::feed(std::string_view bytes) {
-  while (!bytes.empty()) {
+bool LineSplitter::feed(std::string_view bytes) {
+  while (!bytes.empty() && !overlong_) {
     size_t nl = bytes.find('\n');
     std::string_view piece = bytes.substr(0, nl);
-    if (!skipping_) {
-      if (partial_.size() + piece.size() > kMaxLineBytes) {
-        partial_.append(piece.substr(0, std::min<size_t>(piece.size(), 256)));
-        onOverlong_(std::string_view(partial_).substr(0, 256));
-        partial_.clear();
-        skipping_ = true;
-      } else {
-        partial_.append(piece);
-      }
+    if (partial_.size() + piece.size() > kMaxLineBytes) {
+      partial_.append(piece.substr(0, std::min<size_t>(piece.size(), 256)));
+      onOverlong_(std::string_view(partial_).substr(0, 256));
+      partial_.clear();
+      partial_.shrink_to_fit();
+      overlong_ = true;
+      return false;
     }
-    if (nl == std::string_view::npos) return;
-    if (!skipping_) {
-      std::string_view line = partial_;
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (!line.empty()) onLine_(line);
-    }
+    partial_.append(piece);
+    if (nl == std::string_view::npos) return true;
+    std::string_view line = partial_;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty()) onLine_(line);
     partial_.clear();
-    skipping_ = false;
     bytes.remove_prefix(nl + 1);
   }
+  return !overlong_;
 }
 
 void LineSplitter::finish() {
-  if (!skipping_ && !partial_.empty()) onLine_(partial_);
+  if (!overlong_ && !partial_.empty()) onLine_(partial_);
   partial_.clear();
-  skipping_ = false;
+}
+
+bool isHeaderSafe(std::string_view token) {
+  return std::all_of(token.begin(), token.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
 }
 
 namespace {
 
-constexpr size_t kMaxBodyBytes = 512u << 20;   // one list page; 500 large slices are ~5 MB
-constexpr size_t kMaxErrorBody = 64u << 10;    // a Status object
+constexpr size_t kMaxErrorBody = 64u << 10;  // a Status object
 
 std::once_flag gCurlInit;
 
@@ -54,6 +54,7 @@ class CurlHttpClient : public HttpClient {
   explicit CurlHttpClient(ClientConfig config) : config_(std::move(config)) {
     std::call_once(gCurlInit, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     curl_ = curl_easy_init();
+    log::redact(config_.token);
   }
   ~CurlHttpClient() override {
     if (curl_) curl_easy_cleanup(curl_);
@@ -69,8 +70,8 @@ class CurlHttpClient : public HttpClient {
     Transfer t;
     t.limit = kMaxErrorBody;
     LineSplitter splitter(onLine, [&](std::string_view head) {
-      log::error("watch " + target + ": dropped an event line longer than " + std::to_string(kMaxLineBytes) +
-                 " bytes, starting " + std::string(head.substr(0, 80)));
+      log::error("watch " + target + ": an event line is longer than " + std::to_string(kMaxLineBytes) +
+                 " bytes; ending the stream (starting " + std::string(head.substr(0, 80)) + ")");
     });
     t.splitter = &splitter;
     HttpReply r = perform(target, idleTimeout, t);
@@ -96,8 +97,9 @@ class CurlHttpClient : public HttpClient {
     long code = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &code);
     if (t->splitter && code == 200) {
-      t->splitter->feed(std::string_view(ptr, bytes));
-      return bytes;
+      if (t->splitter->feed(std::string_view(ptr, bytes))) return bytes;
+      t->truncated = true;
+      return 0;  // aborts the transfer: the rest is not inflated
     }
     if (t->body.size() + bytes > t->limit) {
       t->truncated = true;
@@ -120,7 +122,9 @@ class CurlHttpClient : public HttpClient {
     ss << in.rdbuf();
     std::string t = ss.str();
     while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-    return t.empty() ? config_.token : t;
+    if (t.empty()) t = config_.token;
+    log::redact(t);
+    return t;
   }
 
   HttpReply perform(const std::string& target, std::chrono::seconds idleTimeout, Transfer& t) {
@@ -186,8 +190,14 @@ class CurlHttpClient : public HttpClient {
       curl_easy_setopt(c, CURLOPT_SSLKEY, config_.keyFile.c_str());
     }
 
-    curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
     std::string bearer = token();
+    if (!isHeaderSafe(bearer)) {
+      // A CR or LF would end the header and start one of the file's choosing.
+      reply.error = "the bearer token" + (config_.tokenFile.empty() ? std::string() : " in " + config_.tokenFile) +
+                    " holds control characters; not sending it";
+      return reply;
+    }
+    curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
     std::string auth = "Authorization: Bearer " + bearer;
     if (!bearer.empty()) headers = curl_slist_append(headers, auth.c_str());
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -201,11 +211,13 @@ class CurlHttpClient : public HttpClient {
 
     if (rc != CURLE_OK) {
       if (cancelled_) reply.error = "cancelled";
+      else if (t.truncated && t.splitter) reply.error = "a line longer than " + std::to_string(kMaxLineBytes) + " bytes";
       else if (t.truncated) reply.error = "response larger than " + std::to_string(t.limit) + " bytes";
       else if (rc == CURLE_OPERATION_TIMEDOUT && reply.status == 200)
         reply.error = "nothing received for " + std::to_string(idleTimeout.count()) + "s";
       else reply.error = std::string(curl_easy_strerror(rc)) + (errbuf[0] ? std::string(": ") + errbuf : "");
     }
+    reply.tooLarge = t.truncated;
     reply.body = std::move(t.body);
     return reply;
   }

@@ -17,6 +17,9 @@ struct HttpReply {
   long status = 0;    // HTTP status; 0 when no response arrived
   std::string body;   // get(): the body; stream(): the body when the status is not 200
   std::string error;  // transport failure (refused, TLS, timeout, cancelled); empty otherwise
+  // get(): the body passed kMaxBodyBytes (decompressed) and the transfer was cut there.
+  // stream(): a line passed kMaxLineBytes and the stream was cut there.
+  bool tooLarge = false;
 
   bool transportFailed() const { return !error.empty(); }
 };
@@ -31,8 +34,9 @@ class HttpClient {
   // `idleTimeout`. Never throws.
   virtual HttpReply get(const std::string& target, std::chrono::seconds idleTimeout) = 0;
   // GET of a line stream (a watch). Returns when the server ends it, on a transport error, when
-  // nothing arrives for `idleTimeout`, or after cancel(). Empty lines are skipped; lines longer
-  // than kMaxLineBytes are logged and dropped.
+  // nothing arrives for `idleTimeout`, or after cancel(). Empty lines are skipped; a line longer
+  // than kMaxLineBytes ends the stream (tooLarge): an event was lost, the stream is not to be
+  // trusted, and a gzip bomb must not be inflated to its end.
   virtual HttpReply stream(const std::string& target, std::chrono::seconds idleTimeout, const LineFn& onLine) = 0;
   // From any thread: the call in progress and every later one return promptly with an error.
   virtual void cancel() = 0;
@@ -41,14 +45,21 @@ using HttpClientPtr = std::unique_ptr<HttpClient>;
 
 // Largest watch event line accepted: etcd's object limit is 1.5 MB, its JSON a little more.
 inline constexpr size_t kMaxLineBytes = 16u << 20;
+// Largest list page accepted (decompressed); a larger one is asked for again in smaller pages.
+inline constexpr size_t kMaxBodyBytes = 32u << 20;
 
-// Splits a byte stream into lines for HttpClient::stream implementations; over-long lines are
-// reported to `onOverlong` (with their first bytes) and skipped.
+// True when `token` can be sent in an Authorization header: printable ASCII, no CR, LF or other
+// control byte that would end the header and start another.
+bool isHeaderSafe(std::string_view token);
+
+// Splits a byte stream into lines for HttpClient::stream implementations; an over-long line is
+// reported to `onOverlong` (with its first bytes), and feed() returns false from then on.
 class LineSplitter {
  public:
   LineSplitter(const HttpClient::LineFn& onLine, std::function<void(std::string_view head)> onOverlong)
       : onLine_(onLine), onOverlong_(std::move(onOverlong)) {}
-  void feed(std::string_view bytes);
+  bool feed(std::string_view bytes);
+  bool overlong() const { return overlong_; }
   // The bytes after the last newline (an unterminated last line) as a final line, if any.
   void finish();
 
@@ -56,7 +67,7 @@ class LineSplitter {
   const HttpClient::LineFn& onLine_;
   std::function<void(std::string_view)> onOverlong_;
   std::string partial_;
-  bool skipping_ = false;
+  bool overlong_ = false;
 };
 
 // libcurl: HTTPS with CA verification, client certificates, bearer tokens (token files re-read on

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <vector>
 
+#include "watch/http_client.h"
+
 namespace kproxy::watch {
 
 std::string ClientConfig::describe() const {
@@ -136,6 +138,8 @@ Result<ClientConfig> parseKubeconfig(const std::string& text, const std::string&
       c.keyFile = absolute(scalar(u, "client-key"), baseDir);
       data(u, "client-key-data", where, c.keyData);
       c.token = scalar(u, "token");
+      // Never echoed: the token may be most of the way to a valid one.
+      if (!isHeaderSafe(c.token)) problems.push_back(where + ".token: holds control characters (CR, LF, ...)");
       c.tokenFile = absolute(scalar(u, "tokenFile"), baseDir);
       if (u["exec"] || u["auth-provider"])
         problems.push_back(where + ": exec and auth-provider credentials are not supported; use a token, tokenFile or "

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "dataplane/log.h"
+#include "watch/bounded_json.h"
 
 namespace kproxy::watch {
 
@@ -73,7 +74,7 @@ std::string objectVersion(const json& obj) {
 
 // The message of a Status body, or the first bytes of whatever came.
 std::string statusMessage(const std::string& body) {
-  json j = json::parse(body, nullptr, false);
+  json j = parseJson(body).value;
   if (j.is_object() && j.contains("message") && j["message"].is_string()) return j["message"].get<std::string>();
   std::string s = body.substr(0, 200);
   std::replace(s.begin(), s.end(), '\n', ' ');
@@ -144,11 +145,20 @@ Reflector::Outcome Reflector::list() {
   std::set<model::NamespacedName> fresh;
   std::string cont;
   bool restarted = false;
+  size_t pageSize = options_.pageSize;
   while (!stop_) {
-    std::vector<std::pair<std::string, std::string>> params = {{"limit", std::to_string(options_.pageSize)},
+    std::vector<std::pair<std::string, std::string>> params = {{"limit", std::to_string(pageSize)},
                                                                {"continue", cont}};
     HttpReply r = http_.get(query(params), options_.listIdleTimeout);
     if (stop_) return Outcome::kFailed;
+    if (r.tooLarge && pageSize > 1) {
+      // Big objects (or a hostile server): the same page again, smaller. Memory stays bounded
+      // by kMaxBodyBytes whatever the list holds.
+      pageSize = std::max<size_t>(1, pageSize / 10);
+      log::warning(resource_.name + ": a list page passed " + std::to_string(kMaxBodyBytes) +
+                   " bytes; asking for pages of " + std::to_string(pageSize));
+      continue;
+    }
     if (r.status == 410 && !cont.empty() && !restarted) {
       // The continue token expired between pages: start over with a fresh list.
       log::info(resource_.name + ": list continuation expired; listing again from the start");
@@ -161,9 +171,16 @@ Reflector::Outcome Reflector::list() {
       backoff("list failed: " + describeReply(r));
       return Outcome::kFailed;
     }
-    json page = json::parse(r.body, nullptr, false);
+    if (r.tooLarge) {
+      backoff("list failed: one object is larger than " + std::to_string(kMaxBodyBytes) + " bytes");
+      return Outcome::kFailed;
+    }
+    json page = parseJson(r.body).value;
+    size_t pageBytes = r.body.size();
+    r.body.clear();
+    r.body.shrink_to_fit();  // the text is not needed once parsed: hold one of the two
     if (!page.is_object() || (page.contains("items") && !page["items"].is_array() && !page["items"].is_null())) {
-      backoff("list returned malformed JSON (" + std::to_string(r.body.size()) + " bytes)");
+      backoff("list returned malformed JSON (" + std::to_string(pageBytes) + " bytes)");
       return Outcome::kFailed;
     }
     std::vector<ReflectorEvent> events;
@@ -211,7 +228,7 @@ Reflector::Outcome Reflector::list() {
 }
 
 Reflector::Outcome Reflector::onLine(std::string_view line, bool& delivered) {
-  json ev = json::parse(line, nullptr, false);
+  json ev = parseJson(line).value;
   auto skip = [&](const std::string& why) {
     std::string head(line.substr(0, 120));
     log::error(resource_.name + ": watch event skipped: " + why + ": " + head);
@@ -270,6 +287,12 @@ Reflector::Outcome Reflector::watch() {
   });
   if (stop_) return Outcome::kEnded;
   if (ended == Outcome::kExpired || r.status == 410) return Outcome::kExpired;
+  if (r.tooLarge) {
+    // An event was lost: resume from the last version we saw, after backoff (the same line
+    // again means the same wait, not a busy loop).
+    backoff("watch failed: " + r.error);
+    return Outcome::kFailed;
+  }
   if (r.status == 200) failures_ = 0;  // the server answered: start backoff afresh
   if (ended == Outcome::kFailed) {
     backoff("watch ended by an ERROR event");

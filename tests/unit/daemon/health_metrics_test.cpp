@@ -172,6 +172,92 @@ TEST(HttpServer, ServesPathsAndRejectsOtherMethods) {
   t.join();
 }
 
+int connectTo(uint16_t port, int fd = -1) {
+  if (fd < 0) fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// With the descriptor limit reached, accept() fails with EMFILE; the server used to stop
+// accepting for good. It must answer again as soon as descriptors are free.
+TEST(HttpServer, AnswersAgainAfterRunningOutOfDescriptors) {
+  boost::asio::io_context io;
+  HttpServer server(io, [](const std::string&) -> HttpResponse { return {200, "text/plain", "ok\n", {}}; });
+  ASSERT_TRUE(server.listen("127.0.0.1:0").isOk());
+  std::thread t([&] { io.run(); });
+
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // The client's descriptor first; it connects once the server has none left to accept with.
+  int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(client, 0);
+  std::vector<int> filler;
+  rlimit low = saved;
+  low.rlim_cur = 256;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (int fd; (fd = ::dup(0)) >= 0;) filler.push_back(fd);
+  ASSERT_EQ(errno, EMFILE);
+  ASSERT_EQ(connectTo(server.port(), client), client);
+  const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  (void)!::write(client, req.data(), req.size());
+  // The server's accept now fails with EMFILE, and keeps trying.
+  for (int i = 0; i < 100 && server.acceptErrors() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GT(server.acceptErrors(), 0u);
+  for (int fd : filler) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+  timeval tv{5, 0};
+  ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  char buf[1024];
+  for (ssize_t n; (n = ::read(client, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(client);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << "the waiting connection is answered once descriptors are free";
+  EXPECT_EQ(get(server.port(), req).rfind("HTTP/1.1 200", 0), 0u);
+  server.stop();
+  io.stop();
+  t.join();
+}
+
+// Idle connections (each one waits up to 5 s for its request) past kMaxConnections shed the
+// oldest: a flood of them must not lock out the kubelet's probe.
+TEST(HttpServer, IdleConnectionFloodShedsTheOldestAndStillAnswers) {
+  boost::asio::io_context io;
+  HttpServer server(io, [](const std::string&) -> HttpResponse { return {200, "text/plain", "ok\n", {}}; });
+  ASSERT_TRUE(server.listen("127.0.0.1:0").isOk());
+  std::thread t([&] { io.run(); });
+  rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 8192);  // as the daemon raises it at start
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+  // Each connection costs two descriptors here (client and server side).
+  size_t flood = std::min<size_t>(HttpServer::kMaxConnections + 100, rl.rlim_cur / 2 - 64);
+  ASSERT_GT(flood, HttpServer::kMaxConnections) << "the hard limit is too low to test shedding";
+  std::vector<int> idle;
+  for (size_t i = 0; i < flood; ++i) {
+    int fd = connectTo(server.port());
+    if (fd >= 0) idle.push_back(fd);
+  }
+  for (int i = 0; i < 500 && server.shed() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto start = std::chrono::steady_clock::now();
+  std::string r = get(server.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
+  EXPECT_LT(took, std::chrono::milliseconds(1000));
+  EXPECT_GT(server.shed(), 0u) << idle.size() << " connected";
+  for (int fd : idle) ::close(fd);
+  server.stop();
+  io.stop();
+  t.join();
+}
+
 TEST(ServiceHealth, CountsReadyLocalEndpointsAndAnswersLikeKubeProxy) {
   dataplane::DesiredState state;
   dataplane::ServicePortInfo p;

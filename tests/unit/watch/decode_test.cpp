@@ -248,7 +248,7 @@ TEST(DecodeManifests, MalformedInputIsReportedNotFatal) {
 
   Objects badJson = decodeManifestText("{\"kind\": \"Service\", ", "bad.json");
   ASSERT_EQ(badJson.errors.size(), 1u);
-  EXPECT_EQ(badJson.errors[0].message, "malformed JSON");
+  EXPECT_EQ(badJson.errors[0].message.rfind("malformed JSON: ", 0), 0u) << badJson.errors[0].message;
 
   Objects scalar = decodeManifestText("just a string\n", "s.yaml");
   ASSERT_EQ(scalar.errors.size(), 1u);

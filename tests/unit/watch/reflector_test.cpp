@@ -222,23 +222,81 @@ TEST_F(ReflectorTest, RepeatedExpiryBacksOff) {
   EXPECT_EQ(clock.waits.size(), 1u);
 }
 
-TEST(LineSplitter, SplitsAcrossChunksAndDropsOverlongLines) {
+// The curl client cuts a page at kMaxBodyBytes (decompressed): the reflector asks for the same
+// page again in pages ten times smaller, down to one object, and only then fails (with backoff).
+TEST_F(ReflectorTest, ATooLargePageIsAskedForAgainInSmallerPages) {
+  HttpReply tooLarge{0, "", "response larger than 33554432 bytes", true};
+  http.steps.push_back({"/api/v1/services?limit=500&", tooLarge, {}, std::chrono::seconds(0)});
+  http.steps.push_back({"/api/v1/services?limit=50&", tooLarge, {}, std::chrono::seconds(0)});
+  http.ok("/api/v1/services?limit=5&", list("7", {obj("a", "1")}, "t1"))
+      .ok("/api/v1/services?limit=5&continue=t1", list("7", {obj("b", "2")}))
+      .stream("/api/v1/services?watch=true&resourceVersion=7", {expired()});
+  // The relist: the page size starts again at 500; one object alone over the limit fails the list.
+  http.steps.push_back({"/api/v1/services?limit=500&", tooLarge, {}, std::chrono::seconds(0)});
+  for (const char* n : {"50", "5", "1"})
+    http.steps.push_back({std::string("/api/v1/services?limit=") + n + "&", tooLarge, {}, std::chrono::seconds(0)});
+  make().run();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].what, (std::vector<std::string>{"+ns/b@2"}));
+  EXPECT_TRUE(got[1].listed);
+  EXPECT_EQ(clock.waits.size(), 1u) << "the failed relist backs off";
+  EXPECT_EQ(reflector->known(), 2u) << "and keeps what it knew";
+}
+
+// An object nested past kMaxJsonDepth in a list page or a watch event is skipped by name; the
+// others in the same page go on.
+TEST_F(ReflectorTest, ADeeplyNestedObjectIsSkippedAndTheRestOfThePageGoesOn) {
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  std::string page = R"({"kind":"ServiceList","metadata":{"resourceVersion":"9"},"items":[)" + obj("a", "1").dump() +
+                     R"(,{"metadata":{"name":"deep","namespace":"ns","resourceVersion":"2"},"spec":{"ports":)" + deep +
+                     "}}," + obj("c", "3").dump() + "]}";
+  std::string deepLine = R"({"type":"ADDED","object":{"metadata":{"name":"d2","namespace":"ns","resourceVersion":"10"},"spec":)" +
+                         deep + "}}";
+  http.ok("/api/v1/services?", page).stream("/api/v1/services?watch=true&", {deepLine, event("ADDED", obj("e", "11"))});
+  make().run();
+  ASSERT_EQ(got.size(), 3u);
+  // The reflector delivers the object (its key is fine); the decoder rejects it, naming the field.
+  EXPECT_EQ(got[0].what, (std::vector<std::string>{"+ns/a@1", "+ns/deep@2", "+ns/c@3"}));
+  EXPECT_EQ(got[2].what, (std::vector<std::string>{"+ns/e@11"}));
+}
+
+// A watch line past kMaxLineBytes ends the stream: resumed from the last version after backoff,
+// never at once (a gzip bomb used to be re-watched every few seconds).
+TEST_F(ReflectorTest, AnOverlongWatchLineBacksOff) {
+  HttpReply cut{200, "", "a line longer than 16777216 bytes", true};
+  http.ok("/api/v1/services?", list("3", {}));
+  for (int i = 0; i < 3; ++i) http.stream("/api/v1/services?watch=true&resourceVersion=3", {}, cut);
+  make().run();
+  ASSERT_EQ(clock.waits.size(), 3u);
+  EXPECT_GT(clock.waits[2], clock.waits[0]) << "backoff grows";
+}
+
+TEST(LineSplitter, SplitsAcrossChunks) {
+  std::vector<std::string> lines;
+  HttpClient::LineFn fn = [&](std::string_view l) { lines.emplace_back(l); };
+  LineSplitter s(fn, [&](std::string_view) { ADD_FAILURE() << "no line here is over-long"; });
+  EXPECT_TRUE(s.feed("{\"a\""));
+  EXPECT_TRUE(s.feed(":1}\r\n\n{\"b\":2}\n{\"c"));
+  EXPECT_EQ(lines, (std::vector<std::string>{"{\"a\":1}", "{\"b\":2}"}));
+  s.finish();
+  EXPECT_EQ(lines.back(), "{\"c");
+}
+
+// A line past the limit ends the stream: an event is lost either way, and the rest of a gzip bomb
+// must not be inflated to its end.
+TEST(LineSplitter, AnOverlongLineEndsTheStream) {
   std::vector<std::string> lines;
   std::vector<std::string> overlong;
   HttpClient::LineFn fn = [&](std::string_view l) { lines.emplace_back(l); };
   LineSplitter s(fn, [&](std::string_view head) { overlong.emplace_back(head.substr(0, 3)); });
-  s.feed("{\"a\"");
-  s.feed(":1}\r\n\n{\"b\":2}\n{\"c");
-  EXPECT_EQ(lines, (std::vector<std::string>{"{\"a\":1}", "{\"b\":2}"}));
+  EXPECT_TRUE(s.feed("{\"b\":2}\n{\"c"));
   std::string big(kMaxLineBytes + 10, 'x');
-  s.feed(big);  // continues the {"c line past the limit
-  s.feed("yyy\n{\"d\":4}\n");
-  EXPECT_EQ(overlong, (std::vector<std::string>{"{\"c"}));
-  EXPECT_EQ(lines.back(), "{\"d\":4}");
-  s.feed("{\"e\":5}");
+  EXPECT_FALSE(s.feed(big));  // continues the {"c line past the limit
+  EXPECT_TRUE(s.overlong());
+  EXPECT_FALSE(s.feed("yyy\n{\"d\":4}\n"));
   s.finish();
-  EXPECT_EQ(lines.back(), "{\"e\":5}");
-  EXPECT_EQ(lines.size(), 4u);
+  EXPECT_EQ(overlong, (std::vector<std::string>{"{\"c"}));
+  EXPECT_EQ(lines, (std::vector<std::string>{"{\"b\":2}"}));
 }
 
 TEST(UrlEscape, EscapesSelectorCharacters) {
