@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "dataplane/cluster_state.h"
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
 #include "watch/bounded_json.h"
@@ -136,14 +137,22 @@ class Obj {
     for (size_t i = 0; i < v->size(); ++i) fn((*v)[i], at(key) + "[" + std::to_string(i) + "]");
   }
 
-  std::map<std::string, std::string> stringMap(std::string_view key) const {
+  // A map of strings; with `keep`, only those keys are kept (the others are type-checked only).
+  // Keys and values longer than `maxBytes` are errors: the API server's own limits are far lower.
+  std::map<std::string, std::string> stringMap(std::string_view key, size_t maxBytes,
+                                               const std::vector<std::string_view>* keep = nullptr) const {
     std::map<std::string, std::string> out;
     const json* v = find(key);
     if (!v) return out;
     if (!v->is_object()) throw FieldError{at(key), "expected object, got " + typeName(*v)};
     for (auto it = v->begin(); it != v->end(); ++it) {
-      if (!it.value().is_string()) throw FieldError{at(key) + "." + it.key(), "expected string, got " + typeName(it.value())};
-      out[it.key()] = it.value().get<std::string>();
+      if (it.key().size() > 317) throw FieldError{at(key), "a key longer than 317 bytes: " + show(it.key())};
+      std::string where = at(key) + "[" + it.key() + "]";
+      if (!it.value().is_string()) throw FieldError{where, "expected string, got " + typeName(it.value())};
+      const auto& value = it.value().get_ref<const std::string&>();
+      if (keep && std::find(keep->begin(), keep->end(), it.key()) == keep->end()) continue;
+      if (value.size() > maxBytes) throw FieldError{where, "longer than " + std::to_string(maxBytes) + " bytes"};
+      out[it.key()] = value;
     }
     return out;
   }
@@ -212,8 +221,11 @@ model::ObjectMeta decodeMeta(const Obj& root, bool namespaced, bool (*nameOk)(st
   }
   m.resourceVersion = md->str("resourceVersion");
   m.deleting = !md->str("deletionTimestamp").empty();
-  m.labels = md->stringMap("labels");
-  m.annotations = md->stringMap("annotations");
+  // Label values are at most 63 bytes in the API; annotations are unbounded there (256 KB in
+  // all), so only the ones kproxy reads are kept: a last-applied-configuration is not our memory.
+  static const std::vector<std::string_view> kKeptAnnotations = {dataplane::kAnnotationTriggerTime};
+  m.labels = md->stringMap("labels", 63);
+  m.annotations = md->stringMap("annotations", kMaxStringBytes, &kKeptAnnotations);
   return m;
 }
 

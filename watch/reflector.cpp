@@ -167,12 +167,12 @@ Reflector::Outcome Reflector::list() {
       restarted = true;
       continue;
     }
-    if (r.transportFailed() || r.status != 200) {
-      backoff("list failed: " + describeReply(r));
-      return Outcome::kFailed;
-    }
     if (r.tooLarge) {
       backoff("list failed: one object is larger than " + std::to_string(kMaxBodyBytes) + " bytes");
+      return Outcome::kFailed;
+    }
+    if (r.transportFailed() || r.status != 200) {
+      backoff("list failed: " + describeReply(r));
       return Outcome::kFailed;
     }
     json page = parseJson(r.body).value;

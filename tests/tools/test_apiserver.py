@@ -24,8 +24,15 @@ Control (plain HTTP on 127.0.0.1, --control-port-file), for tests:
   POST /drop             cuts every open watch connection (no clean end)
   POST /hang, /unhang    stop answering: open watches go silent (not even ending at their
                          timeout), new requests wait
-  POST /garbage          every open watch gets a malformed line, a wrong-typed and an unknown event
-  GET  /requests         every request: method, path, query, auth; POST /clear-requests
+  POST /garbage          every open watch gets a malformed line, a wrong-typed and an unknown event,
+                         and an object nested 85,000 levels deep
+  POST /hostile?mode=M[&kind=K][&count=N&bytes=B]   misbehave (mode empty: behave again), for
+                         kproxy's hostile-input tests (K: Service, EndpointSlice or Node; default Service):
+           echo-auth     every API request gets a 401 whose message echoes its Authorization header
+           gzip-list     lists of K answer a gzip body that inflates to 512 MiB
+           gzip-watch    watches of K answer a gzip stream of one 512 MiB line
+           big-list      lists of Services also hold N headless Services with a B-byte annotation
+  GET  /requests         every request: method, path, query, auth, header names; POST /clear-requests
   GET  /state            resourceVersion, objects per kind, open watches per kind
 --state FILE persists objects and the version counter, so a killed server restarts where it was.
 """
@@ -42,6 +49,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -58,6 +66,20 @@ CLUSTER_SCOPED = {"Node"}
 def now_rfc3339(nanos=False):
     t = datetime.datetime.now(datetime.timezone.utc)
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if nanos else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_BOMBS = {}
+
+
+def gzip_bomb(head, filler, mib, tail=b""):
+    """gzip of head + mib MiB of `filler` + tail (about 1000:1), made once per shape."""
+    key = (head, filler, mib, tail)
+    if key not in _BOMBS:
+        c = zlib.compressobj(9, zlib.DEFLATED, 31)
+        block = filler * (1 << 20)
+        out = [c.compress(head)] + [c.compress(block) for _ in range(mib)] + [c.compress(tail), c.flush()]
+        _BOMBS[key] = b"".join(out)
+    return _BOMBS[key]
 
 
 def status(code, reason, message):
@@ -123,6 +145,7 @@ class Store:
         self.generation = 0    # bumped by /drop: older streams are cut
         self.garbage = 0       # bumped by /garbage
         self.hang = False
+        self.hostile = {}      # /hostile: {"mode": ..., "kind": ..., "count": ..., "bytes": ...}
         self.snapshots = {}    # continue token id -> (rv, items)
         self.requests = []
         self.watchers = {}     # kind -> open watch count
@@ -265,7 +288,12 @@ class Handler(BaseHTTPRequestHandler):
         with store.cv:
             store.requests.append({"method": "GET", "path": url.path, "query": q, "auth": auth or "rejected",
                                    "accept": self.headers.get("Accept", ""),
-                                   "acceptEncoding": self.headers.get("Accept-Encoding", "")})
+                                   "acceptEncoding": self.headers.get("Accept-Encoding", ""),
+                                   "headers": list(self.headers.keys())})
+            hostile = dict(store.hostile)
+        if hostile.get("mode") == "echo-auth":
+            return self.send_json(401, status(401, "Unauthorized", "Unauthorized: you sent Authorization: " +
+                                              self.headers.get("Authorization", "(none)")))
         if auth is None:
             return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
         if url.path == "/version":
@@ -284,11 +312,36 @@ class Handler(BaseHTTPRequestHandler):
         kind, api = res
         labels = parse_label_selector(q.get("labelSelector"))
         fields = parse_field_selector(q.get("fieldSelector"))
-        if q.get("watch") in ("true", "1"):
+        watching = q.get("watch") in ("true", "1")
+        if hostile.get("kind", "Service") == kind and hostile.get("mode") in ("gzip-list", "gzip-watch"):
+            if hostile["mode"] == "gzip-list" and not watching:
+                return self.send_bomb(gzip_bomb(b'{"kind":"%sList","items":[' % kind.encode(), b" ", 512, b"]}"))
+            if hostile["mode"] == "gzip-watch" and watching:
+                return self.send_bomb(gzip_bomb(b'{"type":"ADDED","object":{"metadata":{"name":"', b"a", 512), chunked=True)
+        if watching:
             return self.watch(kind, api, q, labels, fields)
-        return self.list(kind, api, q, labels, fields)
+        return self.list(kind, api, q, labels, fields, hostile)
 
-    def list(self, kind, api, q, labels, fields):
+    def send_bomb(self, data, chunked=False):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Encoding", "gzip")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            if not chunked:
+                self.wfile.write(data)
+                return
+            for i in range(0, len(data), 65536):
+                self.chunk(data[i:i + 65536])
+            self.chunk(b"")
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            self.close_connection = True
+
+    def list(self, kind, api, q, labels, fields, hostile=None):
         store = self.server.store
         limit = int(q.get("limit") or 0)
         cont = q.get("continue")
@@ -305,6 +358,12 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 rv = store.rv
                 items = [o for k, o in sorted(store.objects.items()) if k[0] == kind and matches(o, labels, fields)]
+                if hostile and hostile.get("mode") == "big-list" and kind == "Service":
+                    blob = "x" * int(hostile.get("bytes", 1 << 20))
+                    items = items + [{"metadata": {"name": "big-%d" % i, "namespace": "big", "resourceVersion": str(rv),
+                                                   "annotations": {"kubectl.kubernetes.io/last-applied-configuration": blob}},
+                                      "spec": {"clusterIP": "None", "ports": [{"name": "p", "port": 80}]}}
+                                     for i in range(int(hostile.get("count", 300)))]
                 start = 0
             page = items[start:start + limit] if limit > 0 else items[start:]
             md = {"resourceVersion": str(rv)}
@@ -384,8 +443,11 @@ class Handler(BaseHTTPRequestHandler):
                         last = store.rv
                         if store.garbage != garbage:
                             garbage = store.garbage
+                            deep = b"[" * 85000 + b"]" * 85000
                             out += [("RAW", b"}{this is not json\n"), ("ADDED", "a string, not an object"),
-                                    ("SURPRISE", {"metadata": {"name": "x"}})]
+                                    ("SURPRISE", {"metadata": {"name": "x"}}),
+                                    ("RAW", b'{"type":"ADDED","object":{"metadata":{"name":"deep","namespace":"t",'
+                                            b'"uid":"d"},"spec":{"ports":' + deep + b'}}}\n')]
                         if bookmarks and opts.bookmark_interval > 0 and time.monotonic() >= next_bookmark:
                             out.append(("BOOKMARK", {"kind": kind, "apiVersion": api,
                                                      "metadata": {"resourceVersion": str(store.rv)}}))
@@ -469,6 +531,8 @@ class ControlHandler(BaseHTTPRequestHandler):
                     store.garbage += 1
                 elif url.path == "/clear-requests":
                     store.requests = []
+                elif url.path == "/hostile":
+                    store.hostile = dict(q) if q.get("mode") else {}
                 else:
                     return self.reply(404, {"error": "no such control"})
                 store.cv.notify_all()

@@ -103,6 +103,27 @@ TEST(HostileManifests, DeepKindDeepListItemAndHugeValuesAreNamedErrors) {
   EXPECT_NE(w.errors[0].str().find("items)"), std::string::npos) << w.errors[0].str();
 }
 
+// Annotations have no length limit in a hostile list (300 x 1 MB used to be held in the cache);
+// only the one kproxy reads is kept, labels are held to the API's 63 bytes.
+TEST(HostileManifests, OnlyUsedAnnotationsAreKeptAndLabelsAreBounded) {
+  json slice = {{"kind", "EndpointSlice"},
+                {"metadata",
+                 {{"name", "s"}, {"namespace", "ns"},
+                  {"labels", {{"kubernetes.io/service-name", "web"}}},
+                  {"annotations",
+                   {{"kubectl.kubernetes.io/last-applied-configuration", std::string(1 << 20, 'x')},
+                    {"endpoints.kubernetes.io/last-change-trigger-time", "2026-12-04T10:00:00Z"}}}}},
+                {"addressType", "IPv4"}, {"endpoints", json::array()}};
+  Objects o = decodeManifestText(slice.dump(), "s.json");
+  ASSERT_EQ(o.slices.size(), 1u) << firstError(o);
+  EXPECT_EQ(o.slices[0].meta.annotations.size(), 1u);
+  EXPECT_EQ(o.slices[0].meta.annotations.count("endpoints.kubernetes.io/last-change-trigger-time"), 1u);
+  slice["metadata"]["labels"]["big"] = std::string(64, 'v');
+  Objects big = decodeManifestText(slice.dump(), "s.json");
+  ASSERT_EQ(big.errors.size(), 1u);
+  EXPECT_EQ(big.errors[0].field, "metadata.labels[big]");
+}
+
 // `&m {self: *m}`: a 94-byte cycle used to recurse forever.
 TEST(HostileManifests, YamlAliasCycleIsRefused) {
   std::string text =
