@@ -1,11 +1,14 @@
 # Wraps CMake. `make` builds build/kproxy; `make test` installs dependencies if missing, builds
 # and runs every test; `make asan-test` runs the unit tests under AddressSanitizer and UBSan;
-# `make bench` runs the benchmarks that need no root (sync_bench and watch_latency.sh do).
+# `make bench` runs the benchmarks that need no root (sync_bench and watch_latency.sh do);
+# `make fuzz` builds the libFuzzer targets with clang and runs each FUZZ_SECONDS (scripts/fuzz.sh).
 JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure test unit-test root-test vm-test vm-bench asan-test bench clean demo
+.PHONY: all deps configure test unit-test root-test vm-test vm-bench asan-test fuzz bench clean demo
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -37,6 +40,12 @@ asan-test: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target kproxy_unit_tests kproxy
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
 
+fuzz: deps
+	@[ -f $(FUZZ_BUILD)/CMakeCache.txt ] || CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKPROXY_FUZZ=ON -DKPROXY_BENCH=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
+	./scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 bench: all
 	$(BUILD)/render_bench
 	$(BUILD)/watch_bench
@@ -45,4 +54,4 @@ demo: all
 	./scripts/demo.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

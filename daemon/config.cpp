@@ -9,6 +9,7 @@
 #include "daemon/flags.h"
 #include "dataplane/ip.h"
 #include "ipvs/planner.h"
+#include "watch/yaml_json.h"
 
 namespace kproxy::daemon {
 
@@ -94,6 +95,10 @@ class Reader {
 Result<ProxyConfig> parseProxyConfig(const std::string& text) {
   ProxyConfig c;
   std::vector<std::string> errors;
+  // libyaml reads it first: yaml-cpp 0.7 loops forever on some malformed text (a document
+  // starting with ","), and an alias bomb must be refused before yaml-cpp expands it.
+  if (watch::YamlDocuments checked = watch::parseYaml(text); !checked.ok())
+    return Status::error("malformed config: " + checked.error);
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -102,68 +107,72 @@ Result<ProxyConfig> parseProxyConfig(const std::string& text) {
   }
   Reader r(errors);
   std::string apiVersion, kind;
-  r.map(root, "",
-        {{"apiVersion", r.str(apiVersion)},
-         {"kind", r.str(kind)},
-         {"featureGates", r.ignored()},
-         {"clientConnection",
-          [&](const YAML::Node& n, const std::string& p) {
-            r.map(n, p, {{"kubeconfig", r.str(c.kubeconfig)}, {"acceptContentTypes", r.ignored()},
-                         {"contentType", r.ignored()}, {"qps", r.ignored()}, {"burst", r.ignored()}});
-          }},
-         {"hostnameOverride", r.str(c.hostnameOverride)},
-         {"bindAddress", r.str(c.bindAddress)},
-         {"healthzBindAddress", r.str(c.healthzBindAddress)},
-         {"metricsBindAddress", r.str(c.metricsBindAddress)},
-         {"bindAddressHardFail", r.ignored()},
-         {"enableProfiling", r.ignored()},
-         {"showHiddenMetricsForVersion", r.ignored()},
-         {"mode", r.str(c.mode)},
-         {"iptables",
-          [&](const YAML::Node& n, const std::string& p) {
-            r.map(n, p, {{"masqueradeBit", r.integer(c.iptables.masqueradeBit)},
-                         {"masqueradeAll", r.boolean(c.iptables.masqueradeAll)},
-                         {"localhostNodePorts", r.boolean(c.iptables.localhostNodePorts)},
-                         {"syncPeriod", r.duration(c.iptables.syncPeriod)},
-                         {"minSyncPeriod", r.duration(c.iptables.minSyncPeriod)}});
-          }},
-         {"ipvs",
-          [&](const YAML::Node& n, const std::string& p) {
-            r.map(n, p, {{"syncPeriod", r.duration(c.ipvs.syncPeriod)},
-                         {"minSyncPeriod", r.duration(c.ipvs.minSyncPeriod)},
-                         {"scheduler", r.str(c.ipvs.scheduler)},
-                         {"excludeCIDRs", r.strings(c.ipvs.excludeCIDRs)},
-                         {"strictARP", r.boolean(c.ipvs.strictARP)},
-                         {"tcpTimeout", r.duration(c.ipvs.tcpTimeout)},
-                         {"tcpFinTimeout", r.duration(c.ipvs.tcpFinTimeout)},
-                         {"udpTimeout", r.duration(c.ipvs.udpTimeout)}});
-          }},
-         {"nftables", r.ignored()},
-         {"winkernel", r.ignored()},
-         {"detectLocalMode", r.str(c.detectLocalMode)},
-         {"detectLocal", r.ignored()},
-         {"clusterCIDR", r.str(c.clusterCIDR)},
-         {"nodePortAddresses", r.strings(c.nodePortAddresses)},
-         {"oomScoreAdj", r.integer(c.oomScoreAdj)},
-         {"conntrack",
-          [&](const YAML::Node& n, const std::string& p) {
-            r.map(n, p, {{"maxPerCore", r.integer(c.conntrack.maxPerCore)},
-                         {"min", r.integer(c.conntrack.min)},
-                         {"tcpEstablishedTimeout", r.duration(c.conntrack.tcpEstablishedTimeout)},
-                         {"tcpCloseWaitTimeout", r.duration(c.conntrack.tcpCloseWaitTimeout)},
-                         {"tcpBeLiberal", r.boolean(c.conntrack.tcpBeLiberal)},
-                         {"udpTimeout", r.duration(c.conntrack.udpTimeout)},
-                         {"udpStreamTimeout", r.duration(c.conntrack.udpStreamTimeout)}});
-          }},
-         {"configSyncPeriod", r.ignored()},
-         {"portRange", r.ignored()},
-         {"logging",
-          [&](const YAML::Node& n, const std::string& p) {
-            r.map(n, p, {{"format", r.str(c.logging.format)}, {"verbosity", r.integer(c.logging.verbosity)},
-                         {"flushFrequency", r.ignored()}, {"options", r.ignored()},
-                         {"vmodule", r.ignored()}, {"sanitization", r.ignored()}});
-          }},
-         {"windowsRunAsService", r.ignored()}});
+  try {  // a node of another shape than expected (a list where a map belongs) throws
+    r.map(root, "",
+          {{"apiVersion", r.str(apiVersion)},
+           {"kind", r.str(kind)},
+           {"featureGates", r.ignored()},
+           {"clientConnection",
+            [&](const YAML::Node& n, const std::string& p) {
+              r.map(n, p, {{"kubeconfig", r.str(c.kubeconfig)}, {"acceptContentTypes", r.ignored()},
+                           {"contentType", r.ignored()}, {"qps", r.ignored()}, {"burst", r.ignored()}});
+            }},
+           {"hostnameOverride", r.str(c.hostnameOverride)},
+           {"bindAddress", r.str(c.bindAddress)},
+           {"healthzBindAddress", r.str(c.healthzBindAddress)},
+           {"metricsBindAddress", r.str(c.metricsBindAddress)},
+           {"bindAddressHardFail", r.ignored()},
+           {"enableProfiling", r.ignored()},
+           {"showHiddenMetricsForVersion", r.ignored()},
+           {"mode", r.str(c.mode)},
+           {"iptables",
+            [&](const YAML::Node& n, const std::string& p) {
+              r.map(n, p, {{"masqueradeBit", r.integer(c.iptables.masqueradeBit)},
+                           {"masqueradeAll", r.boolean(c.iptables.masqueradeAll)},
+                           {"localhostNodePorts", r.boolean(c.iptables.localhostNodePorts)},
+                           {"syncPeriod", r.duration(c.iptables.syncPeriod)},
+                           {"minSyncPeriod", r.duration(c.iptables.minSyncPeriod)}});
+            }},
+           {"ipvs",
+            [&](const YAML::Node& n, const std::string& p) {
+              r.map(n, p, {{"syncPeriod", r.duration(c.ipvs.syncPeriod)},
+                           {"minSyncPeriod", r.duration(c.ipvs.minSyncPeriod)},
+                           {"scheduler", r.str(c.ipvs.scheduler)},
+                           {"excludeCIDRs", r.strings(c.ipvs.excludeCIDRs)},
+                           {"strictARP", r.boolean(c.ipvs.strictARP)},
+                           {"tcpTimeout", r.duration(c.ipvs.tcpTimeout)},
+                           {"tcpFinTimeout", r.duration(c.ipvs.tcpFinTimeout)},
+                           {"udpTimeout", r.duration(c.ipvs.udpTimeout)}});
+            }},
+           {"nftables", r.ignored()},
+           {"winkernel", r.ignored()},
+           {"detectLocalMode", r.str(c.detectLocalMode)},
+           {"detectLocal", r.ignored()},
+           {"clusterCIDR", r.str(c.clusterCIDR)},
+           {"nodePortAddresses", r.strings(c.nodePortAddresses)},
+           {"oomScoreAdj", r.integer(c.oomScoreAdj)},
+           {"conntrack",
+            [&](const YAML::Node& n, const std::string& p) {
+              r.map(n, p, {{"maxPerCore", r.integer(c.conntrack.maxPerCore)},
+                           {"min", r.integer(c.conntrack.min)},
+                           {"tcpEstablishedTimeout", r.duration(c.conntrack.tcpEstablishedTimeout)},
+                           {"tcpCloseWaitTimeout", r.duration(c.conntrack.tcpCloseWaitTimeout)},
+                           {"tcpBeLiberal", r.boolean(c.conntrack.tcpBeLiberal)},
+                           {"udpTimeout", r.duration(c.conntrack.udpTimeout)},
+                           {"udpStreamTimeout", r.duration(c.conntrack.udpStreamTimeout)}});
+            }},
+           {"configSyncPeriod", r.ignored()},
+           {"portRange", r.ignored()},
+           {"logging",
+            [&](const YAML::Node& n, const std::string& p) {
+              r.map(n, p, {{"format", r.str(c.logging.format)}, {"verbosity", r.integer(c.logging.verbosity)},
+                           {"flushFrequency", r.ignored()}, {"options", r.ignored()},
+                           {"vmodule", r.ignored()}, {"sanitization", r.ignored()}});
+            }},
+           {"windowsRunAsService", r.ignored()}});
+  } catch (const YAML::Exception& e) {
+    return Status::error(std::string("malformed config: ") + e.what());
+  }
   // Upstream's defaulting: zero values mean "the default" (kubeadm writes `syncPeriod: 0s`,
   // `healthzBindAddress: ""`), and a bind address without a port gets the default port.
   if (c.iptables.syncPeriod.count() == 0) c.iptables.syncPeriod = Millis(30000);

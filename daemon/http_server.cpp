@@ -4,6 +4,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <sstream>
 
 #include "dataplane/log.h"
 
@@ -14,6 +15,35 @@ namespace http = beast::http;
 using boost::asio::ip::tcp;
 
 namespace {
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+// Requests are small: anything larger is refused by the parser.
+void limit(http::request_parser<http::string_body>& parser) {
+  parser.body_limit(8192);
+  parser.header_limit(8192);
+}
+
+Response makeResponse(const Request& req, const HttpServer::Handler& handler) {
+  HttpResponse r;
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    r = {405, "text/plain; charset=utf-8", "method not allowed\n", {}};
+  } else {
+    std::string target(req.target());
+    r = handler(target.substr(0, target.find('?')));
+  }
+  Response res;
+  res.result(static_cast<unsigned>(r.status));
+  res.version(req.version());
+  res.set(http::field::content_type, r.contentType);
+  res.set("X-Content-Type-Options", "nosniff");
+  for (const auto& [k, v] : r.headers) res.set(k, v);
+  res.keep_alive(false);
+  res.body() = std::move(r.body);
+  res.prepare_payload();
+  return res;
+}
 
 // One connection: read one request (up to 8 KiB, 5 s), answer, close.
 class Session : public std::enable_shared_from_this<Session> {
@@ -28,8 +58,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void start() {
-    parser_.body_limit(8192);
-    parser_.header_limit(8192);
+    limit(parser_);
     stream_.expires_after(std::chrono::seconds(5));
     http::async_read(stream_, buffer_, parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (!ec) self->respond();
@@ -38,22 +67,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void respond() {
-    const auto& req = parser_.get();
-    HttpResponse r;
-    if (req.method() != http::verb::get && req.method() != http::verb::head) {
-      r = {405, "text/plain; charset=utf-8", "method not allowed\n", {}};
-    } else {
-      std::string target(req.target());
-      r = handler_(target.substr(0, target.find('?')));
-    }
-    res_.result(static_cast<unsigned>(r.status));
-    res_.version(req.version());
-    res_.set(http::field::content_type, r.contentType);
-    res_.set("X-Content-Type-Options", "nosniff");
-    for (const auto& [k, v] : r.headers) res_.set(k, v);
-    res_.keep_alive(false);
-    res_.body() = std::move(r.body);
-    res_.prepare_payload();
+    res_ = makeResponse(parser_.get(), handler_);
     http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code, size_t) {
       beast::error_code ignored;
       self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -64,13 +78,30 @@ class Session : public std::enable_shared_from_this<Session> {
   HttpServer::Handler handler_;
   beast::flat_buffer buffer_;
   http::request_parser<http::string_body> parser_;
-  http::response<http::string_body> res_;
+  Response res_;
 };
 
 }  // namespace
 
+std::string answerRaw(std::string_view request, const HttpServer::Handler& handler) {
+  http::request_parser<http::string_body> parser;
+  limit(parser);
+  parser.eager(true);
+  beast::error_code ec;
+  size_t used = 0;
+  while (!ec && used < request.size() && !parser.is_done()) {
+    size_t n = parser.put(boost::asio::buffer(request.data() + used, request.size() - used), ec);
+    if (n == 0 && !ec) break;  // needs more than there is
+    used += n;
+  }
+  if (ec || !parser.is_done()) return "";
+  std::ostringstream out;
+  out << makeResponse(parser.get(), handler);
+  return out.str();
+}
+
 HttpServer::HttpServer(boost::asio::io_context& io, Handler handler)
-    : io_(io), handler_(std::move(handler)), acceptor_(io), retry_(io) {}
+    : handler_(std::move(handler)), acceptor_(io), retry_(io) {}
 
 Status HttpServer::listen(const std::string& address) {
   auto colon = address.rfind(':');

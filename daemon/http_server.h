@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -25,6 +26,12 @@ struct HttpResponse {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
 };
+
+// One request as raw bytes -> the raw response the server sends for it, or "" when it would
+// close without answering (incomplete, malformed, over the size limits). The server reads
+// asynchronously with the same parser limits and answers through the same code; this is its
+// synchronous face for tests and the fuzzer.
+std::string answerRaw(std::string_view request, const std::function<HttpResponse(const std::string&)>& handler);
 
 class HttpServer {
  public:
@@ -46,7 +53,6 @@ class HttpServer {
   void accept();
   void track(std::shared_ptr<void> session, std::function<void()> close);
 
-  boost::asio::io_context& io_;
   Handler handler_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <vector>
 
+#include "nftables/netlink_answers.h"
 #include "nftables/netlink_codec.h"
 
 namespace kproxy::nftables {
@@ -27,22 +28,6 @@ namespace {
 constexpr int kAnswerTimeoutMs = 30000;  // a large batch takes seconds to apply
 
 uint8_t nfproto(IPFamily f) { return f == IPFamily::kIPv4 ? NFPROTO_IPV4 : NFPROTO_IPV6; }
-
-// The kernel's extended-ack message of an error, if any.
-std::string extackMessage(const nlmsghdr* nlh) {
-  if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS)) return "";
-  std::string msg;
-  // With NETLINK_CAP_ACK the error carries the original header only, then the TLVs.
-  mnl_attr_parse(
-      nlh, sizeof(nlmsgerr),
-      [](const nlattr* attr, void* data) -> int {
-        if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
-          *static_cast<std::string*>(data) = mnl_attr_get_str(attr);
-        return MNL_CB_OK;
-      },
-      &msg);
-  return msg;
-}
 
 }  // namespace
 
@@ -98,6 +83,7 @@ CommitResult NetlinkNftClient::commit(const Transaction& tx) {
     return r;
   }
   std::vector<char> buf(1 << 16);
+  BatchAnswer answer;
   bool done = false;
   while (!done) {
     pollfd pfd{mnl_socket_get_fd(nl_), POLLIN, 0};
@@ -111,24 +97,11 @@ CommitResult NetlinkNftClient::commit(const Transaction& tx) {
       r.error = std::string("reading the kernel's answer: ") + std::strerror(errno);
       return r;
     }
-    int len = static_cast<int>(n);
-    for (auto* nlh = reinterpret_cast<nlmsghdr*>(buf.data()); mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
-      if (nlh->nlmsg_type != NLMSG_ERROR) continue;
-      auto* err = static_cast<nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-      uint32_t seq = err->msg.nlmsg_seq;
-      if (err->error != 0 && r.error.empty()) {
-        int code = -err->error;
-        if (seq == batch.beginSeq && code == ERESTART) {
-          r.generationChanged = true;
-          r.error = "the ruleset changed since it was last read (generation mismatch)";
-        } else {
-          std::string ext = extackMessage(nlh);
-          r.error = batch.describe(tx, seq) + ": " + std::strerror(code) + (ext.empty() ? "" : " (" + ext + ")");
-        }
-      }
-      if (seq == batch.lastSeq || (seq == batch.beginSeq && err->error != 0)) done = true;
-    }
+    readBatchAnswer(buf.data(), static_cast<size_t>(n), batch, tx, answer);
+    done = answer.done;
   }
+  r.generationChanged = answer.generationChanged;
+  r.error = answer.error;
   r.ok = r.error.empty();
   return r;
 }
@@ -143,6 +116,8 @@ Status request(mnl_socket* nl, uint32_t portid, nlmsghdr* nlh, uint32_t seq,
   while (true) {
     ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
     if (n < 0) return Status::error(std::strerror(errno));
+    if (!wellFormed(buf.data(), static_cast<size_t>(n)))
+      return Status::error("a malformed netlink answer (" + std::to_string(n) + " bytes)");
     int ret = mnl_cb_run(
         buf.data(), static_cast<size_t>(n), seq, portid,
         [](const nlmsghdr* m, void* data) -> int {
@@ -170,9 +145,7 @@ Result<uint32_t> NetlinkNftClient::generation() {
   nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK, seq);
   std::optional<uint32_t> gen;
   Status st = request(nl_, portid_, nlh, seq, [&](const nlmsghdr* m) {
-    nftnl_gen* g = nftnl_gen_alloc();
-    if (nftnl_gen_nlmsg_parse(m, g) == 0) gen = nftnl_gen_get_u32(g, NFTNL_GEN_ID);
-    nftnl_gen_free(g);
+    if (auto g = generationOf(m)) gen = g;
   });
   if (!st) return Status::error("reading the ruleset generation: " + st.message());
   if (!gen) return Status::error("reading the ruleset generation: no answer");
@@ -209,11 +182,7 @@ Result<TableListing> NetlinkNftClient::list(IPFamily family) {
       nftnl_chain_nlmsg_build_payload(nlh, c);
       nftnl_chain_free(c);
       Status st = request(nl_, portid_, nlh, seq, [&](const nlmsghdr* m) {
-        nftnl_chain* ch = nftnl_chain_alloc();
-        if (nftnl_chain_nlmsg_parse(m, ch) == 0 && nftnl_chain_is_set(ch, NFTNL_CHAIN_TABLE) &&
-            std::strcmp(nftnl_chain_get_str(ch, NFTNL_CHAIN_TABLE), kTableName) == 0)
-          out.chains.emplace_back(nftnl_chain_get_str(ch, NFTNL_CHAIN_NAME));
-        nftnl_chain_free(ch);
+        if (auto name = listedChain(m)) out.chains.push_back(std::move(*name));
       });
       if (!st) return Status::error("listing chains: " + st.message());
 
@@ -224,11 +193,7 @@ Result<TableListing> NetlinkNftClient::list(IPFamily family) {
       nftnl_set_nlmsg_build_payload(nlh, s);
       nftnl_set_free(s);
       st = request(nl_, portid_, nlh, seq, [&](const nlmsghdr* m) {
-        nftnl_set* set = nftnl_set_alloc();
-        if (nftnl_set_nlmsg_parse(m, set) == 0 && std::strcmp(nftnl_set_get_str(set, NFTNL_SET_TABLE), kTableName) == 0 &&
-            !(nftnl_set_get_u32(set, NFTNL_SET_FLAGS) & NFT_SET_ANONYMOUS))
-          out.sets.emplace_back(nftnl_set_get_str(set, NFTNL_SET_NAME));
-        nftnl_set_free(set);
+        if (auto name = listedSet(m)) out.sets.push_back(std::move(*name));
       });
       if (!st) return Status::error("listing sets: " + st.message());
     }

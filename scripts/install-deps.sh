@@ -5,14 +5,14 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config
   # core libraries
-  libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev libboost-dev libssl-dev
+  libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev libyaml-dev libboost-dev libssl-dev
   # kernel clients (netlink, nftables, ipset, conntrack)
   libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev libipset-dev
   libnetfilter-conntrack-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests and benchmarks; clang's libFuzzer for the fuzz targets (make fuzz)
+  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # the real kernel tools the root tests drive
-  iptables ipset iproute2 conntrack procps nftables
+  iptables ipset iproute2 conntrack procps nftables util-linux
   # the test API server (python3), its certificates (openssl), control calls (curl)
   python3 openssl curl
   # the IPVS tests in a VM (tests/vm): the emulator, the guest's shell, ipvsadm to compare with

@@ -14,18 +14,18 @@ std::string text(const json& j) {
   if (j.is_string()) return j.get<std::string>();
   if (j.is_number_integer()) return std::to_string(j.get<long long>());
   if (j.is_object()) {
-    if (j.contains("prefix")) return text(j["prefix"]["addr"]) + "/" + text(j["prefix"]["len"]);
-    if (j.contains("range")) return text(j["range"][0]) + "-" + text(j["range"][1]);
-    if (j.contains("elem")) return text(j["elem"]["val"]);
+    if (j.contains("prefix")) return text(j.at("prefix").at("addr")) + "/" + text(j.at("prefix").at("len"));
+    if (j.contains("range")) return text(j.at("range").at(0)) + "-" + text(j.at("range").at(1));
+    if (j.contains("elem")) return text(j.at("elem").at("val"));
   }
   return j.dump();
 }
 
 std::vector<std::string> parts(const json& j) {
   std::vector<std::string> out;
-  const json& v = j.is_object() && j.contains("elem") ? j["elem"]["val"] : j;
+  const json& v = j.is_object() && j.contains("elem") ? j.at("elem").at("val") : j;
   if (v.is_object() && v.contains("concat"))
-    for (const auto& p : v["concat"]) out.push_back(text(p));
+    for (const auto& p : v.at("concat")) out.push_back(text(p));
   else
     out.push_back(text(v));
   return out;
@@ -33,8 +33,10 @@ std::vector<std::string> parts(const json& j) {
 
 std::string verdictText(const json& v) {
   if (!v.is_object() || v.empty()) return text(v);
-  const auto& [kind, arg] = *v.items().begin();
-  if (arg.is_object() && arg.contains("target")) return kind + " " + arg["target"].get<std::string>();
+  auto first = v.begin();
+  const std::string kind = first.key();
+  const json& arg = first.value();
+  if (arg.is_object() && arg.contains("target")) return kind + " " + arg.at("target").get<std::string>();
   return kind;
 }
 
@@ -44,14 +46,14 @@ void readNftItems(const json& items, NftView& view);
 
 bool parseNftJson(const std::string& s, NftView& view, std::string& error) {
   json root = watch::parseJson(s).value;
-  if (!root.is_object() || !root.contains("nftables") || !root["nftables"].is_array()) {
+  if (!root.is_object() || !root.contains("nftables") || !root.at("nftables").is_array()) {
     error = "not `nft -j list` output";
     return false;
   }
   // A field of an unexpected type (another nft version, a damaged listing) is an error, not a crash.
   try {
-    readNftItems(root["nftables"], view);
-  } catch (const json::exception& e) {
+    readNftItems(root.at("nftables"), view);
+  } catch (const std::exception& e) {
     error = std::string("unexpected `nft -j list` output: ") + e.what();
     return false;
   }
@@ -68,21 +70,21 @@ void readNftItems(const json& items, NftView& view) {
       const json& set = item[kind];
       auto& elems = view.sets[set.value("name", "")];
       if (!set.contains("elem")) continue;
-      for (const auto& e : set["elem"]) {
+      for (const auto& e : set.at("elem")) {
         NftElement el;
         if (std::string(kind) == "map" && e.is_array() && e.size() == 2) {
-          el.key = parts(e[0]);
-          if (e[1].is_object() && e[1].contains("concat")) el.data = parts(e[1]);
-          else if (e[1].is_object()) el.verdict = verdictText(e[1]);
-          else el.data = {text(e[1])};
+          el.key = parts(e.at(0));
+          if (e.at(1).is_object() && e.at(1).contains("concat")) el.data = parts(e.at(1));
+          else if (e.at(1).is_object()) el.verdict = verdictText(e.at(1));
+          else el.data = {text(e.at(1))};
         } else {
           el.key = parts(e);
         }
         elems.push_back(std::move(el));
       }
     }
-    if (item.contains("chain")) view.chains[item["chain"].value("name", "")];
-    if (item.contains("rule")) view.chains[item["rule"].value("chain", "")].push_back(item["rule"].value("expr", json::array()));
+    if (item.contains("chain")) view.chains[item.at("chain").value("name", "")];
+    if (item.contains("rule")) view.chains[item.at("rule").value("chain", "")].push_back(item.at("rule").value("expr", json::array()));
   }
 }
 }  // namespace
@@ -113,13 +115,13 @@ struct Walk {
   // A match expression: 1 true, 0 false; unknown ones count as true.
   int match(const json& m, NftOutcome& o) {
     std::string op = m.value("op", "==");
-    const json& l = m["left"];
-    const json& r = m["right"];
+    const json& l = m.at("left");
+    const json& r = m.at("right");
     bool neg = op == "!=";
     auto verdict = [&](bool b) { return (b != neg) ? 1 : 0; };
     if (l.contains("payload")) {
-      std::string field = l["payload"].value("field", "");
-      std::string protocol = l["payload"].value("protocol", "");
+      std::string field = l.at("payload").value("field", "");
+      std::string protocol = l.at("payload").value("protocol", "");
       if (field == "saddr" || field == "daddr") {
         const net::IPAddress& ip = field == "saddr" ? src.ip : t.ip;
         if (r.is_string() && r.get<std::string>().rfind("@", 0) == 0) {
@@ -139,10 +141,10 @@ struct Walk {
       }
       if (field == "dport") return verdict(text(r) == std::to_string(t.port));
     }
-    if (l.contains("meta") && l["meta"].value("key", "") == "l4proto") return verdict(text(r) == proto());
+    if (l.contains("meta") && l.at("meta").value("key", "") == "l4proto") return verdict(text(r) == proto());
     if (l.contains("fib")) {
       bool saddr = false;
-      for (const auto& f : l["fib"].value("flags", json::array())) saddr = saddr || f == "saddr";
+      for (const auto& f : l.at("fib").value("flags", json::array())) saddr = saddr || f == "saddr";
       bool local = saddr ? src.local : dstLocal;
       return verdict(local == (text(r) == "local"));
     }
@@ -159,28 +161,28 @@ struct Walk {
     for (const auto& exprs : it->second) {
       bool matched = true;
       for (const auto& e : exprs)
-        if (e.contains("match") && !match(e["match"], o)) {
+        if (e.contains("match") && !match(e.at("match"), o)) {
           matched = false;
           break;
         }
       if (!matched) continue;
       for (const auto& e : exprs) {
         if (e.contains("jump")) {
-          std::string target = e["jump"].value("target", "");
+          std::string target = e.at("jump").value("target", "");
           if (target == "mark-for-masquerade") o.masquerade = true;
         } else if (e.contains("goto")) {
-          return rules(e["goto"].value("target", ""), o, depth + 1);
-        } else if (e.contains("vmap") && e["vmap"]["key"].contains("numgen")) {
-          const json& data = e["vmap"]["data"];
-          const json& list = data.contains("set") ? data["set"] : json::array();
+          return rules(e.at("goto").value("target", ""), o, depth + 1);
+        } else if (e.contains("vmap") && e.at("vmap").at("key").contains("numgen")) {
+          const json& data = e.at("vmap").at("data");
+          const json& list = data.contains("set") ? data.at("set") : json::array();
           for (const auto& pair : list) {
             NftOutcome branch = o;
             branch.probability /= static_cast<double>(list.size());
-            rules(verdictText(pair[1]).substr(5), branch, depth + 1);  // "goto X"
+            rules(verdictText(pair.at(1)).substr(5), branch, depth + 1);  // "goto X"
           }
           return;
         } else if (e.contains("dnat")) {
-          if (dnat(e["dnat"], o)) return;
+          if (dnat(e.at("dnat"), o)) return;
           break;  // a keyed map without an entry for this packet: the rule does not apply
         } else if (e.contains("reject")) {
           o.fate = NftOutcome::Fate::kReject;
@@ -203,25 +205,25 @@ struct Walk {
 
   // True when the statement DNATed (outcomes recorded).
   bool dnat(const json& d, const NftOutcome& o) {
-    const json& addr = d["addr"];
+    const json& addr = d.at("addr");
     if (!addr.is_object() || !addr.contains("map")) {
       NftOutcome done = o;
       done.fate = NftOutcome::Fate::kDnat;
       std::string ip = text(addr);
-      done.dnatTo = (t.ip.family == model::IPFamily::kIPv6 ? "[" + ip + "]" : ip) + ":" + text(d["port"]);
+      done.dnatTo = (t.ip.family == model::IPFamily::kIPv6 ? "[" + ip + "]" : ip) + ":" + text(d.at("port"));
       done.steps.push_back("dnat to " + done.dnatTo);
       out.push_back(done);
       return true;
     }
-    std::string map = addr["map"].value("data", "");
+    std::string map = addr.at("map").value("data", "");
     if (map.rfind("@", 0) == 0) map = map.substr(1);
     std::vector<std::string> key;
     int mod = 0;
-    for (const auto& k : addr["map"]["key"]["concat"]) {
-      if (k.contains("payload") && k["payload"].value("field", "") == "daddr") key.push_back(t.ip.str());
-      else if (k.contains("payload") && k["payload"].value("field", "") == "dport") key.push_back(std::to_string(t.port));
+    for (const auto& k : addr.at("map").at("key").at("concat")) {
+      if (k.contains("payload") && k.at("payload").value("field", "") == "daddr") key.push_back(t.ip.str());
+      else if (k.contains("payload") && k.at("payload").value("field", "") == "dport") key.push_back(std::to_string(t.port));
       else if (k.contains("meta")) key.push_back(proto());
-      else if (k.contains("numgen")) mod = k["numgen"].value("mod", 0);
+      else if (k.contains("numgen")) mod = k.at("numgen").value("mod", 0);
     }
     std::vector<const NftElement*> picks;
     for (int i = 0; i < mod; ++i) {
@@ -234,8 +236,8 @@ struct Walk {
       NftOutcome done = o;
       done.probability /= static_cast<double>(mod);
       done.fate = NftOutcome::Fate::kDnat;
-      std::string ip = e->data.empty() ? "?" : e->data[0];
-      done.dnatTo = (t.ip.family == model::IPFamily::kIPv6 ? "[" + ip + "]" : ip) + ":" + (e->data.size() > 1 ? e->data[1] : "?");
+      std::string ip = e->data.empty() ? "?" : e->data.at(0);
+      done.dnatTo = (t.ip.family == model::IPFamily::kIPv6 ? "[" + ip + "]" : ip) + ":" + (e->data.size() > 1 ? e->data.at(1) : "?");
       std::string k;
       for (const auto& p : e->key) k += (k.empty() ? "" : " . ") + p;
       done.steps.push_back(map + ": " + k + " : " + done.dnatTo);
@@ -270,8 +272,9 @@ struct Walk {
 
 }  // namespace
 
-std::vector<NftOutcome> evaluateNft(const NftView& view, const Target& target, const NftSource& source,
-                                    bool destinationLocal) {
+namespace {
+std::vector<NftOutcome> evaluateNftUnchecked(const NftView& view, const Target& target, const NftSource& source,
+                                             bool destinationLocal) {
   Walk w{view, target, source, destinationLocal, {}};
   std::vector<std::string> key{target.ip.str(), w.proto(), std::to_string(target.port)};
   std::vector<std::string> npKey{w.proto(), std::to_string(target.port)};
@@ -315,6 +318,20 @@ std::vector<NftOutcome> evaluateNft(const NftView& view, const Target& target, c
       if (ip == source.ip.str() && find(view, "endpoint-hairpin", {ip, ip})) o.masquerade = true;
     }
   return w.out;
+}
+
+}  // namespace
+
+std::vector<NftOutcome> evaluateNft(const NftView& view, const Target& target, const NftSource& source,
+                                    bool destinationLocal) {
+  // The rules are nft's JSON: a field of another type or shape than nft writes is reported, not fatal.
+  try {
+    return evaluateNftUnchecked(view, target, source, destinationLocal);
+  } catch (const std::exception& e) {  // json's type and range errors, substr's out_of_range
+    NftOutcome o;
+    o.steps.push_back(std::string("cannot follow the listing: ") + e.what());
+    return {o};
+  }
 }
 
 }  // namespace kproxy::trace

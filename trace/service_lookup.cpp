@@ -80,11 +80,10 @@ void explain(Finding& f, const dataplane::NodeContext& node) {
   const auto& used = f.policyLocal ? p.localEndpoints : p.clusterEndpoints;
   auto zone = node.nodeLabels.find(model::kLabelTopologyZone);
   bool anyReady = std::any_of(p.endpoints.begin(), p.endpoints.end(), [](const EndpointInfo& e) { return e.ready; });
-  size_t ready = 0, readyUsed = 0, terminatingUsed = 0, notServing = 0, notReady = 0, servingTerminating = 0;
+  size_t readyUsed = 0, terminatingUsed = 0, notServing = 0, notReady = 0, servingTerminating = 0;
   for (size_t i = 0; i < p.endpoints.size(); ++i) {
     const EndpointInfo& e = p.endpoints[i];
     EndpointView v{&e, std::find(used.begin(), used.end(), i) != used.end(), {}};
-    ready += e.ready;
     if (v.used) {
       readyUsed += e.ready;
       terminatingUsed += e.terminating;

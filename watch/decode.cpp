@@ -1,7 +1,5 @@
 #include "watch/decode.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -14,6 +12,7 @@
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
 #include "watch/bounded_json.h"
+#include "watch/yaml_json.h"
 
 namespace kproxy::watch {
 
@@ -613,93 +612,6 @@ void decodeObjectAt(const json& obj, const std::string& source, Objects& out, in
   out.ignored.push_back(kind + " " + name);
 }
 
-// Thrown by the YAML conversion when a document is too deep, cyclic, or expands too much.
-struct YamlLimit {
-  std::string message;
-};
-
-// YAML -> JSON with YAML 1.2 core-schema typing of plain scalars; quoted scalars stay strings.
-// yaml-cpp keeps an alias as a second reference to its anchor's node, so a small file can stand
-// for a huge tree ("billion laughs") or a cycle: the conversion counts what it produces against
-// the file's budget and bounds the depth.
-class YamlToJson {
- public:
-  YamlToJson(size_t maxValues, size_t maxBytes) : valuesLeft_(maxValues), bytesLeft_(maxBytes) {}
-
-  json convert(const YAML::Node& n) {
-    if (valuesLeft_ == 0) throw YamlLimit{"expands to more than its budget of values (aliases?)"};
-    --valuesLeft_;
-    switch (n.Type()) {
-      case YAML::NodeType::Null:
-      case YAML::NodeType::Undefined:
-        return nullptr;
-      case YAML::NodeType::Sequence: {
-        Enter guard(*this, n);
-        json a = json::array();
-        for (const auto& e : n) a.push_back(convert(e));
-        return a;
-      }
-      case YAML::NodeType::Map: {
-        Enter guard(*this, n);
-        json o = json::object();
-        for (const auto& kv : n) {
-          std::string key = kv.first.as<std::string>();
-          charge(key.size());
-          o[std::move(key)] = convert(kv.second);
-        }
-        return o;
-      }
-      case YAML::NodeType::Scalar:
-        charge(n.Scalar().size());
-        return scalar(n);
-    }
-    return nullptr;
-  }
-
- private:
-  // Depth guard; at the limit, tells a cycle (an alias to an enclosing node) from plain depth.
-  struct Enter {
-    Enter(YamlToJson& c, const YAML::Node& n) : c_(c) {
-      if (c_.path_.size() >= kMaxJsonDepth) {
-        for (const auto& ancestor : c_.path_)
-          if (ancestor.is(n)) throw YamlLimit{"an alias refers to a node that contains it (a cycle)"};
-        throw YamlLimit{"nested deeper than " + std::to_string(kMaxJsonDepth) + " levels (or an alias cycle)"};
-      }
-      c_.path_.push_back(n);
-    }
-    ~Enter() { c_.path_.pop_back(); }
-    YamlToJson& c_;
-  };
-
-  void charge(size_t bytes) {
-    if (bytes > bytesLeft_) throw YamlLimit{"expands to more than its budget of bytes (aliases?)"};
-    bytesLeft_ -= bytes;
-  }
-
-  static json scalar(const YAML::Node& n) {
-    const std::string& s = n.Scalar();
-    if (n.Tag() == "!") return s;  // quoted
-    if (s == "null" || s == "~" || s == "Null" || s == "NULL") return nullptr;
-    if (s == "true" || s == "True" || s == "TRUE") return true;
-    if (s == "false" || s == "False" || s == "FALSE") return false;
-    if (!s.empty()) {
-      int64_t i = 0;
-      const char* b = s.data() + (s[0] == '+' ? 1 : 0);
-      auto [p, ec] = std::from_chars(b, s.data() + s.size(), i);
-      if (ec == std::errc() && p == s.data() + s.size()) return i;
-      double d = 0;
-      auto [pd, ecd] = std::from_chars(b, s.data() + s.size(), d);
-      if (ecd == std::errc() && pd == s.data() + s.size() && s.find_first_of("0123456789") != std::string::npos)
-        return d;
-    }
-    return s;
-  }
-
-  size_t valuesLeft_;
-  size_t bytesLeft_;
-  std::vector<YAML::Node> path_;
-};
-
 }  // namespace
 
 void decodeObject(const json& obj, const std::string& source, Objects& out) { decodeObjectAt(obj, source, out, 0); }
@@ -722,24 +634,26 @@ Objects decodeManifestText(std::string_view text, const std::string& source) {
       decodeObject(j, source, out);
     return out;
   }
-  try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    // One budget for the whole file: what plain YAML of this size can hold, with room to spare.
-    YamlToJson converter(kYamlValuesPerByte * text.size() + 1024, kYamlBytesPerByte * text.size() + 4096);
-    for (size_t i = 0; i < docs.size(); ++i) {
-      if (docs[i].IsNull()) continue;
-      std::string where = docs.size() > 1 ? source + " (document " + std::to_string(i + 1) + ")" : source;
-      try {
-        decodeObject(converter.convert(docs[i]), where, out);
-      } catch (const YAML::Exception& e) {
-        out.errors.push_back({where, "", "", "", "", std::string("malformed YAML: ") + e.what()});
-      } catch (const YamlLimit& e) {
-        out.errors.push_back({where, "", "", "", "", "refused: " + e.message});
-        break;  // the budget is the file's: the documents after this one are not read either
-      }
-    }
-  } catch (const YAML::Exception& e) {
-    out.errors.push_back({source, "", "", "", "", std::string("malformed YAML: ") + e.what()});
+  // One budget for the whole file: what plain YAML of this size can hold, with room to spare.
+  YamlLimits limits;
+  limits.maxDepth = kMaxJsonDepth;
+  limits.maxValues = kYamlValuesPerByte * text.size() + 1024;
+  limits.maxBytes = kYamlBytesPerByte * text.size() + 4096;
+  YamlDocuments docs = parseYaml(text, limits);
+  if (!docs.ok() && !docs.limitHit) {
+    // A syntax error: nothing of the file is taken (its last good objects stay, where there are).
+    out.errors.push_back({source, "", "", "", "", docs.error});
+    return out;
+  }
+  size_t count = docs.documents.size() + (docs.ok() ? 0 : 1);
+  for (size_t i = 0; i < docs.documents.size(); ++i) {
+    if (docs.documents[i].is_null()) continue;
+    std::string where = count > 1 ? source + " (document " + std::to_string(i + 1) + ")" : source;
+    decodeObject(docs.documents[i], where, out);
+  }
+  if (!docs.ok()) {
+    std::string where = count > 1 ? source + " (document " + std::to_string(count) + ")" : source;
+    out.errors.push_back({where, "", "", "", "", docs.error});
   }
   return out;
 }

@@ -1,13 +1,12 @@
 #include "watch/kubeconfig.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
 
 #include "watch/http_client.h"
+#include "watch/yaml_json.h"
 
 namespace kproxy::watch {
 
@@ -73,41 +72,54 @@ std::string absolute(const std::string& path, const std::string& baseDir) {
   return (std::filesystem::path(baseDir) / path).string();
 }
 
-// The entry of a named list ("clusters", "users", "contexts") with name == `name`.
-YAML::Node findNamed(const YAML::Node& root, const char* list, const std::string& name) {
-  const YAML::Node items = root[list];
-  if (items && items.IsSequence())
-    for (const auto& item : items)
-      if (item["name"] && item["name"].IsScalar() && item["name"].Scalar() == name) return item;
-  return YAML::Node(YAML::NodeType::Undefined);
+using nlohmann::json;
+
+// n[key], or null when n is not a mapping or has no such key: a kubeconfig of any shape is
+// read without exceptions.
+const json& member(const json& n, const char* key) {
+  static const json kNull;
+  if (!n.is_object()) return kNull;
+  auto it = n.find(key);
+  return it == n.end() ? kNull : *it;
 }
 
-std::string scalar(const YAML::Node& n, const char* key) {
-  const YAML::Node v = n[key];
-  return v && v.IsScalar() ? v.Scalar() : "";
+// The entry of a named list ("clusters", "users", "contexts") with name == `name`.
+const json& findNamed(const json& root, const char* list, const std::string& name) {
+  static const json kNull;
+  const json& items = member(root, list);
+  if (items.is_array())
+    for (const auto& item : items)
+      if (member(item, "name").is_string() && member(item, "name").get<std::string>() == name) return item;
+  return kNull;
+}
+
+// A scalar as its text ("true" for a boolean), "" when absent or not a scalar.
+std::string scalar(const json& n, const char* key) {
+  const json& v = member(n, key);
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean() || v.is_number()) return v.dump();
+  return "";
 }
 
 }  // namespace
 
 Result<ClientConfig> parseKubeconfig(const std::string& text, const std::string& baseDir) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return Status::error(std::string("malformed YAML: ") + e.what());
-  }
-  if (!root.IsMap()) return Status::error("not a kubeconfig (expected a mapping)");
+  YamlDocuments docs = parseYaml(text);
+  if (!docs.ok()) return Status::error(docs.error);
+  if (docs.documents.empty() || !docs.documents[0].is_object())
+    return Status::error("not a kubeconfig (expected a mapping)");
+  const json& root = docs.documents[0];
   std::vector<std::string> problems;
   ClientConfig c;
   std::string contextName = scalar(root, "current-context");
   if (contextName.empty()) return Status::error("current-context: missing");
-  YAML::Node context = findNamed(root, "contexts", contextName);
-  if (!context) return Status::error("contexts[" + contextName + "]: missing (named by current-context)");
-  std::string clusterName = scalar(context["context"], "cluster");
-  std::string userName = scalar(context["context"], "user");
+  const json& context = findNamed(root, "contexts", contextName);
+  if (context.is_null()) return Status::error("contexts[" + contextName + "]: missing (named by current-context)");
+  std::string clusterName = scalar(member(context, "context"), "cluster");
+  std::string userName = scalar(member(context, "context"), "user");
 
   // *-data fields are base64 PEM; a wrong one is reported with its path, as kubectl would.
-  auto data = [&](const YAML::Node& n, const char* key, const std::string& where, std::string& into) {
+  auto data = [&](const json& n, const char* key, const std::string& where, std::string& into) {
     std::string v = scalar(n, key);
     if (v.empty()) return;
     auto decoded = base64Decode(v);
@@ -115,24 +127,24 @@ Result<ClientConfig> parseKubeconfig(const std::string& text, const std::string&
     else into = *decoded;
   };
 
-  YAML::Node cluster = findNamed(root, "clusters", clusterName);
-  if (!cluster) {
+  const json& cluster = findNamed(root, "clusters", clusterName);
+  if (cluster.is_null()) {
     problems.push_back("clusters[" + clusterName + "]: missing (named by context " + contextName + ")");
   } else {
     std::string where = "clusters[" + clusterName + "].cluster";
-    YAML::Node cl = cluster["cluster"];
+    const json& cl = member(cluster, "cluster");
     c.server = scalar(cl, "server");
     c.caFile = absolute(scalar(cl, "certificate-authority"), baseDir);
     data(cl, "certificate-authority-data", where, c.caData);
     c.insecureSkipTLSVerify = scalar(cl, "insecure-skip-tls-verify") == "true";
   }
   if (!userName.empty()) {
-    YAML::Node user = findNamed(root, "users", userName);
-    if (!user) {
+    const json& user = findNamed(root, "users", userName);
+    if (user.is_null()) {
       problems.push_back("users[" + userName + "]: missing (named by context " + contextName + ")");
     } else {
       std::string where = "users[" + userName + "].user";
-      YAML::Node u = user["user"];
+      const json& u = member(user, "user");
       c.certFile = absolute(scalar(u, "client-certificate"), baseDir);
       data(u, "client-certificate-data", where, c.certData);
       c.keyFile = absolute(scalar(u, "client-key"), baseDir);
@@ -141,7 +153,7 @@ Result<ClientConfig> parseKubeconfig(const std::string& text, const std::string&
       // Never echoed: the token may be most of the way to a valid one.
       if (!isHeaderSafe(c.token)) problems.push_back(where + ".token: holds control characters (CR, LF, ...)");
       c.tokenFile = absolute(scalar(u, "tokenFile"), baseDir);
-      if (u["exec"] || u["auth-provider"])
+      if (!member(u, "exec").is_null() || !member(u, "auth-provider").is_null())
         problems.push_back(where + ": exec and auth-provider credentials are not supported; use a token, tokenFile or "
                                    "client certificate");
       bool hasCert = !c.certFile.empty() || !scalar(u, "client-certificate-data").empty();

@@ -90,6 +90,8 @@ printf '{"apiVersion":"v1","kind":%s,"metadata":{"name":"deepkind","namespace":"
 printf '{"kind":"ServiceList","items":[%s]}\n' "$deep" >"$work/hostile/deepitem.json"
 printf 'apiVersion: v1\nkind: Service\nmetadata: &m {name: loop, namespace: t, self: *m}\nspec: {clusterIP: 10.96.0.71}\n' \
   >"$work/hostile/cycle.yaml"
+# Found by the manifest fuzzer: yaml-cpp 0.7 looped forever, allocating, on a document starting with ",".
+printf ',piVpiVersion:spec v1\nkind: Service\n' >"$work/hostile/comma.yaml"
 {
   printf 'apiVersion: v1\nkind: Service\nmetadata: {name: lol, namespace: t}\n'
   printf 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
@@ -145,9 +147,10 @@ render_case() { # FILE EXPECTED-TEXT
 render_case deep.json 'Service t/deep: spec.ports[0].port: expected integer, got array'
 render_case deepkind.json 'deepkind.json: object: kind: expected string, got array'
 render_case deepitem.json 'deepitem.json: object: expected an object, got array'
-render_case cycle.yaml 'cycle.yaml: object: refused: an alias refers to a node that contains it (a cycle)'
+render_case cycle.yaml 'cycle.yaml: object: refused: alias *m refers to a node that contains it (a cycle)'
 render_case laughs.yaml 'laughs.yaml: object: refused: expands to more than its budget'
 render_case merge.yaml 'merge.yaml: object: refused: expands to more than its budget'
+render_case comma.yaml 'comma.yaml: object: malformed YAML: did not find expected node content at line 1, column 1'
 render_case evilname.json 'Service t/x\nE1204 00:00:00.000000 1] forged line\x1b[31m: metadata.name'
 
 # 2. The manifests daemon: each file dropped into its directory while it serves.
@@ -155,7 +158,7 @@ log="$work/kproxy.log"
 topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --proxy-mode iptables --iptables-backend nft \
   --iptables-min-sync-period 0
 until_ok 15 web_answers && ok "kproxy serving web from manifests" || { cat "$log"; bad "web never answered"; exit 1; }
-for f in deep.json deepkind.json deepitem.json cycle.yaml laughs.yaml merge.yaml evilname.json; do
+for f in deep.json deepkind.json deepitem.json cycle.yaml laughs.yaml merge.yaml comma.yaml evilname.json; do
   cp "$work/hostile/$f" "$work/manifests/.$f.tmp"
   mv "$work/manifests/.$f.tmp" "$work/manifests/$f"
   if wait_log "$work/manifests/$f: " 10; then still_serving "manifests daemon, $f"

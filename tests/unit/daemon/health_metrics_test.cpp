@@ -172,6 +172,17 @@ TEST(HttpServer, ServesPathsAndRejectsOtherMethods) {
   t.join();
 }
 
+TEST(HttpServer, AnswerRawParsesWithTheServersLimits) {
+  auto handler = [](const std::string& path) -> HttpResponse { return {200, "text/plain", "path=" + path, {}}; };
+  std::string r = answerRaw("GET /healthz?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", handler);
+  EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+  EXPECT_NE(r.find("path=/healthz"), std::string::npos);
+  EXPECT_EQ(answerRaw("GET /healthz HTTP/1.1\r\nHost: a\r\n", handler), "") << "incomplete: no answer";
+  EXPECT_EQ(answerRaw("GET / HTTP/1.1\r\nX: " + std::string(9000, 'a') + "\r\n\r\n", handler), "") << "over 8 KiB";
+  EXPECT_EQ(answerRaw("\x16\x03\x01garbage\r\n\r\n", handler), "");
+  EXPECT_NE(answerRaw("DELETE / HTTP/1.0\r\n\r\n", handler).find(" 405 "), std::string::npos);
+}
+
 int connectTo(uint16_t port, int fd = -1) {
   if (fd < 0) fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};

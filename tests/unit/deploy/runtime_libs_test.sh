@@ -11,7 +11,8 @@ runtime=$(awk '/^FROM /{stage++} stage == 2' "$dockerfile")
 [ -n "$runtime" ] || { echo "FAIL: no second (runtime) stage in $dockerfile"; exit 1; }
 missing=0
 for lib in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
+  # awk reads to the end: an early exit would SIGPIPE ldconfig, a failure under pipefail.
+  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && p == "" { p = $NF } END { print p }')
   # dpkg knows a file by the path its package ships (usrmerge: /lib/... or /usr/lib/...).
   pkg=$( { dpkg -S "$path" 2>/dev/null || dpkg -S "$(readlink -f "$path")" 2>/dev/null || true; } | head -1 | cut -d: -f1)
   case $pkg in libc6 | libstdc++6 | libgcc-s1 | "") continue ;; esac

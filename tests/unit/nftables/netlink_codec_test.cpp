@@ -12,7 +12,10 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include <cstdio>
+#include <cstring>
 #include <sstream>
+
+#include "nftables/netlink_answers.h"
 
 namespace kproxy::nftables {
 namespace {
@@ -284,6 +287,49 @@ TEST(NetlinkCodec, BatchFramingSequenceGenerationAndAck) {
   EXPECT_EQ(b.describe(tx, 503), b.describe(tx, 505)) << "an anonymous map belongs to its rule";
   EXPECT_EQ(b.describe(tx, 507), "add 1000 element(s) of service-ips (10.96.0.1 . tcp . 1000 : goto service-x, ...)");
   EXPECT_EQ(b.describe(tx, 500), "batch begin (generation check)");
+}
+
+// Found by the netlink fuzzer: libmnl's walk takes a length over 2 GiB for a negative int and
+// jumps out of the buffer; libnftnl's parsers exit() on an attribute of unexpected size.
+TEST(NetlinkAnswers, MalformedAnswersAreErrorsNotCrashes) {
+  Transaction tx;
+  tx.family = IPFamily::kIPv4;
+  tx.addTable("t");
+  EncodedBatch batch = encodeTransaction(tx, 10);
+  struct {
+    nlmsghdr h;
+    nlmsgerr e;
+  } ack{};
+  ack.h.nlmsg_len = sizeof ack;
+  ack.h.nlmsg_type = NLMSG_ERROR;
+  ack.e.error = -EEXIST;
+  ack.e.msg.nlmsg_seq = batch.lastSeq;
+  EXPECT_TRUE(wellFormed(&ack, sizeof ack));
+  BatchAnswer good;
+  readBatchAnswer(&ack, sizeof ack, batch, tx, good);
+  EXPECT_TRUE(good.done);
+  EXPECT_NE(good.error.find("File exists"), std::string::npos) << good.error;
+
+  ack.h.nlmsg_len = 0x80000010u;
+  EXPECT_FALSE(wellFormed(&ack, sizeof ack));
+  BatchAnswer bad;
+  readBatchAnswer(&ack, sizeof ack, batch, tx, bad);
+  EXPECT_TRUE(bad.done);
+  EXPECT_EQ(bad.error, "a malformed netlink answer (36 bytes)");
+
+  // A generation message whose id attribute is 2 bytes instead of 4: skipped, not exit().
+  alignas(4) uint8_t gen[] = {28, 0, 0, 0, 0x0f, 0x0a, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,  // NEWGEN
+                              2, 0, 0, 0,                                             // nfgenmsg
+                              6, 0, 1, 0, 0, 42, 0, 0};                               // NFTA_GEN_ID, 2 bytes
+  ASSERT_TRUE(wellFormed(gen, sizeof gen));
+  EXPECT_FALSE(generationOf(reinterpret_cast<const nlmsghdr*>(gen)));
+  gen[20] = 8;
+  gen[0] = 28;
+  uint32_t id = htonl(42);
+  std::memcpy(gen + 24, &id, 4);
+  auto g = generationOf(reinterpret_cast<const nlmsghdr*>(gen));
+  ASSERT_TRUE(g);
+  EXPECT_EQ(*g, 42u);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/config.h"
 #include "dataplane/cluster_state.h"
 #include "dataplane/log.h"
 #include "watch/bounded_json.h"
@@ -164,6 +165,22 @@ TEST(HostileManifests, YamlAliasBombsAreRefusedInBoundedMemory) {
     EXPECT_TRUE(o.services.empty());
   }
   EXPECT_LT(peakRssKb() - before, 64u * 1024) << "peak RSS grew by more than 64 MB";
+}
+
+// Found by the manifest fuzzer: yaml-cpp 0.7 looped forever (allocating) on a document starting
+// with ","; manifests and kubeconfigs are read with libyaml now, the config file checked by it.
+TEST(HostileManifests, ALeadingCommaIsASyntaxErrorNotAHang) {
+  for (const char* text : {",", ",\n", ",a: b\n", ",piVpiVersion:spec v1\nkind: S\xff\xff\xff\x0cervice\nmeod *l}\n"}) {
+    Objects o = decodeManifestText(text, "c.yaml");
+    ASSERT_EQ(o.errors.size(), 1u) << text;
+    EXPECT_EQ(o.errors[0].message.rfind("malformed YAML: ", 0), 0u) << o.errors[0].message;
+  }
+  EXPECT_FALSE(parseKubeconfig(",", "/tmp"));
+  auto cfg = daemon::parseProxyConfig(",\nkind: KubeProxyConfiguration\n");
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().rfind("malformed config: malformed YAML: ", 0), 0u) << cfg.error();
+  // A scalar where the config has a mapping used to throw out of the parser (fuzzer).
+  EXPECT_FALSE(daemon::parseProxyConfig("kind: KubeProxyConfiguration\niptables: [1, {a: b}]\nconntrack: x\n"));
 }
 
 TEST(HostileManifests, PlainYamlIsWellWithinTheBudget) {

@@ -1,0 +1,43 @@
+// A list page then a watch stream as an API server sends them, through the reflector's real
+// state machine (scripted HTTP, fake clock): the first line is the list body, the rest arrive
+// as watch lines, cut into chunks by the line splitter the curl client uses.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tests/fakes/scripted_http.h"
+#include "watch/decode.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace kproxy;
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  size_t nl = in.find('\n');
+  std::string listBody(in.substr(0, nl));
+  std::string_view rest = nl == std::string_view::npos ? std::string_view() : in.substr(nl + 1);
+
+  // The splitter, fed in uneven chunks (its own edge cases).
+  std::vector<std::string> lines;
+  watch::HttpClient::LineFn collect = [&](std::string_view l) { lines.emplace_back(l); };
+  watch::LineSplitter splitter(collect, [](std::string_view) {});
+  for (size_t at = 0, step = 1; at < rest.size(); at += step, step = step * 3 % 17 + 1)
+    if (!splitter.feed(rest.substr(at, step))) break;
+  splitter.finish();
+
+  fakes::FakeReflectorClock clock;
+  fakes::ScriptedHttp http(&clock);
+  http.ok("/api/v1/services?", listBody).stream("/api/v1/services?watch=true", lines);
+  watch::Reflector* self = nullptr;
+  watch::Reflector reflector({"services", "/api/v1/services", "", ""}, http, clock, {},
+                             [](std::vector<watch::ReflectorEvent> events, bool) {
+                               for (auto& e : events)
+                                 if (e.type == watch::ReflectorEvent::Type::kUpsert)
+                                   if (auto d = watch::decodeService(e.object); auto* err = std::get_if<watch::DecodeError>(&d))
+                                     (void)err->str();
+                             });
+  self = &reflector;
+  http.onExhausted = [self] { self->stop(); };
+  reflector.run();
+  return 0;
+}
