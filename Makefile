@@ -8,7 +8,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure test unit-test root-test vm-test vm-bench asan-test fuzz bench clean demo
+.PHONY: all deps configure test unit-test root-test vm-test vm-bench asan-test fuzz bench soak clean demo
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -49,6 +49,11 @@ fuzz: deps
 bench: all
 	$(BUILD)/render_bench
 	$(BUILD)/watch_bench
+
+# 30 minutes of endpoint churn against a live daemon (root): RSS, fds and sync times over time.
+SOAK_SECONDS ?= 1800
+soak: all
+	./bench/soak.sh $(BUILD) --seconds $(SOAK_SECONDS)
 
 demo: all
 	./scripts/demo.sh

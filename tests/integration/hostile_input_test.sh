@@ -286,7 +286,40 @@ peak=$(peak_mb)
 [ "$peak" -lt 250 ] && ok "API daemon peak RSS ${peak} MB through the bombs and the 300 MB list (was 540-938 MB)" ||
   bad "API daemon peak RSS $peak MB"
 
-# 5e. A token file with CR LF: refused, no header injected.
+# 5e. A watch at 2,000 events a second for 10 s (endpoint flips over 21 slices): memory stays
+# bounded, the daemon keeps up, and the final state is programmed.
+{
+  printf '{"kind":"List","items":['
+  for i in $(seq 1 20); do
+    [ "$i" = 1 ] || printf ','
+    printf '{"apiVersion":"v1","kind":"Service","metadata":{"name":"c%d","namespace":"t"},"spec":{"clusterIP":"10.96.1.%d","ports":[{"name":"http","port":80,"targetPort":8080,"protocol":"TCP"}]}},' "$i" "$i"
+    printf '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"c%d-1","namespace":"t","labels":{"kubernetes.io/service-name":"c%d"}},"addressType":"IPv4","endpoints":[{"addresses":["10.244.1.2"],"conditions":{"ready":true},"nodeName":"node1"},{"addresses":["10.244.2.2"],"conditions":{"ready":true},"nodeName":"node1"}],"ports":[{"name":"http","port":8080,"protocol":"TCP"}]}' "$i" "$i"
+  done
+  printf ']}\n'
+} | api_apply
+until_ok 15 bash -c "ip netns exec $(topo_ns node) iptables-nft-save -t nat | grep -q 't/c20:http cluster IP'" || bad "c1..c20 never programmed"
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$KPROXY_PID/status"; }
+rss_before=$(rss_kb)
+before=$(api_ctl GET /state | python3 -c 'import json,sys; print(json.load(sys.stdin)["churned"])')
+api_ctl POST "/churn?rate=2000&seconds=10" >/dev/null
+rss_max=0
+for _ in $(seq 1 50); do
+  r=$(rss_kb)
+  [ "$r" -gt "$rss_max" ] && rss_max=$r
+  sleep 0.25
+done
+sleep 1
+churned=$(( $(api_ctl GET /state | python3 -c 'import json,sys; print(json.load(sys.stdin)["churned"])') - before ))
+rss_after=$(rss_kb)
+# Then one more change, which must be programmed as promptly as ever.
+printf '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"c20-1","namespace":"t","labels":{"kubernetes.io/service-name":"c20"}},"addressType":"IPv4","endpoints":[{"addresses":["10.244.1.2"],"conditions":{"ready":true},"nodeName":"node1"},{"addresses":["10.244.2.2"],"conditions":{"ready":true},"nodeName":"node1"}],"ports":[{"name":"http","port":8080,"protocol":"TCP"}]}\n' | api_apply
+c20() { [ "$(ip netns exec "$(topo_ns node)" iptables-nft-save -t nat | grep -c 't/c20:http -> ')" = 2 ]; }
+if [ "$churned" -ge 15000 ] && until_ok 5 c20 && [ $((rss_max - rss_before)) -lt 51200 ] && [ "$rss_after" -lt $((rss_before + 20480)) ]; then
+  ok "a watch at 2,000 events/s ($churned events in 10 s): RSS $((rss_before / 1024)) MB -> max $((rss_max / 1024)) MB -> $((rss_after / 1024)) MB, final state programmed"
+else bad "2,000 events/s: $churned events, RSS $rss_before -> max $rss_max -> $rss_after kB, c20 endpoints: $(ip netns exec "$(topo_ns node)" iptables-nft-save -t nat | grep -c 't/c20:http -> ')"; fi
+still_serving "after the event flood"
+
+# 5f. A token file with CR LF: refused, no header injected.
 api_ctl POST /clear-requests >/dev/null
 printf 'abc\r\nX-Injected: yes\n' >"$work/token"
 relist

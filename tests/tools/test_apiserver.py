@@ -26,6 +26,9 @@ Control (plain HTTP on 127.0.0.1, --control-port-file), for tests:
                          timeout), new requests wait
   POST /garbage          every open watch gets a malformed line, a wrong-typed and an unknown event,
                          and an object nested 85,000 levels deep
+  POST /churn?rate=R&seconds=S   flips the ready condition of the EndpointSlices' first endpoint,
+                         round robin, R times a second for S seconds (stamped with trigger times);
+                         GET /state counts them in "churned"
   POST /hostile?mode=M[&kind=K][&count=N&bytes=B]   misbehave (mode empty: behave again), for
                          kproxy's hostile-input tests (K: Service, EndpointSlice or Node; default Service):
            echo-auth     every API request gets a 401 whose message echoes its Authorization header
@@ -39,6 +42,7 @@ Control (plain HTTP on 127.0.0.1, --control-port-file), for tests:
 
 import argparse
 import base64
+import bisect
 import datetime
 import gzip
 import json
@@ -146,6 +150,7 @@ class Store:
         self.garbage = 0       # bumped by /garbage
         self.hang = False
         self.hostile = {}      # /hostile: {"mode": ..., "kind": ..., "count": ..., "bytes": ...}
+        self.churned = 0       # changes made by /churn
         self.snapshots = {}    # continue token id -> (rv, items)
         self.requests = []
         self.watchers = {}     # kind -> open watch count
@@ -208,6 +213,32 @@ class Store:
                 self.persist()
             self.cv.notify_all()
             return self.rv
+
+    def churn(self, rate, seconds):
+        """Endpoint changes at `rate` per second, in 10 ms batches, for `seconds` (a thread)."""
+        with self.cv:
+            keys = sorted(k for k in self.objects if k[0] == "EndpointSlice")
+        if not keys:
+            return
+        start = time.monotonic()
+        done = 0
+        while time.monotonic() - start < seconds:
+            due = int((time.monotonic() - start) * rate)
+            while done < due:
+                with self.cv:
+                    obj = json.loads(json.dumps(self.objects[keys[done % len(keys)]]))
+                eps = obj.get("endpoints") or []
+                if eps:
+                    cond = eps[0].setdefault("conditions", {})
+                    cond["ready"] = not cond.get("ready", True)
+                    cond["serving"] = cond["ready"]
+                self.apply(obj, stamp=True, persist=False)
+                done += 1
+                with self.cv:
+                    self.churned += 1
+            time.sleep(0.01)
+        with self.cv:
+            self.persist()
 
     def delete(self, kind, namespace, name):
         with self.cv:
@@ -426,8 +457,9 @@ class Handler(BaseHTTPRequestHandler):
                     if store.generation != generation:
                         cut = True
                     elif not store.hang:
-                        for rv, k, typ, obj, prev in store.history:
-                            if rv <= last or k != kind:
+                        first = bisect.bisect_right(store.history, last, key=lambda h: h[0])
+                        for rv, k, typ, obj, prev in store.history[first:]:
+                            if k != kind:
                                 continue
                             now_in = matches(obj, labels, fields)
                             was_in = prev is not None and matches(prev, labels, fields)
@@ -495,7 +527,8 @@ class ControlHandler(BaseHTTPRequestHandler):
                 kinds = {}
                 for k in store.objects:
                     kinds[k[0]] = kinds.get(k[0], 0) + 1
-                return self.reply(200, {"resourceVersion": store.rv, "objects": kinds, "watchers": store.watchers})
+                return self.reply(200, {"resourceVersion": store.rv, "objects": kinds, "watchers": store.watchers,
+                                        "churned": store.churned})
         self.reply(404, {"error": "no such control"})
 
     def do_POST(self):
@@ -517,6 +550,10 @@ class ControlHandler(BaseHTTPRequestHandler):
             if url.path == "/delete":
                 rv = store.delete(q["kind"], q.get("namespace", "default"), q["name"])
                 return self.reply(200 if rv else 404, {"resourceVersion": rv})
+            if url.path == "/churn":
+                threading.Thread(target=store.churn, args=(float(q.get("rate", 50)), float(q.get("seconds", 10))),
+                                 daemon=True).start()
+                return self.reply(200, {})
             if url.path == "/expire":
                 store.expire(q.get("drop") == "1")
                 return self.reply(200, {})
