@@ -32,26 +32,7 @@ trap 'topo_cleanup; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
 # SERVICES x 10 endpoints in full API form, as one List for /apply.
-python3 - "$services" >"$work/cluster.json" <<'PY'
-import json, sys
-n = int(sys.argv[1])
-items = []
-for i in range(n):
-    name = "svc-%d" % i
-    ip = "10.96.%d.%d" % ((i + 1) // 256, (i + 1) % 256)
-    items.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "bench"},
-                  "spec": {"clusterIP": ip, "clusterIPs": [ip], "ipFamilies": ["IPv4"], "type": "ClusterIP",
-                           "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}})
-    eps = [{"addresses": ["10.128.%d.%d" % ((i * 10 + j) // 256, (i * 10 + j) % 256)],
-            "conditions": {"ready": True, "serving": True, "terminating": False}, "nodeName": "node%d" % (j % 5)}
-           for j in range(10)]
-    items.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                  "metadata": {"name": name + "-x7k2p", "namespace": "bench",
-                               "labels": {"kubernetes.io/service-name": name}},
-                  "addressType": "IPv4", "endpoints": eps,
-                  "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]})
-print(json.dumps({"kind": "List", "items": items}))
-PY
+python3 "$here/../tests/tools/synthetic_cluster.py" "$services" bench >"$work/cluster.json"
 
 # change K: slice of service K mod N with its first endpoint moved to a fresh address.
 change() {

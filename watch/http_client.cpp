@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <fstream>
 #include <mutex>
-#include <sstream>
 
 #include "dataplane/log.h"
 
@@ -117,10 +116,11 @@ class CurlHttpClient : public HttpClient {
   // The bearer token, from the file each time when there is one (rotation).
   std::string token() const {
     if (config_.tokenFile.empty()) return config_.token;
-    std::ifstream in(config_.tokenFile);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string t = ss.str();
+    // Service-account tokens are 1-2 KB; read no more than 64 KiB of whatever the file holds.
+    std::ifstream in(config_.tokenFile, std::ios::binary);
+    std::string t(64 << 10, '\0');
+    in.read(t.data(), static_cast<std::streamsize>(t.size()));
+    t.resize(static_cast<size_t>(in.gcount()));
     while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
     if (t.empty()) t = config_.token;
     log::redact(t);

@@ -24,13 +24,10 @@ work=$(mktemp -d)
 trap 'topo_cleanup; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
-passed=0
-failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+LIVE_TAG=hostile
+log="$work/kproxy.log"
+. "$here/live_lib.sh"  # ok, bad, from, count, write
 in_node() { ip netns exec "$(topo_ns node)" "$@"; }
-from() { local ns=$1; shift; ip netns exec "$(topo_ns "$ns")" "$build/kproxy-testclient" "$@" 2>&1 || true; }
-count() { awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }' <<<"$2"; }
 until_ok() {
   local deadline=$((SECONDS + $1))
   shift
@@ -52,7 +49,6 @@ still_serving() {
     ok "$1: daemon alive, /healthz 200, web still answered"
   else bad "$1: alive=$(kill -0 "$KPROXY_PID" 2>/dev/null && echo yes || echo no) healthz=$(healthz)"; fi
 }
-write() { cat >"$work/.$1.tmp"; mv "$work/.$1.tmp" "$work/manifests/$1"; }
 
 topo_up "$build/kproxy-testserver"
 mkdir -p "$work/manifests" "$work/hostile"
@@ -154,13 +150,11 @@ render_case comma.yaml 'comma.yaml: object: malformed YAML: did not find expecte
 render_case evilname.json 'Service t/x\nE1204 00:00:00.000000 1] forged line\x1b[31m: metadata.name'
 
 # 2. The manifests daemon: each file dropped into its directory while it serves.
-log="$work/kproxy.log"
 topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --proxy-mode iptables --iptables-backend nft \
   --iptables-min-sync-period 0
 until_ok 15 web_answers && ok "kproxy serving web from manifests" || { cat "$log"; bad "web never answered"; exit 1; }
 for f in deep.json deepkind.json deepitem.json cycle.yaml laughs.yaml merge.yaml comma.yaml evilname.json; do
-  cp "$work/hostile/$f" "$work/manifests/.$f.tmp"
-  mv "$work/manifests/.$f.tmp" "$work/manifests/$f"
+  write "$f" <"$work/hostile/$f"
   if wait_log "$work/manifests/$f: " 10; then still_serving "manifests daemon, $f"
   else bad "manifests daemon, $f: no error line: $(tail -2 "$log")"; fi
   rm -f "$work/manifests/$f"
@@ -168,7 +162,7 @@ done
 if grep -q '^E[0-9]* [0-9:.]* *1\] forged line' "$log" || grep -q $'\x1b' "$log"; then
   bad "a hostile name forged a log line or reached the log raw"
 else ok "hostile name escaped in the log: $(grep -o 'Service t/x.\{0,40\}' "$log" | head -1)"; fi
-cp "$work/hostile/future.yaml" "$work/manifests/future.yaml"
+write future.yaml <"$work/hostile/future.yaml"
 if until_ok 10 bash -c "[ \"\$(ip netns exec $(topo_ns client) $build/kproxy-testclient tcp 10.96.0.74 80 1 2>&1 | awk '{print \$1}')\" != timeout ]"; then
   still_serving "trigger times in 9999 and 2611"
 else bad "future: never programmed"; fi
@@ -330,5 +324,4 @@ wait_log "the bearer token in $work/token holds control characters; not sending 
 printf '%s\n' "$API_TOKEN" >"$work/token"
 still_serving "after the bad token file was fixed"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+live_finish
