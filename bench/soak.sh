@@ -33,23 +33,7 @@ work=$(mktemp -d)
 trap 'topo_cleanup; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
-python3 - "$services" >"$work/cluster.json" <<'PY'
-import json, sys
-n = int(sys.argv[1])
-items = []
-for i in range(n):
-    name = "svc-%d" % i
-    ip = "10.96.%d.%d" % ((i + 1) // 256, (i + 1) % 256)
-    items.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "soak"},
-                  "spec": {"clusterIP": ip, "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}})
-    eps = [{"addresses": ["10.128.%d.%d" % ((i * 10 + j) // 256, (i * 10 + j) % 256)],
-            "conditions": {"ready": True, "serving": True, "terminating": False}, "nodeName": "node%d" % (j % 5)}
-           for j in range(10)]
-    items.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                  "metadata": {"name": name + "-x7k2p", "namespace": "soak", "labels": {"kubernetes.io/service-name": name}},
-                  "addressType": "IPv4", "endpoints": eps, "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]})
-print(json.dumps({"kind": "List", "items": items}))
-PY
+python3 "$here/../tests/tools/synthetic_cluster.py" "$services" soak >"$work/cluster.json"
 
 topo_add_ns node
 api_certs "$work"
@@ -89,45 +73,43 @@ churned=$(api_ctl GET /state | python3 -c 'import json, sys; print(json.load(sys
 
 echo "kproxy soak: $mode mode, $services Services x 10 endpoints, $rate endpoint changes/s for ${seconds}s ($churned changes made)"
 echo
-echo "time    RSS MB   fds"
-awk '$1 % 300 < 10 || NR == 1 { printf "%5ds  %6.1f  %4d\n", $1, $2 / 1024, $3 } END { printf "%5ds  %6.1f  %4d  (last)\n", $1, $2 / 1024, $3 }' "$work/samples"
-echo
-# Sync durations by 5-minute window of the soak, from "... sync (IPv4) done: ..., 12.3ms (...)".
-python3 - "$log" "$seconds" <<'PY'
-import re, sys, datetime
-log, seconds = sys.argv[1], int(sys.argv[2])
-rx = re.compile(r"^I(\d\d)(\d\d) (\d\d):(\d\d):(\d\d\.\d+)\s+\d+\] (full|partial) sync \(IPv4\) done: .*?, ([0-9.]+)(ms|s) \(")
-rows = []
+# Per 5-minute window: RSS and descriptors (median and max of the 10 s samples), and the sync
+# times from the daemon's own lines ("... sync (IPv4) done: ..., 12.3ms (...)"). Flat: the last
+# window's medians within 10% (RSS) and 2 (fds) of the second window's, after warm-up.
+python3 - "$work/samples" "$log" "$seconds" <<'PY'
+import re, statistics, sys
+samples_file, log, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+samples = [tuple(map(int, l.split())) for l in open(samples_file) if l.strip()]
+rx = re.compile(r"^I\d{4} (\d\d):(\d\d):(\d\d\.\d+)\s+\d+\] (full|partial) sync \(IPv4\) done: .*?, ([0-9.]+)(ms|s) \(")
+syncs = []
 for line in open(log, errors="replace"):
     m = rx.match(line)
-    if not m:
-        continue
-    mo, d, h, mi, s, kind, v, unit = m.groups()
-    t = int(h) * 3600 + int(mi) * 60 + float(s)
-    rows.append((t, kind, float(v) * (1000 if unit == "s" else 1)))
-if not rows:
-    print("no sync lines in the log"); sys.exit(0)
-end = rows[-1][0]
-first = end - seconds
+    if m:
+        h, mi, s, kind, v, unit = m.groups()
+        syncs.append((int(h) * 3600 + int(mi) * 60 + float(s), kind, float(v) * (1000 if unit == "s" else 1)))
+end = syncs[-1][0] if syncs else 0
+start = end - seconds
 def pct(v, p):
-    v = sorted(v); return v[min(len(v) - 1, max(0, int(p / 100 * len(v) + 0.999999) - 1))]
-print("window        syncs (full)   p50 ms   p99 ms   max ms")
-w = 0
-while first + w * 300 < end:
-    lo, hi = first + w * 300, first + (w + 1) * 300
-    sel = [r for r in rows if lo <= r[0] < hi]
-    if sel:
-        ms = [r[2] for r in sel]
-        print("%3d-%3d min  %5d (%3d)  %7.1f  %7.1f  %7.1f" % (w * 5, w * 5 + 5, len(sel), sum(r[1] == "full" for r in sel),
-                                                           pct(ms, 50), pct(ms, 99), max(ms)))
-    w += 1
+    v = sorted(v)
+    return v[min(len(v) - 1, max(0, int(p / 100 * len(v) + 0.999999) - 1))]
+print("window      RSS MB med/max   fds med/max   syncs (full)   p50 ms   p99 ms   max ms")
+windows = []
+for w in range((seconds + 299) // 300):
+    ss = [x for x in samples if w * 300 <= x[0] < (w + 1) * 300]
+    sy = [x for x in syncs if start + w * 300 <= x[0] < start + (w + 1) * 300]
+    if not ss:
+        continue
+    rss = statistics.median(x[1] for x in ss) / 1024
+    fds = statistics.median(x[2] for x in ss)
+    windows.append((rss, fds))
+    ms = [x[2] for x in sy] or [0]
+    print("%3d-%3d min  %6.1f / %5.1f   %4d / %4d   %5d (%3d)  %7.1f  %7.1f  %7.1f" % (
+        w * 5, w * 5 + 5, rss, max(x[1] for x in ss) / 1024, fds, max(x[2] for x in ss), len(sy),
+        sum(x[1] == "full" for x in sy), pct(ms, 50), pct(ms, 99), max(ms)))
+base = windows[1] if len(windows) > 1 else windows[0]
+last = windows[-1]
+flat = last[0] <= base[0] * 1.10 and last[1] <= base[1] + 2
+print("\nmedians, 5-10 min: RSS %.1f MB, %d fds; last 5 min: RSS %.1f MB, %d fds: %s" % (
+    base[0], base[1], last[0], last[1], "flat" if flat else "NOT flat"))
+sys.exit(0 if flat else 1)
 PY
-echo
-awk -v s="$seconds" 'NR == 1 { first = $0 } $1 >= 300 && !w { w = 1; rss5 = $2; fds5 = $3 } { last_rss = $2; last_fds = $3 }
-  END {
-    if (!w) { rss5 = last_rss; fds5 = last_fds }
-    flat = last_rss <= rss5 * 1.10 && last_fds == fds5
-    printf "at 5 min: RSS %.1f MB, %d fds; at the end: RSS %.1f MB, %d fds: %s\n", rss5 / 1024, fds5, last_rss / 1024, last_fds,
-      flat ? "flat" : "NOT flat"
-    exit flat ? 0 : 1
-  }' "$work/samples"
