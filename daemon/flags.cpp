@@ -73,6 +73,9 @@ std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) 
     else if (unit == "ns") scale = 1e-6;
     else return std::nullopt;
     totalMs += v * scale;
+    // Go's time.ParseDuration refuses what overflows int64 nanoseconds (about 292 years); the
+    // conversion below would be undefined past it.
+    if (!(totalMs <= 9223372036854.0)) return std::nullopt;
     i = k;
   }
   return std::chrono::milliseconds(static_cast<long long>(totalMs));

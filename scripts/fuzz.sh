@@ -3,6 +3,8 @@
 # seeds in tests/fuzz/corpus/<target>/ (read-only; new inputs go to BUILD/fuzz-work/<target>).
 # Fails on any crash, leak, timeout or out-of-memory; the input that did it is kept in
 # BUILD/fuzz-artifacts/ and named in the output. Prints executions per target.
+# FUZZ_SEED fixes libFuzzer's seed (CI sets it, so that a run explores what the last one did and
+# a red CI means this change, not a luckier draw); unset, each run draws its own.
 # Usage: scripts/fuzz.sh BUILD_DIR [SECONDS] [TARGET...]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +24,7 @@ run_one() {
   [ -d "$seeds" ] || seeds=""
   # -timeout: one input over 10 s is a hang; -rss_limit_mb/-malloc_limit_mb: a blow-up is a crash.
   timeout $((secs + 120)) "$build/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-    -malloc_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$t-" \
+    -malloc_limit_mb=2048 -max_len=65536 -print_final_stats=1 ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -artifact_prefix="$build/fuzz-artifacts/$t-" \
     "$work" ${seeds:+"$seeds"} >"$build/fuzz-logs/$t.log" 2>&1 || rc=$?
   local execs corpus
   execs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$build/fuzz-logs/$t.log")

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/config.h"
+#include "daemon/flags.h"
 #include "dataplane/cluster_state.h"
 #include "dataplane/log.h"
 #include "watch/bounded_json.h"
@@ -179,6 +180,14 @@ TEST(HostileManifests, ALeadingCommaIsASyntaxErrorNotAHang) {
   auto cfg = daemon::parseProxyConfig(",\nkind: KubeProxyConfiguration\n");
   ASSERT_FALSE(cfg);
   EXPECT_EQ(cfg.error().rfind("malformed config: malformed YAML: ", 0), 0u) << cfg.error();
+  // A duration past int64 nanoseconds was an undefined conversion (found by the config fuzzer in CI).
+  auto huge = daemon::parseProxyConfig(
+      "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+      "conntrack: {tcpEstablishedTimeout: 2509395579415209h0m0s}\n");
+  ASSERT_FALSE(huge);
+  EXPECT_NE(huge.error().find("conntrack.tcpEstablishedTimeout"), std::string::npos) << huge.error();
+  EXPECT_FALSE(daemon::parseDuration("9999999999999999999999s"));
+  EXPECT_EQ(daemon::parseDuration("2562047h"), std::chrono::milliseconds(2562047LL * 3600 * 1000));
   // A scalar where the config has a mapping used to throw out of the parser (fuzzer).
   EXPECT_FALSE(daemon::parseProxyConfig("kind: KubeProxyConfiguration\niptables: [1, {a: b}]\nconntrack: x\n"));
 }
