@@ -6,15 +6,6 @@ using nlohmann::json;
 
 std::string JsonProblem::str() const { return (where.empty() ? std::string("(root)") : where.to_string()) + ": " + message; }
 
-long itemIndex(const JsonProblem& p) {
-  const std::string s = p.where.to_string();
-  if (s.rfind("/items/", 0) != 0) return -1;
-  size_t end = s.find('/', 7);
-  std::string n = s.substr(7, end == std::string::npos ? std::string::npos : end - 7);
-  if (n.empty() || n.size() > 9 || n.find_first_not_of("0123456789") != std::string::npos) return -1;
-  return std::stol(n);
-}
-
 namespace {
 
 // nlohmann's DOM builder behind a filter: frames track where we are (for problem paths and the

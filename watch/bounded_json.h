@@ -41,7 +41,4 @@ struct JsonOptions {
 // One pass over `text`; never throws, never recurses with the input's depth.
 ParsedJson parseJson(std::string_view text, const JsonOptions& options = {});
 
-// The index N of a problem under /items/N (list pages), or -1.
-long itemIndex(const JsonProblem& p);
-
 }  // namespace kproxy::watch

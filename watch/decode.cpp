@@ -636,7 +636,6 @@ Objects decodeManifestText(std::string_view text, const std::string& source) {
   }
   // One budget for the whole file: what plain YAML of this size can hold, with room to spare.
   YamlLimits limits;
-  limits.maxDepth = kMaxJsonDepth;
   limits.maxValues = kYamlValuesPerByte * text.size() + 1024;
   limits.maxBytes = kYamlBytesPerByte * text.size() + 4096;
   YamlDocuments docs = parseYaml(text, limits);

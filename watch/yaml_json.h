@@ -8,10 +8,12 @@
 #include <string_view>
 #include <vector>
 
+#include "watch/bounded_json.h"
+
 namespace kproxy::watch {
 
 struct YamlLimits {
-  size_t maxDepth = 64;         // nesting, aliases' content included
+  size_t maxDepth = kMaxJsonDepth;  // nesting, aliases' content included
   size_t maxValues = 1 << 20;   // JSON values produced for the whole text, aliases expanded
   size_t maxBytes = 64u << 20;  // key and string bytes produced, aliases expanded
 };
