@@ -24,6 +24,10 @@ ipvs() { in_node ipvsadm -Ln 2>/dev/null || true; }
 wait_rules() { topo_wait_output "$1" "$2" ipvs; }
 # dests VIP:PORT: the destination lines of one virtual server ("-> ip:port Masq weight active inactive").
 dests() { ipvs | awk -v vs="$1" '$1 ~ /^(TCP|UDP|SCTP)$/ {cur = $2} $1 == "->" && cur == vs {print $2, $3, $4, $5, $6}'; }
+# The DNS move is done when pod-2 is t/dns's only destination: the deletion of pod-1 (and the
+# conntrack flush after it) follows the addition, and TCG can put seconds between them.
+dns_dests() { dests 10.96.0.10:53 | awk '{printf "%s%s", s, $1; s = ","} END {print ""}'; }
+dns_moved_wait() { topo_wait_output '^10.244.2.2:5353$' 10 dns_dests; }
 
 topo_up "$build/kproxy-testserver"
 live_manifests
