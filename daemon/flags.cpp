@@ -1,53 +1,26 @@
 #include "daemon/flags.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
 
+#include "daemon/flag_table.h"
 #include "dataplane/ip.h"
 
 namespace kproxy::daemon {
 
-const char* kDaemonUsage = R"(Usage: kproxy [flags]
+std::string daemonUsage() {
+  return R"(Usage: kproxy [flags]
 
 Runs the proxy until SIGTERM/SIGINT; rules stay in place on exit so a restart does not
-interrupt traffic.
+interrupt traffic. Every flag of kube-proxy 1.37 is accepted with its spelling, type and
+default (bool flags as --flag or --flag=false, '_' read as '-'); with --config, as upstream,
+only the flags marked so still apply and kproxy warns about the others.
 
-Flags (kube-proxy's names):
-  --config FILE                    a KubeProxyConfiguration (YAML or JSON); flags override it
-  --write-config-to FILE           write the default configuration and exit
-  --proxy-mode iptables|ipvs|nftables  the dataplane mode (default iptables)
-  --master URL                     the API server (overrides the kubeconfig's server)
-  --kubeconfig FILE                credentials and server; with neither, the in-cluster service
-                                   account (KUBERNETES_SERVICE_HOST/PORT and its token)
-  --manifests DIR                  instead of an API server: Services, EndpointSlices and Nodes
-                                   from manifests in DIR, following changes (inotify)
-  --watch-timeout D                how long each watch runs before it is renewed (default 5m0s;
-                                   a silent stream is dropped after that plus up to 30s)
-  --hostname-override NAME         this node's name (default: the host name)
-  --cluster-cidr CIDR[,CIDR]       masquerade traffic to ClusterIPs from outside this range
-  --masquerade-all                 masquerade all traffic to ClusterIPs
-  --nodeport-addresses CIDR[,...]  NodePorts only on local addresses in these ranges
-  --iptables-sync-period D         full resync interval (default 30s)
-  --iptables-min-sync-period D     minimum interval between syncs (default 1s)
-  --iptables-masquerade-bit N      fwmark bit for masquerading (default 14)
-  --iptables-localhost-nodeports B NodePorts on 127.0.0.1 (default true)
-  --iptables-backend nft|legacy    xtables backend (default: detected like kube-proxy)
-  --ipvs-scheduler NAME            rr (default), wrr, lc, wlc, sh, dh, sed, nq, mh
-  --ipvs-sync-period D             IPVS mode's full resync interval (default 30s)
-  --ipvs-min-sync-period D         IPVS mode's minimum interval between syncs (default 0s)
-  --ipvs-exclude-cidrs CIDR[,...]  IPVS virtual servers in these ranges are never removed as stale
-  --ipvs-strict-arp                arp_ignore=1, arp_announce=2 (for load balancers in ARP mode)
-  --ipvs-tcp-timeout D             IPVS idle TCP timeout (default 0: the kernel's)
-  --ipvs-tcpfin-timeout D          IPVS TCP timeout after a FIN (default 0: the kernel's)
-  --ipvs-udp-timeout D             IPVS UDP timeout (default 0: the kernel's)
-  --healthz-bind-address IP:PORT   /healthz and /livez (default 0.0.0.0:10256; "" turns it off)
-  --metrics-bind-address IP:PORT   /metrics in Prometheus format (default 127.0.0.1:10249)
-  --cleanup                        remove every rule any kube-proxy mode created, then exit
-  --no-cleanup-other-modes         keep other modes' leftovers at start
-  -v, --v N                        log verbosity (4: each network programming latency)
-  --logging-format text|json       klog text lines (default) or one JSON object per line
-)";
+Flags:
+)" + flagUsage() + "  -h, --help\n        This text.\n";
+}
 
 std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) {
   if (text == "0") return std::chrono::milliseconds(0);
@@ -104,122 +77,134 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
                                      const std::function<Result<std::string>(const std::string&)>& readFile) {
   DaemonFlags f;
   std::vector<std::string> problems;
+  // Each flag as given, in order: (spec, value). Values are applied after --config is known.
+  std::vector<std::pair<const FlagSpec*, std::string>> given;
+  bool onlyPositional = false;
   for (size_t i = 0; i < args.size(); ++i) {
-    std::string a = args[i];
-    if (a == "--config" && i + 1 < args.size()) f.configFile = args[i + 1];
-    else if (a.rfind("--config=", 0) == 0) f.configFile = a.substr(9);
+    const std::string& a = args[i];
+    if (onlyPositional || a.empty() || a[0] != '-' || a == "-") {
+      if (!a.empty()) problems.push_back("kproxy takes no arguments, got \"" + a + "\"");
+      continue;
+    }
+    if (a == "--") {
+      onlyPositional = true;
+      continue;
+    }
+    std::string name, value;
+    bool hasValue = false;
+    if (a.rfind("--", 0) == 0) {
+      name = a.substr(2);
+      if (auto eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+        hasValue = true;
+      }
+    } else {
+      // Shorthands, as pflag: -h, and -v N / -v=N / -vN.
+      std::string rest = a.substr(1);
+      if (rest == "h" || rest == "help") {
+        f.help = true;
+        continue;
+      }
+      if (rest.empty() || rest[0] != 'v') {
+        problems.push_back("unknown shorthand flag \"" + a + "\"");
+        continue;
+      }
+      name = "v";
+      if (rest.size() > 1) {
+        value = rest.substr(rest[1] == '=' ? 2 : 1);
+        hasValue = true;
+      }
+    }
+    if (name == "help") {
+      f.help = true;
+      continue;
+    }
+    if (name == "help-markdown") {  // README's flag table
+      f.helpMarkdown = true;
+      continue;
+    }
+    const FlagSpec* spec = findFlag(name);
+    if (!spec) {
+      problems.push_back("unknown flag \"--" + name + "\"");
+      continue;
+    }
+    const bool optionalValue = spec->type == FlagType::kBool || std::string(spec->name) == "version";
+    if (!hasValue) {
+      if (optionalValue) value = "true";
+      else if (i + 1 >= args.size()) {
+        problems.push_back("--" + std::string(spec->name) + " needs a value");
+        continue;
+      } else value = args[++i];
+    }
+    f.given.insert(spec->name);
+    given.emplace_back(spec, value);
   }
+
+  // --config: the file is the configuration; only flags marked withConfig still apply.
+  for (const auto& [spec, value] : given)
+    if (std::string(spec->name) == "config") f.configFile = value;
+  std::vector<std::string> ignored;
   if (!f.configFile.empty()) {
     auto text = readFile ? readFile(f.configFile) : readWholeFile(f.configFile);
     if (!text) return Status::error("--config: " + text.error());
-    auto cfg = parseProxyConfig(text.value());
+    std::vector<std::string> unknown;
+    auto cfg = parseProxyConfig(text.value(), &unknown);
     if (!cfg) return Status::error("--config " + f.configFile + ": " + cfg.error());
     f.config = cfg.value();
+    f.configText = text.value();
+    for (const auto& u : unknown) f.warnings.push_back("--config " + f.configFile + ": " + u + " (as kube-proxy's lenient decoding)");
+  }
+  for (const auto& [spec, value] : given) {
+    if (!f.configFile.empty() && !spec->withConfig) {
+      ignored.push_back("--" + std::string(spec->name));
+      continue;
+    }
+    FlagContext ctx{f, spec->name, problems};
+    spec->apply(ctx, value);
+    if (spec->handling == Handling::kNoEffect)
+      f.warnings.push_back("--" + std::string(spec->name) + " is accepted for compatibility and has no effect on kproxy: " + spec->help);
+  }
+  if (!ignored.empty()) {
+    std::string list;
+    for (const auto& n : ignored) list += (list.empty() ? "" : ", ") + n;
+    f.warnings.push_back("ignored because --config is given, as kube-proxy does (set them in the file): " + list);
   }
   ProxyConfig& c = f.config;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string a = args[i], value;
-    bool inlineValue = false;
-    if (a.rfind("--", 0) == 0) {
-      if (auto eq = a.find('='); eq != std::string::npos) {
-        value = a.substr(eq + 1);
-        a = a.substr(0, eq);
-        inlineValue = true;
-      }
+  // Upstream's deprecated ports, without a config file: 0 turns the server off; a port is added
+  // to an address given without one.
+  auto fold = [](std::string& addr, std::optional<int> port) {
+    if (!port) return;
+    if (*port == 0) {
+      addr.clear();
+      return;
     }
-    auto need = [&]() -> bool {
-      if (inlineValue) return true;
-      if (i + 1 >= args.size()) {
-        problems.push_back(a + " needs a value");
-        return false;
-      }
-      value = args[++i];
-      return true;
-    };
-    auto boolean = [&](bool& target) {
-      if (!inlineValue) target = true;
-      else if (value == "true" || value == "false") target = value == "true";
-      else problems.push_back(a + ": \"" + value + "\" is not true or false");
-    };
-    auto duration = [&](std::chrono::milliseconds& target) {
-      if (!need()) return;
-      auto d = parseDuration(value);
-      if (!d) problems.push_back(a + ": \"" + value + "\" is not a duration (like 30s, 1m0s, 500ms)");
-      else target = *d;
-    };
-    if (a == "-h" || a == "--help") f.help = true;
-    else if (a == "--config") { need(); }
-    else if (a == "--write-config-to") { if (need()) f.writeConfigTo = value; }
-    else if (a == "--proxy-mode") { if (need()) c.mode = value; }
-    else if (a == "--manifests") { if (need()) f.manifests = value; }
-    else if (a == "--master") { if (need()) f.master = value; }
-    else if (a == "--watch-timeout") {
-      if (need()) {
-        auto d = parseDuration(value);
-        if (!d || *d < std::chrono::seconds(1)) problems.push_back(a + ": \"" + value + "\" is not a duration of 1s or more");
-        else f.watchTimeout = *d;
-      }
-    }
-    else if (a == "--kubeconfig") { if (need()) c.kubeconfig = value; }
-    else if (a == "--hostname-override") { if (need()) c.hostnameOverride = value; }
-    else if (a == "--logging-format") { if (need()) c.logging.format = value; }
-    else if (a == "--healthz-bind-address") { if (need()) c.healthzBindAddress = value; }
-    else if (a == "--metrics-bind-address") { if (need()) c.metricsBindAddress = value; }
-    else if (a == "--cluster-cidr") { if (need()) c.clusterCIDR = value; }
-    else if (a == "--masquerade-all") boolean(c.iptables.masqueradeAll);
-    else if (a == "--nodeport-addresses") { if (need()) c.nodePortAddresses = splitComma(value); }
-    else if (a == "--cleanup") boolean(f.cleanup);
-    else if (a == "--no-cleanup-other-modes") f.cleanupOtherModes = false;
-    else if (a == "--iptables-localhost-nodeports") {
-      if (need()) {
-        if (value != "true" && value != "false") problems.push_back(a + ": \"" + value + "\" is not true or false");
-        c.iptables.localhostNodePorts = value == "true";
-      }
-    } else if (a == "--iptables-sync-period") {
-      duration(c.iptables.syncPeriod);
-    } else if (a == "--iptables-min-sync-period") {
-      duration(c.iptables.minSyncPeriod);
-    } else if (a == "--ipvs-sync-period") {
-      duration(c.ipvs.syncPeriod);
-    } else if (a == "--ipvs-min-sync-period") {
-      duration(c.ipvs.minSyncPeriod);
-    } else if (a == "--ipvs-tcp-timeout") {
-      duration(c.ipvs.tcpTimeout);
-    } else if (a == "--ipvs-tcpfin-timeout") {
-      duration(c.ipvs.tcpFinTimeout);
-    } else if (a == "--ipvs-udp-timeout") {
-      duration(c.ipvs.udpTimeout);
-    } else if (a == "--ipvs-scheduler") {
-      if (need()) c.ipvs.scheduler = value;
-    } else if (a == "--ipvs-strict-arp") {
-      boolean(c.ipvs.strictARP);
-    } else if (a == "--ipvs-exclude-cidrs") {
-      if (need()) c.ipvs.excludeCIDRs = splitComma(value);
-    } else if (a == "--iptables-masquerade-bit") {
-      if (need()) {
-        int bit = -1;
-        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), bit);
-        if (ec != std::errc() || p != value.data() + value.size() || bit < 0 || bit > 31)
-          problems.push_back(a + ": \"" + value + "\" is not in 0-31");
-        else c.iptables.masqueradeBit = bit;
-      }
-    } else if (a == "--iptables-backend") {
-      if (need()) {
-        if (value == "nft") f.backend = iptables::XtablesBackend::kNft;
-        else if (value == "legacy") f.backend = iptables::XtablesBackend::kLegacy;
-        else problems.push_back(a + ": \"" + value + "\" is not nft or legacy");
-      }
-    } else if (a == "-v" || a == "--v") {
-      if (need()) {
-        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), c.logging.verbosity);
-        if (ec != std::errc() || p != value.data() + value.size()) problems.push_back(a + ": \"" + value + "\" is not a number");
-      }
-    } else if (a.rfind("-v=", 0) == 0) {
-      c.logging.verbosity = std::atoi(a.c_str() + 3);
-    } else {
-      problems.push_back("unknown flag \"" + a + "\"");
-    }
+    // "ip:port" and "[ip6]:port" have one; "ip" and a bare IPv6 address do not.
+    const bool hasPort = addr.empty() ? false : addr[0] == '[' ? addr.find("]:") != std::string::npos
+                                                               : std::count(addr.begin(), addr.end(), ':') == 1;
+    if (!hasPort) addr = (addr.find(':') != std::string::npos ? "[" + addr + "]" : addr) + ":" + std::to_string(*port);
+  };
+  if (f.configFile.empty() && f.writeConfigTo.empty()) {
+    fold(c.healthzBindAddress, f.healthzPort);
+    fold(c.metricsBindAddress, f.metricsPort);
   }
+  // An address given without a port takes the default port, as upstream's IPPortVar.
+  for (auto [addr, port] : {std::pair{&c.healthzBindAddress, "10256"}, std::pair{&c.metricsBindAddress, "10249"}})
+    if (net::parseIP(*addr)) *addr = (addr->find(':') != std::string::npos ? "[" + *addr + "]" : *addr) + ":" + port;
+  if (!f.hostnameOverrideFlag.empty()) {
+    std::string h = f.hostnameOverrideFlag;
+    h.erase(0, h.find_first_not_of(" \t\n"));
+    h.erase(h.find_last_not_of(" \t\n") + 1);
+    if (h.empty()) problems.push_back("--hostname-override: empty hostname-override is invalid");
+    for (auto& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    c.hostnameOverride = h;
+  }
+  if (c.mode.empty()) c.mode = "iptables";
+  if (c.detectLocalMode.empty()) c.detectLocalMode = "ClusterCIDR";
+  for (const auto& [gate, value] : c.featureGates)
+    if (!knownFeatureGates().count(gate))
+      f.warnings.push_back("feature gate " + gate + "=" + (value ? "true" : "false") +
+                           " is not one kproxy acts on; ignored");
   for (auto& e : validateProxyConfig(c)) problems.push_back(std::move(e));
   if (!problems.empty()) {
     std::string msg;

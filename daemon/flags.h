@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,19 +16,29 @@
 namespace kproxy::daemon {
 
 struct DaemonFlags {
-  // What a KubeProxyConfiguration holds: the --config file's values (or upstream's defaults),
-  // then every flag given on the command line on top, as kube-proxy does.
+  // What a KubeProxyConfiguration holds: the --config file's values, or upstream's defaults with
+  // the command line's flags on top. With --config, as upstream, only the flags marked so in the
+  // flag table still apply (logging, --hostname-override, --master, ...); the others are warned.
   ProxyConfig config;
   std::string configFile;     // --config
+  std::string configText;     // its content as read (a change of it ends the process)
   std::string writeConfigTo;  // --write-config-to
   std::string manifests;      // directory
   std::string master;
+  std::string version;        // --version: "" (not asked), "true" or "raw"
   // Each watch asks for timeoutSeconds in [this, 2x) (client-go's minWatchTimeout, 5m).
   std::chrono::milliseconds watchTimeout{std::chrono::minutes(5)};
   std::optional<iptables::XtablesBackend> backend;  // --iptables-backend nft|legacy (default: detect)
   bool cleanup = false;
+  bool initOnly = false;
   bool cleanupOtherModes = true;
   bool help = false;
+  bool helpMarkdown = false;  // --help-markdown: the flag table as README shows it
+  // Deprecated --healthz-port/--metrics-port, folded into the bind addresses as upstream does.
+  std::optional<int> healthzPort, metricsPort;
+  std::string hostnameOverrideFlag;
+  std::set<std::string> given;        // the flags on the command line (names without dashes)
+  std::vector<std::string> warnings;  // to log once logging is set up
 };
 
 // Go-style durations as kube-proxy takes them: "30s", "1m0s", "500ms", "0".
@@ -41,6 +52,7 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
 // "a,b,,c" -> {"a", "b", "c"}: list-valued flags as kube-proxy takes them.
 std::vector<std::string> splitComma(const std::string& s);
 
-extern const char* kDaemonUsage;
+// kproxy --help: the flag table with upstream's spelling and defaults.
+std::string daemonUsage();
 
 }  // namespace kproxy::daemon

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "dataplane/log.h"
+#include "dataplane/proxy_options.h"
 
 namespace kproxy::daemon {
 
@@ -117,6 +118,20 @@ void ProxyDaemon::runSync() {
   unappliedTriggers_.insert(unappliedTriggers_.end(), changes.triggerTimes.begin(), changes.triggerTimes.end());
   unappliedEndpointChanges_ += changes.endpointChanges;
   if (changes.needFull) kind = SyncKind::kFull;
+  // The primary node IPs, from the Node object (re-read when it changes; upstream restarts).
+  std::optional<std::vector<std::string>> newPrimary;
+  {
+    static const std::vector<model::NodeAddress> kNone;
+    auto primary = dataplane::primaryNodeIPsOf(state_.node() ? state_.node()->addresses : kNone, bindAddress_);
+    if (!primaryIPs_ || *primaryIPs_ != primary) {
+      std::string list;
+      for (const auto& ip : primary) list += (list.empty() ? "" : ", ") + ip;
+      log::info("primary node IPs: " + (list.empty() ? std::string("none known") : list));
+      primaryIPs_ = primary;
+      newPrimary = std::move(primary);
+      kind = SyncKind::kFull;
+    }
+  }
   std::vector<std::shared_ptr<const dataplane::DesiredState>> desired;
   auto buildStart = std::chrono::steady_clock::now();
   for (const auto& fb : backends_)
@@ -124,7 +139,10 @@ void ProxyDaemon::runSync() {
   desiredSeconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - buildStart).count();
   syncing_ = true;
   std::set<model::NamespacedName> changed = unapplied_;
-  boost::asio::post(worker_, [this, kind, desired = std::move(desired), changed = std::move(changed)] {
+  boost::asio::post(worker_, [this, kind, desired = std::move(desired), changed = std::move(changed),
+                               newPrimary = std::move(newPrimary)] {
+    if (newPrimary)
+      for (auto& fb : backends_) fb.backend->setPrimaryNodeIPs(*newPrimary);
     std::vector<dataplane::SyncReport> reports;
     for (size_t i = 0; i < backends_.size(); ++i) {
       auto& backend = *backends_[i].backend;
@@ -160,6 +178,7 @@ void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
     unappliedEndpointChanges_ = 0;
   } else {
     ++stats_.failures;
+    primaryIPs_.reset();  // the retry hands the node IPs over again, in a full sync
   }
   if (metrics_) {
     bool full = !reports.empty() && reports.front().full;

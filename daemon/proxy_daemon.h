@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "daemon/metrics.h"
 #include "daemon/proxy_health.h"
@@ -48,6 +49,10 @@ class ProxyDaemon {
     metrics_ = metrics;
     health_ = health;
   }
+  // kube-proxy's bindAddress: a specific IP is the primary node IP of its family; before start().
+  void setBindAddress(std::string ip) { bindAddress_ = std::move(ip); }
+  // The AllowServiceExternalIPs feature gate; before start().
+  void setServeExternalIPs(bool serve) { state_.setServeExternalIPs(serve); }
   void start();
   // Stops watching and syncing; waits for a sync in flight. Rules stay in the kernel.
   void stop();
@@ -67,6 +72,8 @@ class ProxyDaemon {
   std::unique_ptr<watch::Source> source_;
   std::vector<FamilyBackend> backends_;
   dataplane::ClusterState state_;
+  std::string bindAddress_;
+  std::optional<std::vector<std::string>> primaryIPs_;  // what the backends were last given
   boost::asio::steady_timer syncTimer_;
   boost::asio::steady_timer canaryTimer_;
   boost::asio::thread_pool worker_{1};

@@ -53,10 +53,12 @@ dataplane::ProxyOptions proxyOptionsFor(const ProxyConfig& cfg, model::IPFamily 
   opts.family = family;
   for (const auto& c : splitComma(cfg.clusterCIDR))
     if (auto cidr = net::parseCidr(c)) opts.clusterCIDRs.push_back(*cidr);
-  for (const auto& c : cfg.nodePortAddresses)
-    if (auto cidr = net::parseCidr(c)) opts.nodePortAddresses.push_back(*cidr);
-  opts.masqueradeAll = cfg.iptables.masqueradeAll;
-  opts.masqueradeBit = cfg.iptables.masqueradeBit;
+  const auto npa = cfg.effectiveNodePortAddresses();
+  opts.nodePortPrimary = npa.size() == 1 && npa[0] == "primary";
+  for (const auto& c : npa)
+    if (auto cidr = net::parseCidr(c); cidr && cidr->network.family == family) opts.nodePortAddresses.push_back(*cidr);
+  opts.masqueradeAll = cfg.masqueradeAll();
+  opts.masqueradeBit = cfg.masqueradeBit();
   opts.localhostNodePorts = cfg.iptables.localhostNodePorts;
   opts.nodeIPs = localAddresses(family);
   std::ifstream liberal("/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal");

@@ -18,13 +18,16 @@
 #include <iostream>
 
 #include "daemon/cleanup.h"
+#include "daemon/config_watch.h"
 #include "daemon/conntrack_cleanup.h"
+#include "daemon/flag_table.h"
 #include "daemon/flags.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/process_metrics.h"
 #include "daemon/proxy_health.h"
 #include "daemon/service_health.h"
+#include "daemon/version.h"
 #include "daemon/proxy_daemon.h"
 #include "daemon/proxy_setup.h"
 #include "iptables/iptables_backend.h"
@@ -81,13 +84,53 @@ void applyHostSettings(const ProxyConfig& cfg) {
   setTimeout("nf_conntrack_tcp_timeout_close_wait", cfg.conntrack.tcpCloseWaitTimeout);
   setTimeout("nf_conntrack_udp_timeout", cfg.conntrack.udpTimeout);
   setTimeout("nf_conntrack_udp_timeout_stream", cfg.conntrack.udpStreamTimeout);
-  if (cfg.conntrack.tcpBeLiberal) writeSysctl("net/netfilter/nf_conntrack_tcp_be_liberal", "1");
+  if (cfg.conntrack.tcpBeLiberal) ensureSysctl("net/netfilter/nf_conntrack_tcp_be_liberal", 1);
 }
 
 void printReport(const CleanupReport& r, const std::string& what) {
   if (r.removed.empty() && r.errors.empty()) log::info(what + ": nothing to remove");
   for (const auto& line : r.removed) log::info(what + ": removed " + line);
   for (const auto& line : r.errors) log::error(what + ": " + line);
+}
+
+// What kube-proxy does with full privileges before it proxies: cleanup of other modes, conntrack
+// and process settings, the mode's sysctls. False when the proxy cannot run at all.
+bool privilegedStart(const DaemonFlags& flags, iptables::XtablesBackend backend) {
+  const ProxyConfig& cfg = flags.config;
+  const bool nftMode = cfg.mode == "nftables";
+  const bool ipvsMode = cfg.mode == "ipvs";
+  // Before anything is removed: a node switched to IPVS mode without IPVS keeps its old rules.
+  if (ipvsMode && !std::filesystem::exists("/proc/sys/net/ipv4/vs")) {
+    std::cerr << "kproxy: --proxy-mode ipvs: this kernel has no IPVS (load the ip_vs module and a scheduler's, "
+                 "such as ip_vs_rr); nothing was changed\n";
+    return false;
+  }
+  if (flags.cleanupOtherModes) printReport(cleanupOtherModes(cfg.mode, backend), "cleanup of other modes");
+  applyHostSettings(cfg);
+  // NodePorts on 127.0.0.1 exist in iptables mode only (as upstream: not in nftables mode).
+  if (!nftMode && !ipvsMode && cfg.iptables.localhostNodePorts) ensureSysctl("net/ipv4/conf/all/route_localnet", 1);
+  // Upstream's IPVS sysctls: IPVS connections visible to conntrack (for masquerading),
+  // connections to a removed destination or quiescent template expire, forwarding on.
+  if (ipvsMode)
+    for (const char* path : {"net/ipv4/vs/conntrack", "net/ipv4/vs/expire_nodest_conn",
+                             "net/ipv4/vs/expire_quiescent_template", "net/ipv4/ip_forward"})
+      ensureSysctl(path, 1);
+  // Strict ARP: the node answers ARP only for addresses on the receiving interface, so the
+  // Service IPs on kube-ipvs0 are not announced (MetalLB's ARP mode needs this).
+  if (ipvsMode && cfg.ipvs.strictARP) {
+    ensureSysctl("net/ipv4/conf/all/arp_ignore", 1);
+    ensureSysctl("net/ipv4/conf/all/arp_announce", 2);
+  }
+  return true;
+}
+
+// --init-only: the privileged part alone, for an init container; the proxy then runs with
+// CAP_NET_ADMIN only (every sysctl it would write already holds its value).
+int runInitOnly(const DaemonFlags& flags, iptables::XtablesBackend backend) {
+  log::info("kproxy --init-only: mode " + flags.config.mode);
+  if (!privilegedStart(flags, backend)) return 1;
+  log::info("initialization done; exiting (--init-only)");
+  return 0;
 }
 
 }  // namespace
@@ -117,23 +160,40 @@ int runDaemon(const std::vector<std::string>& args) {
   }
   DaemonFlags flags = parsed.value();
   if (flags.help) {
-    std::cout << kDaemonUsage;
+    std::cout << daemonUsage();
+    return 0;
+  }
+  if (flags.helpMarkdown) {
+    std::cout << flagTableMarkdown();
+    return 0;
+  }
+  if (!flags.version.empty()) {
+    if (flags.version == "raw")
+      std::cout << "{\"kproxy\": \"" << kVersion << "\", \"gitVersion\": \"" << kKubeProxyVersion << "\"}\n";
+    else
+      std::cout << "kproxy " << kVersion << " (behaves as kube-proxy " << kKubeProxyVersion << ")\nKubernetes " << kKubeProxyVersion << "\n";
     return 0;
   }
   log::setVerbosity(flags.config.logging.verbosity);
   log::setFormat(flags.config.logging.format == "json" ? log::Format::kJson : log::Format::kText);
+  for (const auto& w : flags.warnings) log::warning(w);
   if (!flags.writeConfigTo.empty()) {
     std::ofstream out(flags.writeConfigTo);
-    out << defaultConfigYaml();
+    out << configYaml(flags.config);
     if (!out.flush()) {
       std::cerr << "kproxy: cannot write " << flags.writeConfigTo << "\n";
       return 1;
     }
+    log::info("wrote configuration to " + flags.writeConfigTo);
     return 0;
   }
   if (flags.cleanup) return runCleanup();
   raiseFdLimit();
   const ProxyConfig& cfg = flags.config;
+  const bool nftMode = cfg.mode == "nftables";
+  const bool ipvsMode = cfg.mode == "ipvs";
+  auto backend = flags.backend ? *flags.backend : iptables::detectBackend(model::IPFamily::kIPv4);
+  if (flags.initOnly) return runInitOnly(flags, backend);
   std::string node = nodeNameFrom(cfg);
 
   std::optional<watch::ClientConfig> apiClient;
@@ -149,45 +209,21 @@ int runDaemon(const std::vector<std::string>& args) {
     apiClient = client.value();
   }
 
-  const bool nftMode = cfg.mode == "nftables";
-  const bool ipvsMode = cfg.mode == "ipvs";
-  auto backend = flags.backend ? *flags.backend : iptables::detectBackend(model::IPFamily::kIPv4);
   log::info("kproxy starting: node " + node + ", mode " + cfg.mode +
             (nftMode ? std::string() : std::string(", backend ") + iptables::backendName(backend)) +
             ", source " + (apiClient ? "API server " + apiClient->describe() : "manifests " + flags.manifests));
-  // Before anything is removed: a node switched to IPVS mode without IPVS keeps its old rules.
-  if (ipvsMode && !std::filesystem::exists("/proc/sys/net/ipv4/vs")) {
-    std::cerr << "kproxy: --proxy-mode ipvs: this kernel has no IPVS (load the ip_vs module and a scheduler's, "
-                 "such as ip_vs_rr); nothing was changed\n";
-    return 1;
-  }
-  if (flags.cleanupOtherModes) printReport(cleanupOtherModes(cfg.mode, backend), "cleanup of other modes");
-  applyHostSettings(cfg);
+  if (!privilegedStart(flags, backend)) return 1;
 
   // Both families, as kube-proxy's dual-stack proxier, where the kernel has IPv6 at all.
   std::vector<model::IPFamily> families = {model::IPFamily::kIPv4};
   if (std::filesystem::exists("/proc/net/if_inet6")) families.push_back(model::IPFamily::kIPv6);
   std::vector<iptables::RenderOptions> perFamily;
   for (auto family : families) perFamily.push_back(proxyOptionsFor(cfg, family));
-  // NodePorts on 127.0.0.1 exist in iptables mode only (as upstream: not in nftables mode).
-  if (!nftMode && !ipvsMode && cfg.iptables.localhostNodePorts) writeSysctl("net/ipv4/conf/all/route_localnet", "1");
-  // Upstream's IPVS sysctls: IPVS connections visible to conntrack (for masquerading),
-  // connections to a removed destination or quiescent template expire, forwarding on.
-  if (ipvsMode)
-    for (const char* path : {"net/ipv4/vs/conntrack", "net/ipv4/vs/expire_nodest_conn",
-                             "net/ipv4/vs/expire_quiescent_template", "net/ipv4/ip_forward"})
-      ensureSysctl(path, 1);
-  // Strict ARP: the node answers ARP only for addresses on the receiving interface, so the
-  // Service IPs on kube-ipvs0 are not announced (MetalLB's ARP mode needs this).
-  if (ipvsMode && cfg.ipvs.strictARP) {
-    ensureSysctl("net/ipv4/conf/all/arp_ignore", 1);
-    ensureSysctl("net/ipv4/conf/all/arp_announce", 2);
-  }
 
   boost::asio::io_context io;
   SyncScheduler::Options timing;
-  timing.syncPeriod = ipvsMode ? cfg.ipvs.syncPeriod : cfg.iptables.syncPeriod;
-  timing.minSyncPeriod = ipvsMode ? cfg.ipvs.minSyncPeriod : cfg.iptables.minSyncPeriod;
+  timing.syncPeriod = cfg.syncPeriod();
+  timing.minSyncPeriod = cfg.minSyncPeriod();
   timing.maxRetry = timing.syncPeriod;
   std::unique_ptr<watch::Source> source;
   if (apiClient) {
@@ -234,10 +270,12 @@ int runDaemon(const std::vector<std::string>& args) {
     backends.push_back({family, std::make_unique<iptables::IptablesBackend>(std::move(opts), std::move(restore))});
   }
   ProxyDaemon daemon(io, node, timing, std::move(source), std::move(backends));
+  daemon.setServeExternalIPs(featureEnabled(cfg, "AllowServiceExternalIPs"));
+  daemon.setBindAddress(cfg.bindAddress);
   Metrics metrics;
   describeProxyMetrics(metrics);
   describeProcessMetrics(metrics);
-  ProxyHealth health(2 * cfg.iptables.syncPeriod);
+  ProxyHealth health(2 * cfg.syncPeriod());  // upstream: twice the active mode's sync period
   daemon.setObservers(&metrics, &health);
   ServiceHealthServers serviceHealth(io);
   daemon.setAppliedHook([&](const dataplane::DesiredState& v4) { serviceHealth.sync(healthCheckPorts(v4)); });
@@ -262,9 +300,17 @@ int runDaemon(const std::vector<std::string>& args) {
   for (auto [server, address] : {std::pair{&healthServer, cfg.healthzBindAddress},
                                  std::pair{&metricsServer, cfg.metricsBindAddress}}) {
     if (address.empty()) continue;
-    // Like kube-proxy: a port that cannot be bound is logged, the proxy keeps working.
-    if (Status st = server->listen(address); !st) log::error(st.message());
-    else log::info("serving on " + address);
+    // Like kube-proxy: a port that cannot be bound is logged and the proxy keeps working,
+    // unless bindAddressHardFail asks it to exit.
+    if (Status st = server->listen(address); !st) {
+      log::error(st.message());
+      if (cfg.bindAddressHardFail) {
+        std::cerr << "kproxy: " << st.message() << " (bindAddressHardFail)\n";
+        return 1;
+      }
+    } else {
+      log::info("serving on " + address);
+    }
   }
   daemon.setPostSyncHook([](const dataplane::DesiredState* before, const dataplane::DesiredState& now) {
     cleanStaleUdpConntrack(before, now);
@@ -279,9 +325,22 @@ int runDaemon(const std::vector<std::string>& args) {
     metricsServer.stop();
     io.stop();
   });
+  // As upstream: a change of the config file's content ends the process, so the DaemonSet
+  // restarts it with the new file (a ConfigMap edit reaches every node).
+  int exitCode = 0;
+  std::unique_ptr<ConfigFileWatch> configWatch;
+  if (!flags.configFile.empty())
+    configWatch = std::make_unique<ConfigFileWatch>(io, flags.configFile, flags.configText, [&] {
+      log::error("the content of the configuration file " + flags.configFile + " changed; exiting so it is read again");
+      exitCode = 1;
+      daemon.stop();
+      healthServer.stop();
+      metricsServer.stop();
+      io.stop();
+    });
   daemon.start();
   io.run();
-  return 0;
+  return exitCode;
 }
 
 }  // namespace kproxy::daemon

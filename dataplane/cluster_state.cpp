@@ -117,12 +117,14 @@ bool ClusterState::upsertNode(model::Node n) {
   if (n.meta.name != nodeName_) return false;
   if (node_ && *node_ == n) return false;
   bool labelsChanged = !node_ || node_->meta.labels != n.meta.labels;
+  bool addressesChanged = !node_ || node_->addresses != n.addresses;
   node_ = std::move(n);
-  nodeChanged_ = nodeChanged_ || labelsChanged;
+  // Addresses decide the primary node IP (source ranges, "primary" NodePorts): a full sync.
+  nodeChanged_ = nodeChanged_ || labelsChanged || addressesChanged;
   // Labels (the zone) decide every service's topology-aware endpoints.
   if (labelsChanged)
     for (auto& c : cache_) c.valid = false;
-  return labelsChanged;
+  return labelsChanged || addressesChanged;
 }
 
 bool ClusterState::deleteNode(const std::string& name) {
@@ -145,6 +147,7 @@ ClusterState::Changes ClusterState::takeChanges() {
 NodeContext ClusterState::nodeContext() const {
   NodeContext ctx;
   ctx.nodeName = nodeName_;
+  ctx.serveExternalIPs = serveExternalIPs_;
   if (node_) ctx.nodeLabels = node_->meta.labels;
   return ctx;
 }

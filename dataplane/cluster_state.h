@@ -33,7 +33,7 @@ class ClusterState {
   bool deleteService(const model::NamespacedName& key);
   bool upsertSlice(model::EndpointSlice s);
   bool deleteSlice(const model::NamespacedName& key);
-  // Only this node's object is kept; label changes (zone) force a full sync.
+  // Only this node's object is kept; label (zone) and address changes force a full sync.
   bool upsertNode(model::Node n);
   bool deleteNode(const std::string& name);
 
@@ -58,6 +58,8 @@ class ClusterState {
   // From scratch, for comparison and for one-off renders.
   DesiredState buildDesired(model::IPFamily family) const;
   NodeContext nodeContext() const;
+  // The AllowServiceExternalIPs feature gate; set before the first desired().
+  void setServeExternalIPs(bool serve) { serveExternalIPs_ = serve; }
   const std::optional<model::Node>& node() const { return node_; }
   size_t serviceCount() const { return services_.size(); }
   size_t sliceCount() const { return slices_.size(); }
@@ -72,6 +74,7 @@ class ClusterState {
   std::optional<model::Node> node_;
   std::set<model::NamespacedName> changed_;
   bool nodeChanged_ = false;
+  bool serveExternalIPs_ = true;
   WallTime start_;
   std::vector<WallTime> triggerTimes_;
   size_t endpointChanges_ = 0;

@@ -204,8 +204,10 @@ std::vector<ServicePortInfo> buildServicePorts(const model::Service& svc,
   if (clusterIP.empty()) return out;
   NamespacedName key = svc.key();
 
+  static const std::vector<std::string> kNone;
+  const std::vector<std::string>& externalIPs = node.serveExternalIPs ? svc.externalIPs : kNone;
   bool externallyAccessibleType = svc.type == model::ServiceType::kNodePort ||
-                                  svc.type == model::ServiceType::kLoadBalancer || !svc.externalIPs.empty();
+                                  svc.type == model::ServiceType::kLoadBalancer || !externalIPs.empty();
   std::vector<std::string> lbVIPs;
   if (svc.type == model::ServiceType::kLoadBalancer) {
     for (const auto& ing : svc.loadBalancerIngress) {
@@ -231,7 +233,7 @@ std::vector<ServicePortInfo> buildServicePorts(const model::Service& svc,
     info.protocol = sp.protocol;
     if (svc.type == model::ServiceType::kNodePort || svc.type == model::ServiceType::kLoadBalancer)
       info.nodePort = sp.nodePort;
-    info.externalIPs = ipsOfFamily(svc.externalIPs, family);
+    info.externalIPs = ipsOfFamily(externalIPs, family);
     info.loadBalancerVIPs = lbVIPs;
     info.loadBalancerSourceRanges = sourceRanges;
     info.affinityClientIP = svc.sessionAffinityClientIP;

@@ -84,6 +84,8 @@ struct ServicePortInfo {
 struct NodeContext {
   std::string nodeName;
   std::map<std::string, std::string> nodeLabels;
+  // The AllowServiceExternalIPs feature gate (KEP-5707): off, spec.externalIPs are not served.
+  bool serveExternalIPs = true;
 };
 
 // The ports of a DesiredState, each immutable and shared: successive states (and the copy a

@@ -1,5 +1,7 @@
 #include "dataplane/ip.h"
 
+#include <algorithm>
+
 #include <cstdio>
 
 #include <arpa/inet.h>
@@ -22,6 +24,10 @@ bool IPAddress::isLoopback() const {
   if (family == IPFamily::kIPv4) return bytes[0] == 127;
   static const std::array<uint8_t, 16> kLoop6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   return bytes == kLoop6;
+}
+
+bool IPAddress::isUnspecified() const {
+  return std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; });
 }
 
 std::optional<IPAddress> parseIP(std::string_view text) {

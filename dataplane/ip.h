@@ -17,6 +17,7 @@ struct IPAddress {
 
   std::string str() const;
   bool isLoopback() const;
+  bool isUnspecified() const;  // 0.0.0.0 or ::
   auto operator<=>(const IPAddress&) const = default;
 };
 

@@ -68,6 +68,7 @@ class Renderer {
   std::vector<std::string> natChainsOf(const dataplane::ServicePortInfo& port);
 
   const RenderOptions& options() const { return options_; }
+  void setPrimaryNodeIPs(const std::vector<std::string>& ips) { options_.setPrimaryNodeIPs(ips); }
   // NodePorts on 127.0.0.1 (and so the KUBE-FIREWALL localnet rule) apply to this ruleset.
   bool localhostNodePortsEnabled() const;
 

@@ -32,11 +32,12 @@ cat >"$work/config.yaml" <<CFG
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: nftables
-iptables:
+clusterCIDR: 10.244.0.0/16
+nftables:
   syncPeriod: 3s
+  minSyncPeriod: 50ms
 CFG
-start() { topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --config "$work/config.yaml" \
-  --iptables-min-sync-period 50ms "$@"; }
+start() { topo_start_kproxy "$build/kproxy" "$work/manifests" "$log" --config "$work/config.yaml" "$@"; }
 start
 wait_rules '10.96.0.83 . tcp . 80' 15 || { cat "$log"; bad "kproxy never programmed its table"; exit 1; }
 

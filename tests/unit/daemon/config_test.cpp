@@ -109,9 +109,104 @@ oomScoreAdj: lots
   ASSERT_FALSE(c);
   for (const char* want : {"mode: \"userspace\"", "clusterCIDR: \"10.244.0.0/33\"", "healthzBindAddress: \"nowhere\"",
                            "iptables.syncPeriod: \"soon\" is not a duration", "iptables.masqueradeBit: 40",
-                           "iptables.masqueradeAl: unknown field", "nodePortAddresses[1]: \"bogus\"",
-                           "oomScoreAdj: expected an integer"})
+                           "nodePortAddresses[1]: \"bogus\"", "oomScoreAdj: expected an integer"})
     EXPECT_NE(c.error().find(want), std::string::npos) << want << " not in: " << c.error();
+  // An unknown field is no error (upstream retries leniently): it is a warning.
+  EXPECT_EQ(c.error().find("masqueradeAl"), std::string::npos) << c.error();
+}
+
+TEST(ProxyConfig, UnknownFieldsAreWarnedAndIgnoredAsUpstreamsLenientDecoding) {
+  std::vector<std::string> warnings;
+  auto c = parseProxyConfig(R"(apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+futureField: 1
+iptables: {masqueradeAl: true, syncPeriod: 10s}
+conntrack: {maxPerCore: 0, newKnob: x}
+)", &warnings);
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c.value().iptables.syncPeriod, std::chrono::seconds(10));
+  EXPECT_FALSE(c.value().iptables.masqueradeAll);
+  EXPECT_EQ(c.value().conntrack.maxPerCore, 0);
+  ASSERT_EQ(warnings.size(), 3u);
+  EXPECT_EQ(warnings[0], "futureField: unknown field, ignored");
+  EXPECT_EQ(warnings[1], "iptables.masqueradeAl: unknown field, ignored");
+  EXPECT_EQ(warnings[2], "conntrack.newKnob: unknown field, ignored");
+  // A known field of the wrong type still fails the file, as upstream's decoder.
+  EXPECT_FALSE(parseProxyConfig("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                                "iptables: {syncPeriod: [1]}\n"));
+}
+
+TEST(ProxyConfig, NftablesSectionDrivesNftablesMode) {
+  auto c = parseProxyConfig(R"(apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: nftables
+iptables: {masqueradeAll: false, masqueradeBit: 14, syncPeriod: 30s, minSyncPeriod: 1s}
+nftables: {masqueradeAll: true, masqueradeBit: 9, syncPeriod: 45s, minSyncPeriod: 2s}
+)");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_TRUE(c.value().masqueradeAll());
+  EXPECT_EQ(c.value().masqueradeBit(), 9);
+  EXPECT_EQ(c.value().syncPeriod(), std::chrono::seconds(45));
+  EXPECT_EQ(c.value().minSyncPeriod(), std::chrono::seconds(2));
+  // nftables mode's nodePortAddresses default is "primary" (upstream's platformApplyDefaults).
+  EXPECT_EQ(c.value().effectiveNodePortAddresses(), std::vector<std::string>{"primary"});
+  // Zero values take upstream's defaults; the other modes read their own sections.
+  auto d = parseProxyConfig("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n"
+                            "nftables: {syncPeriod: 0s}\nipvs: {syncPeriod: 5s}\niptables: {masqueradeBit: 3}\n");
+  ASSERT_TRUE(d) << d.error();
+  EXPECT_EQ(d.value().nftables.syncPeriod, std::chrono::seconds(30));
+  EXPECT_EQ(d.value().nftables.minSyncPeriod, std::chrono::seconds(1));
+  EXPECT_EQ(d.value().syncPeriod(), std::chrono::seconds(5));
+  EXPECT_EQ(d.value().masqueradeBit(), 3);  // IPVS mode uses iptables' bit, as upstream
+  EXPECT_TRUE(d.value().effectiveNodePortAddresses().empty());
+  // Each mode's section is validated when that mode runs.
+  auto bad = parseProxyConfig("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: nftables\n"
+                              "nftables: {syncPeriod: 1s, minSyncPeriod: 5s, masqueradeBit: 32}\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("nftables.minSyncPeriod: must not exceed nftables.syncPeriod"), std::string::npos) << bad.error();
+  EXPECT_NE(bad.error().find("nftables.masqueradeBit: 32 is not in 0-31"), std::string::npos) << bad.error();
+}
+
+TEST(ProxyConfig, BindAddressIsThePrimaryIPAndIPv6MovesTheDefaultServers) {
+  auto c = parseProxyConfig("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                            "bindAddress: fd00::5\n");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c.value().healthzBindAddress, "[::]:10256");
+  EXPECT_EQ(c.value().metricsBindAddress, "[::1]:10249");
+  auto v4 = parseProxyConfig("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                             "bindAddress: 192.168.5.5\nhealthzBindAddress: 10.1.1.1\n");
+  ASSERT_TRUE(v4) << v4.error();
+  EXPECT_EQ(v4.value().healthzBindAddress, "10.1.1.1:10256");
+  EXPECT_EQ(v4.value().metricsBindAddress, "127.0.0.1:10249");
+  EXPECT_FALSE(parseProxyConfig("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                                "bindAddress: node-a\n"));
+}
+
+TEST(ProxyConfig, DetectLocalModesNeedTheirInterfaceAndKeywordsAreChecked) {
+  auto yaml = [](const std::string& body) {
+    return parseProxyConfig("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n" + body);
+  };
+  auto bridge = yaml("detectLocalMode: BridgeInterface\ndetectLocal: {bridgeInterface: cbr0}\n");
+  ASSERT_TRUE(bridge) << bridge.error();
+  EXPECT_EQ(bridge.value().detectLocal.bridgeInterface, "cbr0");
+  auto prefix = yaml("detectLocalMode: InterfaceNamePrefix\ndetectLocal: {interfaceNamePrefix: veth}\n");
+  ASSERT_TRUE(prefix) << prefix.error();
+  EXPECT_EQ(prefix.value().detectLocal.interfaceNamePrefix, "veth");
+  auto missing = yaml("detectLocalMode: BridgeInterface\n");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().find("detectLocal.bridgeInterface: \"\" is not an interface name"), std::string::npos);
+  EXPECT_FALSE(yaml("detectLocalMode: InterfaceNamePrefix\ndetectLocal: {interfaceNamePrefix: \"a/b\"}\n"));
+  EXPECT_FALSE(yaml("detectLocalMode: Everything\n"));
+  EXPECT_TRUE(yaml("nodePortAddresses: [primary]\n"));
+  auto mixed = yaml("nodePortAddresses: [primary, 10.0.0.0/8]\n");
+  ASSERT_FALSE(mixed);
+  EXPECT_NE(mixed.error().find("\"primary\" must be alone"), std::string::npos) << mixed.error();
+  EXPECT_FALSE(yaml("portRange: 300-2\n"));
+  EXPECT_TRUE(yaml("portRange: 300-2000\n"));
+  auto gates = yaml("featureGates: {AllowServiceExternalIPs: false, SomethingElse: true}\n");
+  ASSERT_TRUE(gates) << gates.error();
+  EXPECT_FALSE(featureEnabled(gates.value(), "AllowServiceExternalIPs"));
+  EXPECT_TRUE(featureEnabled(yaml("").value(), "AllowServiceExternalIPs"));
 }
 
 TEST(ProxyConfig, RejectsOtherKindsAndMalformedText) {
@@ -132,21 +227,43 @@ TEST(ProxyConfig, WrittenDefaultsReadBackAsDefaults) {
   EXPECT_EQ(c.value().conntrack.min, d.conntrack.min);
 }
 
-TEST(ProxyConfig, FlagsOverrideTheFileAndOnlyWhatTheySet) {
+TEST(ProxyConfig, WithAConfigFileOnlyTheFlagsUpstreamHonoursApplyTheRestAreWarned) {
   auto read = [](const std::string&) -> Result<std::string> {
     return std::string("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
-                       "clusterCIDR: 10.244.0.0/16\niptables: {syncPeriod: 10s, masqueradeAll: true}\n");
+                       "clusterCIDR: 10.244.0.0/16\niptables: {syncPeriod: 10s, masqueradeAll: true}\n"
+                       "hostnameOverride: from-file\n");
   };
-  auto f = parseDaemonFlags({"--config", "/etc/kproxy.yaml", "--iptables-sync-period", "20s", "--manifests", "/m"}, read);
+  auto f = parseDaemonFlags({"--config", "/etc/kproxy.yaml", "--iptables-sync-period", "20s", "--proxy-mode=ipvs",
+                             "--manifests", "/m", "--hostname-override", " Node-A ", "--v=3", "--master", "http://x"},
+                            read);
   ASSERT_TRUE(f) << f.error();
-  EXPECT_EQ(f.value().config.iptables.syncPeriod, std::chrono::seconds(20));  // flag wins
-  EXPECT_TRUE(f.value().config.iptables.masqueradeAll);                       // file kept
+  EXPECT_EQ(f.value().config.iptables.syncPeriod, std::chrono::seconds(10));  // the file wins
+  EXPECT_EQ(f.value().config.mode, "iptables");
+  EXPECT_TRUE(f.value().config.iptables.masqueradeAll);
   EXPECT_EQ(f.value().config.clusterCIDR, "10.244.0.0/16");
-  auto bad = parseDaemonFlags({"--config", "x"}, [](const std::string&) -> Result<std::string> {
+  EXPECT_EQ(f.value().config.hostnameOverride, "node-a");  // the flag wins, trimmed and lower-cased
+  EXPECT_EQ(f.value().config.logging.verbosity, 3);        // logging flags win
+  EXPECT_EQ(f.value().master, "http://x");
+  EXPECT_EQ(f.value().manifests, "/m");  // kproxy's own flags always apply
+  bool warned = false;
+  for (const auto& w : f.value().warnings)
+    warned = warned || w == "ignored because --config is given, as kube-proxy does (set them in the file): "
+                            "--iptables-sync-period, --proxy-mode";
+  EXPECT_TRUE(warned);
+  // Without a file the same flags apply.
+  auto g = parseDaemonFlags({"--iptables-sync-period", "20s", "--proxy-mode=nftables"});
+  ASSERT_TRUE(g) << g.error();
+  EXPECT_EQ(g.value().config.syncPeriod(), std::chrono::seconds(20));  // nftables mode too, as upstream
+  EXPECT_TRUE(g.value().warnings.empty());
+  // Unknown fields in the file are warnings; a bad value is still an error.
+  auto lenient = parseDaemonFlags({"--config", "x"}, [](const std::string&) -> Result<std::string> {
     return std::string("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nbogus: 1\n");
   });
-  ASSERT_FALSE(bad);
-  EXPECT_NE(bad.error().find("bogus: unknown field"), std::string::npos);
+  ASSERT_TRUE(lenient) << lenient.error();
+  ASSERT_EQ(lenient.value().warnings.size(), 1u);
+  EXPECT_NE(lenient.value().warnings[0].find("bogus: unknown field, ignored"), std::string::npos);
+  EXPECT_EQ(lenient.value().configText, "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nbogus: 1\n");
+  EXPECT_FALSE(parseDaemonFlags({"--config", "x", "--hostname-override", "  "}, read));
 }
 
 TEST(ProxyConfig, LoggingFormatAndVerbosityFromTheFileAndFlags) {
@@ -172,25 +289,57 @@ TEST(ProxyConfig, IpvsFlagsAndFile) {
     return std::string("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n"
                        "ipvs: {scheduler: wrr, strictARP: true, excludeCIDRs: [10.50.0.0/16], udpTimeout: 30s}\n");
   };
-  auto f = parseDaemonFlags({"--config", "c", "--ipvs-scheduler", "lc", "--ipvs-tcp-timeout", "15m", "--ipvs-sync-period", "5s"}, read);
+  auto f = parseDaemonFlags({"--config", "c"}, read);
   ASSERT_TRUE(f) << f.error();
   const auto& ipvs = f.value().config.ipvs;
   EXPECT_EQ(f.value().config.mode, "ipvs");
-  EXPECT_EQ(ipvs.scheduler, "lc");
+  EXPECT_EQ(ipvs.scheduler, "wrr");
   EXPECT_TRUE(ipvs.strictARP);
   EXPECT_EQ(ipvs.excludeCIDRs, (std::vector<std::string>{"10.50.0.0/16"}));
-  EXPECT_EQ(ipvs.tcpTimeout, std::chrono::minutes(15));
   EXPECT_EQ(ipvs.udpTimeout, std::chrono::seconds(30));
-  EXPECT_EQ(ipvs.syncPeriod, std::chrono::seconds(5));
-  auto g = parseDaemonFlags({"--proxy-mode", "ipvs", "--ipvs-strict-arp", "--ipvs-exclude-cidrs", "10.1.0.0/16,fd00::/8"});
+  auto g = parseDaemonFlags({"--proxy-mode", "ipvs", "--ipvs-strict-arp", "--ipvs-exclude-cidrs", "10.1.0.0/16,fd00::/8",
+                             "--ipvs-scheduler", "lc", "--ipvs-tcp-timeout", "15m", "--ipvs-sync-period", "5s"});
   ASSERT_TRUE(g) << g.error();
   EXPECT_TRUE(g.value().config.ipvs.strictARP);
   EXPECT_EQ(g.value().config.ipvs.excludeCIDRs.size(), 2u);
+  EXPECT_EQ(g.value().config.ipvs.scheduler, "lc");
+  EXPECT_EQ(g.value().config.ipvs.tcpTimeout, std::chrono::minutes(15));
+  EXPECT_EQ(g.value().config.syncPeriod(), std::chrono::seconds(5));
   auto bad = parseDaemonFlags({"--ipvs-scheduler", "fastest", "--ipvs-exclude-cidrs", "10.1.0.0/99", "--ipvs-udp-timeout", "soon"});
   ASSERT_FALSE(bad);
   for (const char* want : {"ipvs.scheduler: \"fastest\" is not an IPVS scheduler", "ipvs.excludeCIDRs[0]: \"10.1.0.0/99\"",
                            "--ipvs-udp-timeout: \"soon\" is not a duration"})
     EXPECT_NE(bad.error().find(want), std::string::npos) << bad.error();
+}
+
+TEST(ProxyConfig, WriteConfigToWritesEverySectionAndReadsBackTheSame) {
+  auto f = parseDaemonFlags({"--proxy-mode=nftables", "--masquerade-all", "--cluster-cidr=10.244.0.0/16,fd00:10::/64",
+                             "--feature-gates=AllowServiceExternalIPs=false", "--ipvs-exclude-cidrs=10.9.0.0/16",
+                             "--conntrack-tcp-timeout-close-wait=90s", "--iptables-min-sync-period=250ms", "--v=2",
+                             "--detect-local-mode=InterfaceNamePrefix", "--pod-interface-name-prefix=cali",
+                             "--nodeport-addresses=primary", "--kube-api-qps=7.5", "--write-config-to=/tmp/x"});
+  ASSERT_TRUE(f) << f.error();
+  const std::string yaml = configYaml(f.value().config);
+  for (const char* section : {"clientConnection:", "conntrack:", "detectLocal:", "iptables:", "ipvs:", "nftables:",
+                              "logging:", "winkernel:", "featureGates:", "configSyncPeriod: 15m0s", "portRange:",
+                              "showHiddenMetricsForVersion:", "bindAddressHardFail:", "enableProfiling:"})
+    EXPECT_NE(yaml.find(section), std::string::npos) << section << " missing from:\n" << yaml;
+  std::vector<std::string> warnings;
+  auto back = parseProxyConfig(yaml, &warnings);
+  ASSERT_TRUE(back) << back.error() << "\n" << yaml;
+  EXPECT_TRUE(warnings.empty()) << warnings.front();
+  EXPECT_EQ(configYaml(back.value()), yaml);
+  EXPECT_EQ(back.value().mode, "nftables");
+  EXPECT_TRUE(back.value().masqueradeAll());
+  EXPECT_EQ(back.value().nftables.minSyncPeriod, std::chrono::milliseconds(250));
+  EXPECT_EQ(back.value().conntrack.tcpCloseWaitTimeout, std::chrono::seconds(90));
+  EXPECT_EQ(back.value().clientConnection.qps, 7.5);
+  EXPECT_FALSE(featureEnabled(back.value(), "AllowServiceExternalIPs"));
+  EXPECT_EQ(back.value().detectLocal.interfaceNamePrefix, "cali");
+  EXPECT_EQ(formatDuration(std::chrono::milliseconds(1500)), "1.5s");
+  EXPECT_EQ(formatDuration(std::chrono::hours(24)), "24h0m0s");
+  EXPECT_EQ(formatDuration(std::chrono::minutes(90)), "1h30m0s");
+  EXPECT_EQ(formatDuration(std::chrono::milliseconds(250)), "250ms");
 }
 
 }  // namespace

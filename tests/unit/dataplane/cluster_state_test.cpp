@@ -44,7 +44,7 @@ TEST(ClusterState, TracksChangedServicesAndIgnoresResends) {
   EXPECT_TRUE(d->ports[0].endpoints.empty());
 }
 
-TEST(ClusterState, NodeLabelChangesForceAFullSyncOtherNodesAreIgnored) {
+TEST(ClusterState, NodeLabelAndAddressChangesForceAFullSyncOtherNodesAreIgnored) {
   ClusterState st("node1");
   model::Node other;
   other.meta.name = "node2";
@@ -54,8 +54,11 @@ TEST(ClusterState, NodeLabelChangesForceAFullSyncOtherNodesAreIgnored) {
   me.meta.labels = {{model::kLabelTopologyZone, "a"}};
   EXPECT_TRUE(st.upsertNode(me));
   EXPECT_TRUE(st.takeChanges().needFull);
+  // Addresses decide the primary node IP: a full sync, without rebuilding the services.
   me.addresses = {{"InternalIP", "10.0.0.1"}};
-  EXPECT_FALSE(st.upsertNode(me));  // addresses only: no full sync
+  EXPECT_TRUE(st.upsertNode(me));
+  EXPECT_TRUE(st.takeChanges().needFull);
+  EXPECT_FALSE(st.upsertNode(me));  // the same again: nothing
   EXPECT_FALSE(st.takeChanges().needFull);
   EXPECT_EQ(st.nodeContext().nodeLabels.at(model::kLabelTopologyZone), "a");
 }

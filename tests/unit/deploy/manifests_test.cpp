@@ -146,5 +146,37 @@ TEST_F(DeployManifests, CommandAndConfigMapAreAcceptedByKproxyAndAgreeWithThePro
   EXPECT_TRUE(declared);
 }
 
+// deploy/kproxy-hardened.yaml: a privileged init container runs --init-only, the proxy runs with
+// NET_ADMIN and NET_RAW only, both reading the same config file.
+TEST_F(DeployManifests, HardenedVariantInitsPrivilegedAndRunsWithNetAdminOnly) {
+  auto docs = YAML::LoadAllFromFile(std::string(KPROXY_SOURCE_DIR) + "/deploy/kproxy-hardened.yaml");
+  ASSERT_EQ(docs.size(), 1u);
+  auto hardened = docs[0]["spec"]["template"]["spec"];
+  ASSERT_EQ(hardened["initContainers"].size(), 1u);
+  ASSERT_EQ(hardened["containers"].size(), 1u);
+  auto init = hardened["initContainers"][0], main = hardened["containers"][0];
+  EXPECT_TRUE(init["securityContext"]["privileged"].as<bool>());
+  EXPECT_FALSE(main["securityContext"]["privileged"].as<bool>());
+  auto caps = main["securityContext"]["capabilities"]["add"].as<std::vector<std::string>>();
+  EXPECT_EQ(std::set<std::string>(caps.begin(), caps.end()), (std::set<std::string>{"NET_ADMIN", "NET_RAW"}));
+  EXPECT_EQ(main["securityContext"]["capabilities"]["drop"][0].as<std::string>(), "ALL");
+  const std::string configText = one("ConfigMap")["data"]["config.conf"].as<std::string>();
+  auto read = [&](const std::string& path) -> Result<std::string> {
+    if (path != "/var/lib/kproxy/config.conf") return Status::error("unexpected config path " + path);
+    return configText;
+  };
+  auto initArgs = init["command"].as<std::vector<std::string>>();
+  auto mainArgs = main["command"].as<std::vector<std::string>>();
+  auto i = parseDaemonFlags({initArgs.begin() + 1, initArgs.end()}, read);
+  auto m = parseDaemonFlags({mainArgs.begin() + 1, mainArgs.end()}, read);
+  ASSERT_TRUE(i) << i.error();
+  ASSERT_TRUE(m) << m.error();
+  EXPECT_TRUE(i.value().initOnly);
+  EXPECT_FALSE(m.value().initOnly);
+  EXPECT_TRUE(i.value().warnings.empty()) << i.value().warnings.front();
+  EXPECT_EQ(i.value().config.mode, m.value().config.mode);
+  EXPECT_EQ(hardened["volumes"][0]["configMap"]["name"].as<std::string>(), one("ConfigMap")["metadata"]["name"].as<std::string>());
+}
+
 }  // namespace
 }  // namespace kproxy::daemon

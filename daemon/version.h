@@ -1,0 +1,9 @@
+// kproxy's version, and the kube-proxy release whose behaviour it follows (--version, build info).
+#pragma once
+
+namespace kproxy {
+
+inline constexpr const char* kVersion = "0.16.0";
+inline constexpr const char* kKubeProxyVersion = "v1.37.0";
+
+}  // namespace kproxy

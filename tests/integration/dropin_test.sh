@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# kproxy started as kube-proxy is started: installers' command lines (GKE, kops, EKS, our
+# DaemonSet) against a test API server, --init-only then a proxy with NET_ADMIN/NET_RAW only,
+# nftables mode's "primary" NodePort addresses from the Node object, the AllowServiceExternalIPs
+# gate, and the exit when the config file (a ConfigMap-style symlinked mount) changes.
+# Usage: dropin_test.sh BUILD_DIR. IP plan: topology.sh, plus 10.200.0.9 on the node's c0 (a
+# local address that is not the Node's primary IP); the API server on the node's 127.0.0.1.
+set -euo pipefail
+here=$(dirname "$(readlink -f "$0")")
+build=${1:?usage: $0 BUILD_DIR}
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for network namespaces"; exit 77; }
+for tool in python3 openssl curl setpriv; do
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool missing (scripts/install-deps.sh installs it)"; exit 77; }
+done
+TOPO_PREFIX="kproxy-test-dropin-$$"
+TOPO_SAVE="iptables-nft-save"
+. "$here/topology.sh"
+. "$here/apiserver.sh"
+work=$(mktemp -d)
+trap 'topo_cleanup; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+LIVE_TAG=dropin
+log="$work/kproxy.log"
+. "$here/live_lib.sh"
+in_node() { ip netns exec "$(topo_ns node)" "$@"; }
+until_ok() { # SECONDS COMMAND...
+  local deadline=$((SECONDS + $1))
+  shift
+  while [ $SECONDS -lt $deadline ]; do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+answers_on() { # IP PORT: all of 12 connections from the client answered by a pod
+  local out
+  out=$(from client tcp "$1" "$2" 12 --timeout-ms 1000)
+  [ "$(( $(count pod-1 "$out") + $(count pod-2 "$out") + $(count pod-3 "$out") ))" = 12 ]
+}
+none_on() { # IP PORT: none of 4 connections answered by a pod
+  local out
+  out=$(from client tcp "$1" "$2" 4 --timeout-ms 500)
+  [ "$(( $(count pod-1 "$out") + $(count pod-2 "$out") + $(count pod-3 "$out") ))" = 0 ]
+}
+nat_has() { grep -q -- "$1" <<<"$(topo_save nat)"; }
+nft_has() { grep -q -- "$1" <<<"$(in_node nft list table ip kube-proxy 2>/dev/null || true)"; }
+stop() { topo_stop_kproxy; }
+run() { # LOG ARGS...: kproxy in the node namespace (no flags added)
+  local out=$1
+  shift
+  in_node "$build/kproxy" "$@" >>"$out" 2>&1 &
+  KPROXY_PID=$!
+  TOPO_PIDS+=("$KPROXY_PID")
+}
+clean_node() { in_node "$build/kproxy" cleanup >/dev/null 2>&1 || true; }
+
+topo_up "$build/kproxy-testserver"
+ip -n "$(topo_ns node)" addr add 10.200.0.9/24 dev c0
+
+# Manifests: web (NodePort 30080, pods 1-3), ext (externalIPs 10.50.0.5 -> pod-1), and the Node
+# with its primary IP.
+mkdir -p "$work/manifests"
+{ service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2 3; } | write web.yaml
+{ service ext 10.96.0.88 '  externalIPs: [10.50.0.5]'; slice ext 8080 TCP 1; } | write ext.yaml
+printf 'kind: Node\nmetadata: {name: node1, labels: {kubernetes.io/hostname: node1}}\nstatus:\n  addresses: [{type: InternalIP, address: 10.200.0.1}, {type: Hostname, address: node1}]\n' |
+  write node.yaml
+
+# 1. nftables mode: NodePorts on the Node's primary IP only (upstream's default there), and
+#    AllowServiceExternalIPs=false serves no externalIPs.
+run "$log" --proxy-mode nftables --manifests "$work/manifests" --hostname-override node1 --cluster-cidr 10.244.0.0/16 \
+  --feature-gates AllowServiceExternalIPs=false
+if until_ok 15 nft_has '10.96.0.80 . tcp . 80' && answers_on 10.200.0.1 30080 && none_on 10.200.0.9 30080; then
+  ok "nftables mode: NodePort answers on the primary node IP 10.200.0.1, not on 10.200.0.9 (nodePortAddresses primary)"
+else bad "primary NodePorts: $(from client tcp 10.200.0.9 30080 2 --timeout-ms 500 | tr '\n' ' ')"; fi
+grep -q 'primary node IPs: 10.200.0.1' "$log" && ok "the primary node IP came from the Node object" ||
+  bad "no primary node IP line: $(grep -i primary "$log" | tail -2)"
+if nft_has '10.96.0.88 . tcp . 80' && ! nft_has '10.50.0.5'; then
+  ok "AllowServiceExternalIPs=false: ext's ClusterIP served, its externalIP 10.50.0.5 not"
+else bad "externalIP with the gate off: $(in_node nft list table ip kube-proxy | grep -c 10.50.0.5) lines"; fi
+stop
+run "$log" --proxy-mode nftables --manifests "$work/manifests" --hostname-override node1 --cluster-cidr 10.244.0.0/16
+until_ok 15 nft_has '10.50.0.5' && ok "gate at its default (true): the externalIP is served" || bad "externalIP not served by default"
+# The Node's address changes: the next sync moves the NodePorts, without a restart.
+printf 'kind: Node\nmetadata: {name: node1, labels: {kubernetes.io/hostname: node1}}\nstatus:\n  addresses: [{type: InternalIP, address: 10.200.0.9}]\n' |
+  write node.yaml
+if until_ok 10 answers_on 10.200.0.9 30080 && none_on 10.200.0.1 30080; then
+  ok "the Node's InternalIP changed to 10.200.0.9: NodePorts followed it"
+else bad "NodePorts after the Node's address change: $(grep 'primary node IPs' "$log" | tail -1)"; fi
+stop
+clean_node
+printf 'kind: Node\nmetadata: {name: node1, labels: {kubernetes.io/hostname: node1}}\nstatus:\n  addresses: [{type: InternalIP, address: 10.200.0.1}, {type: Hostname, address: node1}]\n' |
+  write node.yaml
+
+# 2. --init-only: the privileged start-up alone (another mode's leftovers removed, sysctls set),
+#    nothing proxied; then the proxy with only NET_ADMIN and NET_RAW programs rules and writes no sysctl.
+in_node nft add table ip kube-proxy
+in_node sysctl -qw net.ipv4.conf.all.route_localnet=0
+set +e
+out=$(timeout 30 ip netns exec "$(topo_ns node)" "$build/kproxy" --init-only --proxy-mode iptables --iptables-backend nft \
+  --manifests "$work/manifests" --hostname-override node1 2>&1)
+rc=$?
+set -e
+if [ "$rc" = 0 ] && [ "$(in_node sysctl -n net.ipv4.conf.all.route_localnet)" = 1 ] &&
+   ! in_node nft list table ip kube-proxy >/dev/null 2>&1 && ! nat_has 'KUBE-SERVICES' &&
+   grep -q 'initialization done; exiting (--init-only)' <<<"$out"; then
+  ok "--init-only: exit 0, route_localnet=1, nftables mode's table removed, no rules programmed"
+else bad "--init-only: exit $rc, route_localnet=$(in_node sysctl -n net.ipv4.conf.all.route_localnet): $(tail -3 <<<"$out")"; fi
+: >"$work/hardened.log"
+# /proc/sys read-only for it (in a mount namespace of its own): a sysctl it tried to write would
+# be a "cannot set" warning. nf_conntrack_max aside: outside the initial namespace the kernel
+# refuses it to --init-only as well.
+in_node unshare -m sh -c 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$@"' sh \
+  setpriv --bounding-set=-all,+net_admin,+net_raw --inh-caps=-all "$build/kproxy" --proxy-mode iptables \
+  --iptables-backend nft --manifests "$work/manifests" --hostname-override node1 --cluster-cidr 10.244.0.0/16 \
+  >>"$work/hardened.log" 2>&1 &
+KPROXY_PID=$!
+TOPO_PIDS+=("$KPROXY_PID")
+if until_ok 15 nat_has 't/web:http cluster IP' && answers_on 10.96.0.80 80 &&
+   ! grep 'cannot set net/' "$work/hardened.log" | grep -vq nf_conntrack_max; then
+  ok "after --init-only, kproxy with NET_ADMIN and NET_RAW only programs rules, serves, and writes no sysctl"
+else bad "hardened run: $(grep -E '^[EW]' "$work/hardened.log" | tail -3)"; fi
+stop
+clean_node
+
+# 3. Installers' command lines, against the test API server (their kubeconfig paths and server
+#    replaced by the test's; --hostname-override where the installer relies on the host name).
+api_certs "$work"
+api_start "$work"
+api_kubeconfig "$work" "$work/kubeconfig"
+{
+  printf '{"kind":"List","apiVersion":"v1","items":['
+  printf '{"apiVersion":"v1","kind":"Node","metadata":{"name":"node1","labels":{"kubernetes.io/hostname":"node1"}},"status":{"addresses":[{"type":"InternalIP","address":"10.200.0.1"}]}},'
+  printf '{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"t"},"spec":{"clusterIP":"10.96.0.80","clusterIPs":["10.96.0.80"],"type":"ClusterIP","ports":[{"name":"http","port":80,"protocol":"TCP","targetPort":8080}]}},'
+  printf '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","addressType":"IPv4","metadata":{"name":"web-a","namespace":"t","labels":{"kubernetes.io/service-name":"web"}},"endpoints":[{"addresses":["10.244.1.2"],"conditions":{"ready":true}},{"addresses":["10.244.2.2"],"conditions":{"ready":true}}],"ports":[{"name":"http","port":8080,"protocol":"TCP"}]}'
+  printf ']}\n'
+} | api_apply >/dev/null
+master="https://127.0.0.1:$API_PORT"
+eks_config() {
+  cat <<CFG
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+bindAddress: 0.0.0.0
+clientConnection:
+  acceptContentTypes: ""
+  burst: 10
+  contentType: application/vnd.kubernetes.protobuf
+  kubeconfig: $work/kubeconfig
+  qps: 5
+clusterCIDR: "10.244.0.0/16"
+configSyncPeriod: 15m0s
+conntrack:
+  maxPerCore: 32768
+  min: 131072
+  tcpCloseWaitTimeout: 1h0m0s
+  tcpEstablishedTimeout: 24h0m0s
+enableProfiling: false
+healthzBindAddress: 0.0.0.0:10256
+hostnameOverride: ""
+iptables:
+  masqueradeAll: false
+  masqueradeBit: 14
+  minSyncPeriod: 0s
+  syncPeriod: 30s
+kind: KubeProxyConfiguration
+metricsBindAddress: 0.0.0.0:10249
+mode: "iptables"
+nodePortAddresses: null
+oomScoreAdj: -998
+portRange: ""
+udpIdleTimeout: 250ms
+CFG
+}
+eks_config >"$work/eks-config"
+# deploy/kproxy.yaml: the DaemonSet's command and its ConfigMap's config.conf.
+ds_args=$(awk '/^      containers:/ {c = 1} c && /^        command:/ {k = 1; next} k && /^        - / {print $2; next} k {exit}' \
+  "$here/../../deploy/kproxy.yaml")
+awk '/^  config.conf: \|/ {k = 1; next} k && /^    / {print substr($0, 5); next} k {exit}' "$here/../../deploy/kproxy.yaml" |
+  sed "s|^kind: KubeProxyConfiguration|kind: KubeProxyConfiguration\nclusterCIDR: 10.244.0.0/16|; s|^  kubeconfig: \"\"|  kubeconfig: $work/kubeconfig|" \
+  >"$work/ds-config.conf"
+mapfile -t ds < <(sed -n '2,$p' <<<"$ds_args" | sed "s|\$(NODE_NAME)|node1|; s|/var/lib/kproxy/config.conf|$work/ds-config.conf|")
+declare -A lines=(
+  [gke]="--master=$master --kubeconfig=$work/kubeconfig --cluster-cidr=10.244.0.0/16 --oom-score-adj=-998 --v=2 --iptables-sync-period=1m --iptables-min-sync-period=10s --ipvs-sync-period=1m --ipvs-min-sync-period=10s --feature-gates=AllowServiceExternalIPs=true --hostname-override=node1"
+  [kops]="--cluster-cidr=10.244.0.0/16 --conntrack-max-per-core=131072 --hostname-override=node1 --kubeconfig=$work/kubeconfig --master=$master --oom-score-adj=-998 --v=2"
+  [eks]="--v=2 --config=$work/eks-config --hostname-override=node1"
+  [daemonset]="${ds[*]}"
+)
+for who in gke kops eks daemonset; do
+  : >"$work/$who.log"
+  # shellcheck disable=SC2086
+  run "$work/$who.log" ${lines[$who]}
+  if until_ok 20 nat_has 't/web:http cluster IP' && answers_on 10.96.0.80 80 && ! grep -q 'unknown flag' "$work/$who.log"; then
+    ok "$who's command line: kproxy starts, lists from the API server, programs and serves t/web"
+  else bad "$who (${lines[$who]}): $(grep -E '^[EW]|kproxy:' "$work/$who.log" | tail -3)"; fi
+  stop
+  clean_node
+done
+grep -q 'udpIdleTimeout: unknown field, ignored' "$work/eks.log" && ok "EKS' old field udpIdleTimeout: warned, ignored" ||
+  bad "no warning for udpIdleTimeout"
+
+# 4. The config file is a ConfigMap mount (..data symlink swapped on update): the same content
+#    again changes nothing; new content ends the process, rules left in place.
+cfg="$work/cm"
+mkdir -p "$cfg/..v1"
+printf 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nclusterCIDR: 10.244.0.0/16\nclientConnection: {kubeconfig: %s}\n' \
+  "$work/kubeconfig" >"$cfg/..v1/config.conf"
+ln -s ..v1 "$cfg/..data"
+ln -s ..data/config.conf "$cfg/config.conf"
+: >"$work/cm.log"
+run "$work/cm.log" --config "$cfg/config.conf" --hostname-override node1 --iptables-backend nft
+until_ok 20 nat_has 't/web:http cluster IP' || bad "ConfigMap run never programmed: $(tail -3 "$work/cm.log")"
+mkdir -p "$cfg/..v2"
+cp "$cfg/..v1/config.conf" "$cfg/..v2/config.conf"
+ln -s ..v2 "$cfg/..data.tmp" && mv -T "$cfg/..data.tmp" "$cfg/..data"
+sleep 1.5
+kill -0 "$KPROXY_PID" 2>/dev/null && ok "a ConfigMap update with the same content: still running" ||
+  bad "exited on an unchanged config: $(tail -2 "$work/cm.log")"
+mkdir -p "$cfg/..v3"
+sed 's/clusterCIDR: 10.244.0.0\/16/clusterCIDR: 10.244.0.0\/15/' "$cfg/..v1/config.conf" >"$cfg/..v3/config.conf"
+ln -s ..v3 "$cfg/..data.tmp" && mv -T "$cfg/..data.tmp" "$cfg/..data"
+set +e
+for _ in $(seq 50); do kill -0 "$KPROXY_PID" 2>/dev/null || break; sleep 0.1; done
+wait "$KPROXY_PID"
+rc=$?
+set -e
+if [ "$rc" = 1 ] && grep -q 'configuration file .* changed; exiting' "$work/cm.log" && nat_has 't/web:http cluster IP'; then
+  ok "a ConfigMap update with new content: exit 1 within 5 s (the DaemonSet restarts it), rules kept"
+else bad "after the config changed: exit $rc, $(tail -2 "$work/cm.log")"; fi
+
+live_finish
