@@ -118,19 +118,18 @@ void ProxyDaemon::runSync() {
   unappliedTriggers_.insert(unappliedTriggers_.end(), changes.triggerTimes.begin(), changes.triggerTimes.end());
   unappliedEndpointChanges_ += changes.endpointChanges;
   if (changes.needFull) kind = SyncKind::kFull;
-  // The primary node IPs, from the Node object (re-read when it changes; upstream restarts).
-  std::optional<std::vector<std::string>> newPrimary;
-  {
-    static const std::vector<model::NodeAddress> kNone;
-    auto primary = dataplane::primaryNodeIPsOf(state_.node() ? state_.node()->addresses : kNone, bindAddress_);
-    if (!primaryIPs_ || *primaryIPs_ != primary) {
-      std::string list;
-      for (const auto& ip : primary) list += (list.empty() ? "" : ", ") + ip;
-      log::info("primary node IPs: " + (list.empty() ? std::string("none known") : list));
-      primaryIPs_ = primary;
-      newPrimary = std::move(primary);
-      kind = SyncKind::kFull;
-    }
+  // What the Node says (primary IPs, pod CIDRs), re-read when it changes (upstream restarts).
+  std::optional<dataplane::NodeInfo> newNodeInfo;
+  if (auto info = dataplane::nodeInfoOf(state_.node() ? &*state_.node() : nullptr, bindAddress_); !nodeInfo_ || *nodeInfo_ != info) {
+    auto join = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+      return out.empty() ? std::string("none known") : out;
+    };
+    log::info("primary node IPs: " + join(info.primaryIPs) + "; pod CIDRs: " + join(info.podCIDRs));
+    nodeInfo_ = info;
+    newNodeInfo = std::move(info);
+    kind = SyncKind::kFull;
   }
   std::vector<std::shared_ptr<const dataplane::DesiredState>> desired;
   auto buildStart = std::chrono::steady_clock::now();
@@ -140,9 +139,9 @@ void ProxyDaemon::runSync() {
   syncing_ = true;
   std::set<model::NamespacedName> changed = unapplied_;
   boost::asio::post(worker_, [this, kind, desired = std::move(desired), changed = std::move(changed),
-                               newPrimary = std::move(newPrimary)] {
-    if (newPrimary)
-      for (auto& fb : backends_) fb.backend->setPrimaryNodeIPs(*newPrimary);
+                               newNodeInfo = std::move(newNodeInfo)] {
+    if (newNodeInfo)
+      for (auto& fb : backends_) fb.backend->setNodeInfo(*newNodeInfo);
     std::vector<dataplane::SyncReport> reports;
     for (size_t i = 0; i < backends_.size(); ++i) {
       auto& backend = *backends_[i].backend;
@@ -178,7 +177,7 @@ void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
     unappliedEndpointChanges_ = 0;
   } else {
     ++stats_.failures;
-    primaryIPs_.reset();  // the retry hands the node IPs over again, in a full sync
+    nodeInfo_.reset();  // the retry hands the Node's information over again, in a full sync
   }
   if (metrics_) {
     bool full = !reports.empty() && reports.front().full;

@@ -14,6 +14,7 @@
 #include "daemon/metrics.h"
 #include "daemon/proxy_health.h"
 #include "daemon/sync_scheduler.h"
+#include "dataplane/proxy_options.h"
 #include "dataplane/cluster_state.h"
 #include "dataplane/backend.h"
 #include "watch/source.h"
@@ -73,7 +74,7 @@ class ProxyDaemon {
   std::vector<FamilyBackend> backends_;
   dataplane::ClusterState state_;
   std::string bindAddress_;
-  std::optional<std::vector<std::string>> primaryIPs_;  // what the backends were last given
+  std::optional<dataplane::NodeInfo> nodeInfo_;  // what the backends were last given
   boost::asio::steady_timer syncTimer_;
   boost::asio::steady_timer canaryTimer_;
   boost::asio::thread_pool worker_{1};

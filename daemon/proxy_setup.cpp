@@ -53,6 +53,16 @@ dataplane::ProxyOptions proxyOptionsFor(const ProxyConfig& cfg, model::IPFamily 
   opts.family = family;
   for (const auto& c : splitComma(cfg.clusterCIDR))
     if (auto cidr = net::parseCidr(c)) opts.clusterCIDRs.push_back(*cidr);
+  // Detect-local as upstream's modes; NodeCIDR's pod CIDRs arrive with the Node (setNodeInfo).
+  if (cfg.detectLocalMode == "NodeCIDR") opts.localMode = dataplane::LocalMode::kNodeCIDR;
+  if (cfg.detectLocalMode == "BridgeInterface") {
+    opts.localMode = dataplane::LocalMode::kBridgeInterface;
+    opts.localInterface = cfg.detectLocal.bridgeInterface;
+  }
+  if (cfg.detectLocalMode == "InterfaceNamePrefix") {
+    opts.localMode = dataplane::LocalMode::kInterfaceNamePrefix;
+    opts.localInterface = cfg.detectLocal.interfaceNamePrefix;
+  }
   const auto npa = cfg.effectiveNodePortAddresses();
   opts.nodePortPrimary = npa.size() == 1 && npa[0] == "primary";
   for (const auto& c : npa)

@@ -1,5 +1,6 @@
 #include "daemon/render_command.h"
 
+#include <map>
 #include <ostream>
 #include <sstream>
 
@@ -29,6 +30,10 @@ Options:
   --hostname-override, --node NAME
                                  this node's name: selects local endpoints and the Node object
   --cluster-cidr CIDR[,CIDR]     masquerade traffic to ClusterIPs from outside this range
+  --detect-local-mode MODE       ClusterCIDR (default), NodeCIDR (the Node's spec.podCIDRs),
+                                 BridgeInterface or InterfaceNamePrefix
+  --pod-bridge-interface NAME    the bridge of BridgeInterface
+  --pod-interface-name-prefix P  the prefix of InterfaceNamePrefix
   --masquerade-all               masquerade all traffic to ClusterIPs
   --nodeport-addresses CIDR[,..] NodePorts only on node addresses in these ranges
   --node-ip IP[,IP]              node addresses (default: from the Node object)
@@ -53,6 +58,7 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
   iptables::RenderOptions opts;
   std::vector<std::string> extraNodeIPs;
   std::vector<std::string> cidrArgs, npaArgs;
+  std::map<std::string, std::string> interfaceArgs;
 
   auto usageError = [&](const std::string& msg) {
     err << "kproxy render: " << msg << "\n(see kproxy render --help)\n";
@@ -90,6 +96,17 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
     } else if (a == "--cluster-cidr") {
       if (!next(v)) return usageError(a + " needs a value");
       for (auto& c : splitComma(v)) cidrArgs.push_back(c);
+    } else if (a == "--detect-local-mode") {
+      if (!next(v)) return usageError(a + " needs a value");
+      if (v == "ClusterCIDR") opts.localMode = dataplane::LocalMode::kClusterCIDR;
+      else if (v == "NodeCIDR") opts.localMode = dataplane::LocalMode::kNodeCIDR;
+      else if (v == "BridgeInterface") opts.localMode = dataplane::LocalMode::kBridgeInterface;
+      else if (v == "InterfaceNamePrefix") opts.localMode = dataplane::LocalMode::kInterfaceNamePrefix;
+      else return usageError(a + ": \"" + v + "\" is not ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix");
+    } else if (a == "--pod-bridge-interface" || a == "--pod-interface-name-prefix") {
+      if (!next(v)) return usageError(a + " needs a value");
+      if (v.empty() || v.size() > 15) return usageError(a + ": \"" + v + "\" is not an interface name");
+      interfaceArgs[a] = v;
     } else if (a == "--masquerade-all") {
       opts.masqueradeAll = !hasInline || value == "true";
     } else if (a == "--nodeport-addresses") {
@@ -156,6 +173,16 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
       if (a.type == "InternalIP" || a.type == "ExternalIP") opts.nodeIPs.push_back(a.address);
   }
   opts.nodeIPs.insert(opts.nodeIPs.begin(), extraNodeIPs.begin(), extraNodeIPs.end());
+  if (opts.localMode == dataplane::LocalMode::kBridgeInterface) opts.localInterface = interfaceArgs["--pod-bridge-interface"];
+  if (opts.localMode == dataplane::LocalMode::kInterfaceNamePrefix) opts.localInterface = interfaceArgs["--pod-interface-name-prefix"];
+  if ((opts.localMode == dataplane::LocalMode::kBridgeInterface || opts.localMode == dataplane::LocalMode::kInterfaceNamePrefix) &&
+      opts.localInterface.empty())
+    return usageError(std::string("--detect-local-mode needs ") +
+                      (opts.localMode == dataplane::LocalMode::kBridgeInterface ? "--pod-bridge-interface" : "--pod-interface-name-prefix"));
+  for (const auto& n : objects.nodes)
+    if (n.meta.name == node)
+      for (const auto& c : n.podCIDRs)
+        if (auto cidr = net::parseCidr(c)) opts.podCIDRs.push_back(*cidr);
 
   dataplane::DesiredState state = dataplane::buildDesiredState(objects.services, objects.slices, ctx, opts.family);
   if (mode == "nftables") {

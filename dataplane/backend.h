@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dataplane/desired_state.h"
+#include "dataplane/proxy_options.h"
 
 namespace kproxy::dataplane {
 
@@ -41,8 +42,8 @@ class Backend {
                                  const std::set<model::NamespacedName>& changed) = 0;
   // False when our objects vanished behind our back (someone flushed them): sync in full.
   virtual bool canaryPresent() = 0;
-  // The Node's primary IPs changed (ProxyOptions::setPrimaryNodeIPs); the next sync is full.
-  virtual void setPrimaryNodeIPs(const std::vector<std::string>& ips) { (void)ips; }
+  // What the Node says changed (ProxyOptions::setNodeInfo); the next sync is full.
+  virtual void setNodeInfo(const NodeInfo& info) { (void)info; }
 
   bool hasApplied() const { return applied_ != nullptr; }
   // The state the kernel holds since the last successful sync (null before one).

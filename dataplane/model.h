@@ -126,6 +126,7 @@ struct NodeAddress {
 struct Node {
   ObjectMeta meta;
   std::vector<NodeAddress> addresses;
+  std::vector<std::string> podCIDRs;  // spec.podCIDRs (spec.podCIDR on old objects), valid ones only
   bool operator==(const Node&) const = default;
 };
 

@@ -4,10 +4,38 @@
 
 namespace kproxy::dataplane {
 
-const net::Cidr* ProxyOptions::localCIDR() const {
-  for (const auto& c : clusterCIDRs)
-    if (c.network.family == family) return &c;
-  return nullptr;
+std::string LocalMatch::iptables(bool negate) const {
+  std::string n = negate ? "! " : "";
+  switch (kind) {
+    case Kind::kCidr: return n + "-s " + cidr.str();
+    case Kind::kInterface: return n + "-i " + interface;
+    case Kind::kInterfacePrefix: return n + "-i " + interface + "+";
+    case Kind::kNone: break;
+  }
+  return "";
+}
+
+LocalMatch ProxyOptions::localMatch() const {
+  LocalMatch m;
+  switch (localMode) {
+    case LocalMode::kClusterCIDR:
+    case LocalMode::kNodeCIDR:
+      // Upstream's detector takes the first CIDR of the family.
+      for (const auto& c : localMode == LocalMode::kClusterCIDR ? clusterCIDRs : podCIDRs)
+        if (c.network.family == family) {
+          m.kind = LocalMatch::Kind::kCidr;
+          m.cidr = c;
+          return m;
+        }
+      return m;
+    case LocalMode::kBridgeInterface:
+    case LocalMode::kInterfaceNamePrefix:
+      if (localInterface.empty()) return m;
+      m.kind = localMode == LocalMode::kBridgeInterface ? LocalMatch::Kind::kInterface : LocalMatch::Kind::kInterfacePrefix;
+      m.interface = localInterface;
+      return m;
+  }
+  return m;
 }
 
 std::optional<net::IPAddress> ProxyOptions::nodeIP() const {
@@ -18,13 +46,23 @@ std::optional<net::IPAddress> ProxyOptions::nodeIP() const {
   return std::nullopt;
 }
 
-void ProxyOptions::setPrimaryNodeIPs(std::vector<std::string> ips) {
-  primaryNodeIPs = std::move(ips);
+void ProxyOptions::setNodeInfo(const NodeInfo& info) {
+  podCIDRs.clear();
+  for (const auto& c : info.podCIDRs)
+    if (auto cidr = net::parseCidr(c)) podCIDRs.push_back(*cidr);
+  primaryNodeIPs = info.primaryIPs;
   if (!nodePortPrimary) return;
   nodePortAddresses.clear();
   for (const auto& s : primaryNodeIPs)
     if (auto ip = net::parseIP(s); ip && ip->family == family && !ip->isLoopback())
       nodePortAddresses.push_back(net::Cidr{*ip, family == model::IPFamily::kIPv4 ? 32 : 128});
+}
+
+NodeInfo nodeInfoOf(const model::Node* node, const std::string& bindAddress) {
+  NodeInfo info;
+  info.primaryIPs = primaryNodeIPsOf(node ? node->addresses : std::vector<model::NodeAddress>{}, bindAddress);
+  if (node) info.podCIDRs = node->podCIDRs;
+  return info;
 }
 
 std::vector<std::string> primaryNodeIPsOf(const std::vector<model::NodeAddress>& addresses, const std::string& bindAddress) {

@@ -11,10 +11,35 @@
 
 namespace kproxy::dataplane {
 
+// What the proxy knows from its Node object (and bindAddress), handed to the backends when it
+// changes; the next sync is then full.
+struct NodeInfo {
+  std::vector<std::string> primaryIPs;  // primaryNodeIPsOf
+  std::vector<std::string> podCIDRs;    // spec.podCIDRs
+  bool operator==(const NodeInfo&) const = default;
+};
+
+// kube-proxy's detect-local modes: how traffic from this node's pods is told from the rest.
+enum class LocalMode { kClusterCIDR, kNodeCIDR, kBridgeInterface, kInterfaceNamePrefix };
+
+// The match for "from a local pod" in one family: a source CIDR, an input interface, or an
+// input interface name prefix; kNone when nothing is known (no CIDR of the family yet).
+struct LocalMatch {
+  enum class Kind { kNone, kCidr, kInterface, kInterfacePrefix } kind = Kind::kNone;
+  net::Cidr cidr;
+  std::string interface;  // a name, or the prefix without a wildcard
+  explicit operator bool() const { return kind != Kind::kNone; }
+  // iptables' words: "-s 10.244.0.0/16", "-i cbr0", "-i veth+"; with `negate` a leading "! ".
+  std::string iptables(bool negate) const;
+};
+
 struct ProxyOptions {
   model::IPFamily family = model::IPFamily::kIPv4;
   // Detect-local by cluster CIDR: traffic from outside it is masqueraded. Empty: no such rule.
   std::vector<net::Cidr> clusterCIDRs;
+  LocalMode localMode = LocalMode::kClusterCIDR;
+  std::string localInterface;        // BridgeInterface: the bridge; InterfaceNamePrefix: the prefix
+  std::vector<net::Cidr> podCIDRs;   // NodeCIDR: the Node's, from setNodeInfo
   bool masqueradeAll = false;
   int masqueradeBit = 14;
   // Empty: NodePorts answer on every local address.
@@ -31,18 +56,20 @@ struct ProxyOptions {
   // nf_conntrack_tcp_be_liberal set: kube-proxy then skips the INVALID drop rule (iptables).
   bool conntrackTCPLiberal = false;
 
-  // The first cluster CIDR of this family (detect-local), if any.
-  const net::Cidr* localCIDR() const;
+  // How traffic from local pods is matched in this family (kube-proxy's LocalTrafficDetector).
+  LocalMatch localMatch() const;
   // The primary node IP of this family; without one, the first local address that is not
   // loopback (upstream falls back to 127.0.0.1, which no source range sensibly holds).
   std::optional<net::IPAddress> nodeIP() const;
-  // New primary node IPs (the Node object changed): nodePortAddresses follow when "primary".
-  void setPrimaryNodeIPs(std::vector<std::string> ips);
+  // The Node object changed: new primary IPs (nodePortAddresses follow when "primary") and
+  // pod CIDRs (detect-local NodeCIDR).
+  void setNodeInfo(const NodeInfo& info);
 };
 
 // The Node's primary IPs as upstream picks them (GetNodeHostIPs): the first InternalIP of each
 // family, else its first ExternalIP, the family of the very first such address first; a
 // specific `bindAddress` replaces the one of its family.
 std::vector<std::string> primaryNodeIPsOf(const std::vector<model::NodeAddress>& addresses, const std::string& bindAddress);
+NodeInfo nodeInfoOf(const model::Node* node, const std::string& bindAddress);
 
 }  // namespace kproxy::dataplane

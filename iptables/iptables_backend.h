@@ -33,7 +33,7 @@ class IptablesBackend : public dataplane::Backend {
 
   // False when the canary chain is gone (someone flushed our tables): the next sync must be full.
   bool canaryPresent() override;
-  void setPrimaryNodeIPs(const std::vector<std::string>& ips) override { renderer_.setPrimaryNodeIPs(ips); }
+  void setNodeInfo(const dataplane::NodeInfo& info) override { renderer_.setNodeInfo(info); }
 
   RestoreClient& client() { return *client_; }
 

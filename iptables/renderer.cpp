@@ -97,8 +97,6 @@ Renderer::Renderer(RenderOptions options) : options_(std::move(options)) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%x", 1u << options_.masqueradeBit);
   markHex_ = buf;
-  for (const auto& c : options_.clusterCIDRs)
-    if (c.network.family == options_.family) localCIDRs_.push_back(c);
   probabilities_.push_back("<bad>");
 }
 
@@ -148,7 +146,10 @@ class RenderPass {
     size_t perPortEndpoints = state.ports.empty() ? 0 : endpoints / state.ports.size() + 1;
     natRules_.reserve(state.ports.size() * 200 + ports * (600 + perPortEndpoints * 260));
     natChains_.reserve(4096 + ports * (96 + perPortEndpoints * 32));
-    localDetect_ = r_.localCIDRs_.empty() ? std::string() : r_.localCIDRs_.front().str();
+    // The detect-local match of this sync (the Node's pod CIDRs may have changed since the last).
+    const dataplane::LocalMatch local = r_.options_.localMatch();
+    ifLocal_ = local.iptables(false);
+    ifNotLocal_ = local.iptables(true);
     localhostNodePorts_ = r_.localhostNodePortsEnabled();
   }
 
@@ -455,10 +456,10 @@ class RenderPass {
       if (opt_.masqueradeAll)
         natRules_.line({"-A", internalChain, "-m comment --comment", clusterComment, "-m", proto, "-p", proto, "-d",
                         p.clusterIP, "--dport", port.view(), "-j", kMarkMasqChain});
-      else if (!localDetect_.empty())
+      else if (!ifNotLocal_.empty())
         // Off-cluster traffic to a ClusterIP (a static route to any node) may bounce off-node: masquerade.
         natRules_.line({"-A", internalChain, "-m comment --comment", clusterComment, "-m", proto, "-p", proto, "-d",
-                        p.clusterIP, "--dport", port.view(), "!", "-s", localDetect_, "-j", kMarkMasqChain});
+                        p.clusterIP, "--dport", port.view(), ifNotLocal_, "-j", kMarkMasqChain});
     }
 
     if (plan.usesExternalChain) {
@@ -474,12 +475,12 @@ class RenderPass {
         string_view shortCircuit = plan.usesClusterChain ? string_view(chains.svc)
                                    : plan.usesLocalChain ? string_view(chains.svl)
                                                          : string_view();
-        if (!localDetect_.empty() && !shortCircuit.empty())
+        if (!ifLocal_.empty() && !shortCircuit.empty())
           // Pods reaching an external IP of a Local service skip the policy, as if hairpinning
           // through an outside load balancer.
           natRules_.line({"-A", chains.ext, "-m comment --comment",
-                          Word::quoted("pod traffic for ", std::string(name) + " external destinations"), "-s",
-                          localDetect_, "-j", shortCircuit});
+                          Word::quoted("pod traffic for ", std::string(name) + " external destinations"), ifLocal_,
+                          "-j", shortCircuit});
         natRules_.line({"-A", chains.ext, "-m comment --comment",
                         Word::quoted("masquerade LOCAL traffic for ", std::string(name) + " external destinations"),
                         "-m addrtype --src-type LOCAL -j", kMarkMasqChain});
@@ -580,7 +581,7 @@ class RenderPass {
   bool ipv6_;
   bool largeCluster_ = false;
   bool localhostNodePorts_ = true;
-  std::string localDetect_;
+  std::string ifLocal_, ifNotLocal_;  // "-s 10.244.0.0/16" and "! -s 10.244.0.0/16"; empty: none
   size_t written_ = 0;
   LineBuffer filterChains_, filterRules_, natChains_, natRules_;
 };

@@ -68,7 +68,7 @@ class Renderer {
   std::vector<std::string> natChainsOf(const dataplane::ServicePortInfo& port);
 
   const RenderOptions& options() const { return options_; }
-  void setPrimaryNodeIPs(const std::vector<std::string>& ips) { options_.setPrimaryNodeIPs(ips); }
+  void setNodeInfo(const dataplane::NodeInfo& info) { options_.setNodeInfo(info); }
   // NodePorts on 127.0.0.1 (and so the KUBE-FIREWALL localnet rule) apply to this ruleset.
   bool localhostNodePortsEnabled() const;
 
@@ -80,7 +80,6 @@ class Renderer {
 
   RenderOptions options_;
   std::string markHex_;  // "0x4000"
-  std::vector<net::Cidr> localCIDRs_;  // cluster CIDRs of this family
   std::vector<std::string> probabilities_;
   // Service chain names cost a SHA-256 each; a partial render must not pay that for every
   // service. One map per protocol, looked up by the port name without building a key.

@@ -96,7 +96,7 @@ std::string renderHelperRules(const IpvsOptions& opts) {
   }
   std::string clusterIP = "-A KUBE-SERVICES " + comment("KUBE-CLUSTER-IP") + "-m set --match-set " + set("KUBE-CLUSTER-IP");
   if (opts.proxy.masqueradeAll) line(clusterIP + " dst,dst -j KUBE-MARK-MASQ");
-  else if (const net::Cidr* local = opts.proxy.localCIDR()) line(clusterIP + " dst,dst ! -s " + local->str() + " -j KUBE-MARK-MASQ");
+  else if (auto local = opts.proxy.localMatch()) line(clusterIP + " dst,dst " + local.iptables(true) + " -j KUBE-MARK-MASQ");
   else line(clusterIP + " src,dst -j KUBE-MARK-MASQ");
   for (const char* s : {"KUBE-EXTERNAL-IP", "KUBE-EXTERNAL-IP-LOCAL"}) {
     std::string m = "-A KUBE-SERVICES " + comment(s) + "-m set --match-set " + set(s) + " dst,dst";

@@ -35,7 +35,7 @@ class IpvsBackend : public dataplane::Backend {
   dataplane::SyncReport syncPartial(std::shared_ptr<const dataplane::DesiredState> state,
                                     const std::set<model::NamespacedName>& changed) override;
   bool canaryPresent() override;
-  void setPrimaryNodeIPs(const std::vector<std::string>& ips) override { opts_.proxy.setPrimaryNodeIPs(ips); }
+  void setNodeInfo(const dataplane::NodeInfo& info) override { opts_.proxy.setNodeInfo(info); }
 
   // What we believe the kernel holds of ours (tests, trace).
   const std::map<ServiceKey, ObservedService>& appliedServers() const { return applied_servers_; }

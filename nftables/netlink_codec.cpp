@@ -1,5 +1,7 @@
 #include "nftables/netlink_codec.h"
 
+#include <net/if.h>
+
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
@@ -573,6 +575,16 @@ class Encoder {
           nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
           nftnl_rule_add_expr(nr, e);
           cmpU32(nr, NFT_CMP_EQ, 2 /* RTN_LOCAL */);
+          break;
+        }
+        case Stmt::Kind::kIifname: {
+          // As nft encodes it: the whole IFNAMSIZ buffer (NUL padded) for a name, only the
+          // prefix's bytes for "prefix*".
+          char buf[IFNAMSIZ] = {};
+          const size_t n = std::min(s.name.size(), sizeof buf - 1);
+          std::memcpy(buf, s.name.data(), n);
+          meta(nr, NFT_META_IIFNAME, NFT_REG_1);
+          cmp(nr, NFT_REG_1, s.negate ? NFT_CMP_NEQ : NFT_CMP_EQ, buf, static_cast<uint32_t>(s.prefix ? n : sizeof buf));
           break;
         }
         case Stmt::Kind::kAddrInSet:

@@ -47,7 +47,7 @@ class NftablesBackend : public dataplane::Backend {
   void shareGeneration(std::shared_ptr<OwnGeneration> g) { generation_ = std::move(g); }
   // False when our table is gone (`nft flush ruleset`, `kproxy cleanup`): sync in full.
   bool canaryPresent() override;
-  void setPrimaryNodeIPs(const std::vector<std::string>& ips) override { renderer_.setPrimaryNodeIPs(ips); }
+  void setNodeInfo(const dataplane::NodeInfo& info) override { renderer_.setNodeInfo(info); }
 
  private:
   // A key of one of the shared sets and maps (the set by its index in base_.sets).

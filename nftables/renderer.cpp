@@ -256,10 +256,16 @@ void Renderer::renderPort(const ServicePortInfo& p, ServiceObjects& out) const {
   }
 
   // Off-cluster traffic to a ClusterIP (a static route to any node) may bounce off-node: masquerade.
-  const net::Cidr* local = options_.localCIDR();
+  const dataplane::LocalMatch local = options_.localMatch();
+  // The detect-local match as a statement: "ip saddr [!=] CIDR" or "iifname [!=] NAME[*]".
+  auto localStmt = [&](bool negate) {
+    return local.kind == dataplane::LocalMatch::Kind::kCidr
+               ? Stmt::addr(true, local.cidr, negate)
+               : Stmt::iifname(local.interface, local.kind == dataplane::LocalMatch::Kind::kInterfacePrefix, negate);
+  };
   if (plan.hasInternalEndpoints && (options_.masqueradeAll || local)) {
     std::vector<Stmt> s = {Stmt::addr(false, hostCidr(*clusterIP)), Stmt::dport(p.protocol, p.port)};
-    if (!options_.masqueradeAll) s.push_back(Stmt::addr(true, *local, true));
+    if (!options_.masqueradeAll) s.push_back(localStmt(true));
     s.push_back(Stmt::verdictOf(Verdict::jump(kMarkMasqChain)));
     chains.get(internalChain).rules.push_back(rule(std::move(s)));
   }
@@ -273,7 +279,7 @@ void Renderer::renderPort(const ServicePortInfo& p, ServiceObjects& out) const {
       const std::string shortCircuit = plan.usesClusterChain ? svcChain : plan.usesLocalChain ? localChain : "";
       // Pods reaching an external IP skip the policy, as if through an outside load balancer.
       if (local && !shortCircuit.empty())
-        ext.rules.push_back(rule({Stmt::addr(true, *local), Stmt::verdictOf(Verdict::go(shortCircuit))},
+        ext.rules.push_back(rule({localStmt(false), Stmt::verdictOf(Verdict::go(shortCircuit))},
                                  "short-circuit pod traffic"));
       ext.rules.push_back(rule({Stmt::fibLocal(true), Stmt::verdictOf(Verdict::jump(kMarkMasqChain))},
                                "masquerade local traffic"));

@@ -74,7 +74,7 @@ class Renderer {
   Chain dnatChain(const std::string& name) const;
 
   const dataplane::ProxyOptions& options() const { return options_; }
-  void setPrimaryNodeIPs(const std::vector<std::string>& ips) { options_.setPrimaryNodeIPs(ips); }
+  void setNodeInfo(const dataplane::NodeInfo& info) { options_.setNodeInfo(info); }
 
  private:
   void renderPort(const dataplane::ServicePortInfo& p, ServiceObjects& out) const;

@@ -31,6 +31,13 @@ Stmt Stmt::fibLocal(bool source) {
   s.source = source;
   return s;
 }
+Stmt Stmt::iifname(std::string name, bool prefix, bool negate) {
+  Stmt s = of(Kind::kIifname);
+  s.name = std::move(name);
+  s.prefix = prefix;
+  s.negate = negate;
+  return s;
+}
 Stmt Stmt::addrInSet(bool source, std::string set) {
   Stmt s = of(Kind::kAddrInSet);
   s.source = source;
@@ -151,6 +158,7 @@ std::string ruleText(IPFamily f, const Rule& r) {
       case K::kDport: add(std::string(model::protocolLower(s.proto)) + " dport " + std::to_string(s.port)); break;
       case K::kL4Proto: add(std::string("meta l4proto ") + model::protocolLower(s.proto)); break;
       case K::kFibLocal: add(std::string("fib ") + (s.source ? "saddr" : "daddr") + " type local"); break;
+      case K::kIifname: add(std::string("iifname ") + (s.negate ? "!= " : "") + "\"" + s.name + (s.prefix ? "*" : "") + "\""); break;
       case K::kAddrInSet: add(ipx + (s.source ? " saddr @" : " daddr @") + s.name); break;
       case K::kAddrPairInSet: add(ipx + " saddr . " + ipx + " daddr @" + s.name); break;
       case K::kVmapAddrProtoPort: add(ipx + " daddr . meta l4proto . th dport vmap @" + s.name); break;

@@ -46,6 +46,7 @@ struct Stmt {
     kDport,            // tcp|udp|sctp dport PORT
     kL4Proto,          // meta l4proto tcp|udp|sctp
     kFibLocal,         // fib saddr|daddr type local
+    kIifname,          // iifname [!=] "NAME" (or "PREFIX*")
     kAddrInSet,        // ip saddr|daddr @set
     kAddrPairInSet,    // ip saddr . ip daddr @set
     kVmapAddrProtoPort,// ip daddr . meta l4proto . th dport vmap @map
@@ -64,12 +65,13 @@ struct Stmt {
   };
   Kind kind = Kind::kVerdict;
   bool source = false;  // kAddr, kFibLocal, kAddrInSet: saddr (else daddr)
-  bool negate = false;  // kAddr
+  bool negate = false;  // kAddr, kIifname
+  bool prefix = false;  // kIifname: `name` is an interface name prefix
   net::Cidr cidr;       // kAddr
   Protocol proto = Protocol::kTCP;
   uint16_t port = 0;    // kDport
   uint32_t mark = 0;
-  std::string name;     // set or map
+  std::string name;     // set or map; kIifname: the interface
   uint32_t modulus = 0;  // kDnatKeyed
   bool byPort = false;   // kDnatKeyed: keyed by protocol and port only (NodePorts)
   std::vector<DnatTarget> targets;   // kDnat (one)
@@ -89,6 +91,7 @@ struct Stmt {
   static Stmt dport(Protocol p, uint16_t port);
   static Stmt l4proto(Protocol p);
   static Stmt fibLocal(bool source);
+  static Stmt iifname(std::string name, bool prefix, bool negate);
   static Stmt addrInSet(bool source, std::string set);
   static Stmt addrPairInSet(std::string set);
   static Stmt vmapAddrProtoPort(std::string map);

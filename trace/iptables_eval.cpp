@@ -104,6 +104,10 @@ bool parseRule(const std::vector<std::string>& t, size_t i, IptRule& r, std::str
       if (!c) return why = "bad address " + v, false;
       (w == "-s" || w == "--source" ? r.src : r.dst) = c;
       (w == "-s" || w == "--source" ? r.srcNeg : r.dstNeg) = neg;
+    } else if (w == "-i" || w == "--in-interface") {
+      if (!next(v)) return why = "-i without a value", false;
+      r.inInterface = v;
+      r.inNeg = neg;
     } else if (w == "-p" || w == "--protocol") {
       if (!next(v)) return why = "-p without a value", false;
       if (neg) r.unsupported = "! -p";
@@ -289,6 +293,14 @@ class Walker {
     const Packet& p = s.p;
     if (r.src && (r.src->contains(p.src) == r.srcNeg)) return false;
     if (r.dst && (r.dst->contains(p.dst) == r.dstNeg)) return false;
+    if (r.inInterface) {
+      // iptables' -i: "name+" matches by prefix; a packet of the node's own has no input interface.
+      const std::string& want = *r.inInterface;
+      const bool prefix = !want.empty() && want.back() == '+';
+      const bool is = !p.inInterface.empty() &&
+                      (prefix ? p.inInterface.rfind(want.substr(0, want.size() - 1), 0) == 0 : p.inInterface == want);
+      if (is == r.inNeg) return false;
+    }
     if (r.proto && *r.proto != p.proto) return false;
     if (r.dport && *r.dport != p.dport) return false;
     if (r.markValue && (((s.mark & *r.markMask) == *r.markValue) == r.markNeg)) return false;

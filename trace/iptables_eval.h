@@ -23,6 +23,8 @@ struct IptRule {
   // Matches (unset: any).
   std::optional<net::Cidr> src, dst;
   bool srcNeg = false, dstNeg = false;
+  std::optional<std::string> inInterface;  // -i NAME, or "NAME+" for a prefix (detect-local)
+  bool inNeg = false;
   std::optional<model::Protocol> proto;
   std::optional<uint16_t> dport;
   std::optional<double> probability;  // -m statistic --mode random
@@ -62,6 +64,7 @@ struct Packet {
   uint16_t dport = 0;
   bool fromLocal = true;  // sent by the node itself (OUTPUT) rather than arriving (PREROUTING)
   std::vector<net::IPAddress> localAddresses;  // for -m addrtype LOCAL
+  std::string inInterface = {};  // the interface it arrived on; none for the node's own packets
 };
 
 // One way the packet can go (statistic rules fork the path).

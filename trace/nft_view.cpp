@@ -142,6 +142,13 @@ struct Walk {
       if (field == "dport") return verdict(text(r) == std::to_string(t.port));
     }
     if (l.contains("meta") && l.at("meta").value("key", "") == "l4proto") return verdict(text(r) == proto());
+    if (l.contains("meta") && l.at("meta").value("key", "") == "iifname") {
+      // "name", or "prefix*"; the node's own packets have no input interface.
+      const std::string want = text(r);
+      const bool prefix = !want.empty() && want.back() == '*';
+      const std::string& in = src.inInterface;
+      return verdict(!in.empty() && (prefix ? in.rfind(want.substr(0, want.size() - 1), 0) == 0 : in == want));
+    }
     if (l.contains("fib")) {
       bool saddr = false;
       for (const auto& f : l.at("fib").value("flags", json::array())) saddr = saddr || f == "saddr";

@@ -499,7 +499,7 @@ int runTrace(const std::vector<std::string>& args, std::ostream& out, std::ostre
         }
     bool dstLocal = std::find(nodeAddrs.begin(), nodeAddrs.end(), target->ip) != nodeAddrs.end();
     if (cfg.mode == "nftables") {
-      nftablesKernel(k, *target, NftSource{src, fromNode}, dstLocal);
+      nftablesKernel(k, *target, NftSource{src, fromNode, {}}, dstLocal);
     } else if (cfg.mode == "ipvs") {
       ipvsKernel(k, opts, f, *target);
     } else {

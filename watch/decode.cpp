@@ -482,6 +482,16 @@ Decoded<model::Node> decodeNode(const json& obj) {
           na.address = ipAddress(na.address, a.at("address"));
         n.addresses.push_back(std::move(na));
       });
+    // detect-local-mode NodeCIDR reads these. An entry that is not a CIDR is left out rather
+    // than failing the Node: its labels and addresses matter more.
+    if (auto spec = root.obj("spec")) {
+      spec->list("podCIDRs", 8, [&](const json& v, const std::string&) {
+        if (v.is_string())
+          if (auto c = net::parseCidr(v.get<std::string>())) n.podCIDRs.push_back(c->str());
+      });
+      if (const json* one = spec->find("podCIDR"); n.podCIDRs.empty() && one && one->is_string())
+        if (auto c = net::parseCidr(one->get<std::string>())) n.podCIDRs.push_back(c->str());
+    }
     return n;
   });
 }

@@ -88,6 +88,34 @@ clean_node
 printf 'kind: Node\nmetadata: {name: node1, labels: {kubernetes.io/hostname: node1}}\nstatus:\n  addresses: [{type: InternalIP, address: 10.200.0.1}, {type: Hostname, address: node1}]\n' |
   write node.yaml
 
+# 1b. Detect-local modes as the kernel holds them: nftables with InterfaceNamePrefix (the pods'
+#     links are p1..p3), iptables with NodeCIDR (the Node's spec.podCIDRs) and BridgeInterface.
+printf 'kind: Node\nmetadata: {name: node1, labels: {kubernetes.io/hostname: node1}}\nspec: {podCIDRs: [10.244.0.0/17]}\nstatus:\n  addresses: [{type: InternalIP, address: 10.200.0.1}]\n' |
+  write node.yaml
+run "$log" --proxy-mode nftables --manifests "$work/manifests" --hostname-override node1 \
+  --detect-local-mode InterfaceNamePrefix --pod-interface-name-prefix p
+if until_ok 15 nft_has 'iifname != "p\*" jump mark-for-masquerade' && answers_on 10.96.0.80 80 &&
+   [ "$(count pod-2 "$(from pod1 tcp 10.96.0.80 80 12)")" -gt 0 ]; then
+  ok "nftables, detect-local InterfaceNamePrefix: the kernel holds iifname != \"p*\"; client and pod traffic served"
+else bad "InterfaceNamePrefix in nftables: $(in_node nft list table ip kube-proxy | grep -m2 iifname)"; fi
+stop
+clean_node
+ipt_has() { grep -q -- "$1" <<<"$(topo_save nat)"; }
+run "$log" --proxy-mode iptables --iptables-backend nft --manifests "$work/manifests" --hostname-override node1 \
+  --detect-local-mode NodeCIDR
+until_ok 15 ipt_has '! -s 10.244.0.0/17 -d 10.96.0.80/32 .*cluster IP.*-j KUBE-MARK-MASQ' &&
+  ok "iptables, detect-local NodeCIDR: the Node's podCIDR 10.244.0.0/17 is the local range" ||
+  bad "NodeCIDR: $(topo_save nat | grep -m1 'cluster IP.*MARK-MASQ')"
+stop
+clean_node
+run "$log" --proxy-mode iptables --iptables-backend nft --manifests "$work/manifests" --hostname-override node1 \
+  --detect-local-mode BridgeInterface --pod-bridge-interface cbr0
+until_ok 15 ipt_has '-d 10.96.0.80/32 ! -i cbr0 .*cluster IP.*-j KUBE-MARK-MASQ' && answers_on 10.96.0.80 80 &&
+  ok "iptables, detect-local BridgeInterface: ! -i cbr0 in the kernel, traffic served" ||
+  bad "BridgeInterface: $(topo_save nat | grep -m1 'cluster IP.*MARK-MASQ')"
+stop
+clean_node
+
 # 2. --init-only: the privileged start-up alone (another mode's leftovers removed, sysctls set),
 #    nothing proxied; then the proxy with only NET_ADMIN and NET_RAW programs rules and writes no sysctl.
 in_node nft add table ip kube-proxy
@@ -101,7 +129,7 @@ if [ "$rc" = 0 ] && [ "$(in_node sysctl -n net.ipv4.conf.all.route_localnet)" = 
    ! in_node nft list table ip kube-proxy >/dev/null 2>&1 && ! nat_has 'KUBE-SERVICES' &&
    grep -q 'initialization done; exiting (--init-only)' <<<"$out"; then
   ok "--init-only: exit 0, route_localnet=1, nftables mode's table removed, no rules programmed"
-else bad "--init-only: exit $rc, route_localnet=$(in_node sysctl -n net.ipv4.conf.all.route_localnet): $(tail -3 <<<"$out")"; fi
+else bad "--init-only: exit $rc, route_localnet=$(in_node sysctl -n net.ipv4.conf.all.route_localnet), KUBE lines $(topo_save nat | grep -c KUBE), nft table: $(in_node nft list tables | tr '\n' ' '): $(tail -3 <<<"$out")"; fi
 : >"$work/hardened.log"
 # /proc/sys read-only for it (in a mount namespace of its own): a sysctl it tried to write would
 # be a "cannot set" warning. nf_conntrack_max aside: outside the initial namespace the kernel

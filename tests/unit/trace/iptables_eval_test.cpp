@@ -187,11 +187,15 @@ COMMIT
   ev = evaluate(d, p);
   ASSERT_EQ(ev.outcomes.size(), 1u);
   EXPECT_EQ(ev.outcomes[0].fate, Outcome::Fate::kAccept);
-  // A rule with a match the evaluator does not know is skipped and reported, not guessed.
+  // A rule with a match the evaluator does not know is skipped and reported, not guessed; -i
+  // is known (detect-local by interface) and this packet did not come in on eth9.
   d = parseIptablesSave("*nat\n-A PREROUTING -i eth9 -j DROP\n-A PREROUTING -m owner --uid-owner 0 -j DROP\nCOMMIT\n");
   ev = evaluate(d, p);
-  EXPECT_EQ(ev.skipped.size(), 2u);
+  EXPECT_EQ(ev.skipped.size(), 1u);
   EXPECT_EQ(ev.outcomes.at(0).fate, Outcome::Fate::kAccept);
+  p.inInterface = "eth9";
+  ev = evaluate(d, p);
+  EXPECT_EQ(ev.outcomes.at(0).fate, Outcome::Fate::kDrop);
 }
 
 }  // namespace
