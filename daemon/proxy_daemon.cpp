@@ -45,7 +45,8 @@ double unixSeconds(std::chrono::system_clock::time_point t) {
 
 void ProxyDaemon::start() {
   // As kube-proxy: healthy at start, so that a slow first listing does not fail the probe.
-  if (health_) health_->updated(std::chrono::system_clock::now());
+  if (health_)
+    for (const auto& fb : backends_) health_->updated(fb.family, std::chrono::system_clock::now());
   source_->start([this](watch::SourceBatch b) { onBatch(std::move(b)); });
   armCanary();
 }
@@ -80,7 +81,7 @@ void ProxyDaemon::onBatch(watch::SourceBatch b) {
   for (auto& n : b.deleteNodes) changed |= state_.deleteNode(n);
   // kube-proxy: a Node being deleted fails /healthz so that load balancers drain it.
   if (health_ && (!b.upsertNodes.empty() || !b.deleteNodes.empty()))
-    health_->setNodeEligible(!(state_.node() && state_.node()->meta.deleting));
+    health_->setNodeEligible(!state_.node() || nodeEligible(*state_.node()));
   auto now = SyncScheduler::Clock::now();
   if (b.listComplete) {
     log::info("initial listing complete: " + std::to_string(state_.serviceCount()) + " services, " +
@@ -91,7 +92,8 @@ void ProxyDaemon::onBatch(watch::SourceBatch b) {
   }
   if (changed || b.listComplete) {
     auto wall = std::chrono::system_clock::now();
-    if (health_) health_->queued(wall);
+    if (health_)
+      for (const auto& fb : backends_) health_->queued(fb.family, wall);
     if (metrics_) metrics_->gaugeSet("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", unixSeconds(wall));
   }
   arm();
@@ -217,7 +219,10 @@ void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
       metrics_->gaugeSet("kubeproxy_sync_proxy_rules_no_local_endpoints_total", external, {{"traffic_policy", "external"}});
     }
   }
-  if (ok && health_) health_->updated(std::chrono::system_clock::now());
+  // Each family whose sync succeeded is up to date (upstream's per-proxier Updated()).
+  if (health_)
+    for (size_t i = 0; i < reports.size() && i < backends_.size(); ++i)
+      if (reports[i].ok) health_->updated(backends_[i].family, std::chrono::system_clock::now());
   if (ok && applied_ && !backends_.empty() && backends_.front().backend->applied())
     applied_(*backends_.front().backend->applied());
   for (size_t i = 0; i < reports.size(); ++i) {

@@ -277,7 +277,7 @@ int runDaemon(const std::vector<std::string>& args) {
   describeProcessMetrics(metrics);
   ProxyHealth health(2 * cfg.syncPeriod());  // upstream: twice the active mode's sync period
   daemon.setObservers(&metrics, &health);
-  ServiceHealthServers serviceHealth(io);
+  ServiceHealthServers serviceHealth(io, [&health] { return health.proxyHealthy(std::chrono::system_clock::now()); });
   daemon.setAppliedHook([&](const dataplane::DesiredState& v4) { serviceHealth.sync(healthCheckPorts(v4)); });
   auto healthHandler = [&](const std::string& path) -> HttpResponse {
     bool isHealthz = path == "/healthz";

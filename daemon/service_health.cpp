@@ -44,10 +44,11 @@ void ServiceHealthServers::sync(const std::map<uint16_t, ServiceHealth>& wanted)
     if (servers_.count(port)) continue;
     auto state = state_;
     uint16_t p = port;
-    auto server = std::make_unique<HttpServer>(io_, [state, p](const std::string&) -> HttpResponse {
+    auto healthy = proxyHealthy_;
+    auto server = std::make_unique<HttpServer>(io_, [state, p, healthy](const std::string&) -> HttpResponse {
       auto it = state->find(p);
       if (it == state->end()) return {404, "text/plain; charset=utf-8", "404 page not found\n", {}};
-      return serviceHealthResponse(it->second, true);
+      return serviceHealthResponse(it->second, !healthy || healthy());
     });
     if (Status st = server->listen("0.0.0.0:" + std::to_string(port)); !st) {
       log::error("health check node port for " + h.service.str() + ": " + st.message() + "; retrying on next sync");

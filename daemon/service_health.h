@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,7 +27,10 @@ std::map<uint16_t, ServiceHealth> healthCheckPorts(const dataplane::DesiredState
 
 class ServiceHealthServers {
  public:
-  explicit ServiceHealthServers(boost::asio::io_context& io) : io_(io) {}
+  // `proxyHealthy` is asked on every request: a node whose proxy is unhealthy answers 503 even
+  // with local endpoints (upstream's serviceProxyHealthy).
+  ServiceHealthServers(boost::asio::io_context& io, std::function<bool()> proxyHealthy)
+      : io_(io), proxyHealthy_(std::move(proxyHealthy)) {}
   // Opens servers for new ports, closes those no longer wanted, updates counts. A port that
   // cannot be bound is logged and tried again on the next call.
   void sync(const std::map<uint16_t, ServiceHealth>& wanted);
@@ -34,6 +38,7 @@ class ServiceHealthServers {
 
  private:
   boost::asio::io_context& io_;
+  std::function<bool()> proxyHealthy_;
   std::shared_ptr<std::map<uint16_t, ServiceHealth>> state_ = std::make_shared<std::map<uint16_t, ServiceHealth>>();
   std::map<uint16_t, std::unique_ptr<HttpServer>> servers_;
 };

@@ -127,6 +127,7 @@ struct Node {
   ObjectMeta meta;
   std::vector<NodeAddress> addresses;
   std::vector<std::string> podCIDRs;  // spec.podCIDRs (spec.podCIDR on old objects), valid ones only
+  std::vector<std::string> taintKeys;  // spec.taints[].key (ToBeDeletedByClusterAutoscaler fails /healthz)
   bool operator==(const Node&) const = default;
 };
 

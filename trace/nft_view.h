@@ -42,7 +42,7 @@ struct NftOutcome {
 struct NftSource {
   net::IPAddress ip;
   bool local = true;  // the node itself
-  std::string inInterface;  // the interface it arrived on; none for the node's own packets
+  std::string inInterface = {};  // the interface it arrived on; none for the node's own packets
 };
 
 // Follows the packet from the nat and filter lookups of kproxy's table.

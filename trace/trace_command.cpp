@@ -158,8 +158,12 @@ std::string lastSync(const std::string& address) {
   if (start == std::string::npos) return "no kproxy answering /healthz on " + host + ":" + port;
   json j = watch::parseJson(std::string_view(body).substr(start + 4)).value;
   if (!j.is_object() || !j.contains("lastUpdated") || !j["lastUpdated"].is_string()) return "/healthz on " + host + ":" + port + " gave no lastUpdated";
-  // kube-proxy's JSON has Go's time.String(): "2026-11-25 11:45:00.594363003 +0000 UTC".
+  // 1.37's JSON: RFC 3339, and a healthy answer's lastUpdated is "now"; the per-family status
+  // holds the real last sync. Older releases wrote Go's time.String(): "2026-11-25 11:45:00.594363003 +0000 UTC".
   std::string when = j["lastUpdated"].get<std::string>();
+  if (j.contains("status") && j["status"].is_object() && j["status"].contains("IPv4") && j["status"]["IPv4"].is_object() &&
+      j["status"]["IPv4"].contains("lastUpdated") && j["status"]["IPv4"]["lastUpdated"].is_string())
+    when = j["status"]["IPv4"]["lastUpdated"].get<std::string>();
   auto last = dataplane::parseRFC3339(when);
   if (!last && when.size() > 26 && when[10] == ' ') {
     auto zone = when.find(" +");
@@ -499,7 +503,7 @@ int runTrace(const std::vector<std::string>& args, std::ostream& out, std::ostre
         }
     bool dstLocal = std::find(nodeAddrs.begin(), nodeAddrs.end(), target->ip) != nodeAddrs.end();
     if (cfg.mode == "nftables") {
-      nftablesKernel(k, *target, NftSource{src, fromNode, {}}, dstLocal);
+      nftablesKernel(k, *target, NftSource{src, fromNode}, dstLocal);
     } else if (cfg.mode == "ipvs") {
       ipvsKernel(k, opts, f, *target);
     } else {

@@ -489,6 +489,7 @@ Decoded<model::Node> decodeNode(const json& obj) {
         if (v.is_string())
           if (auto c = net::parseCidr(v.get<std::string>())) n.podCIDRs.push_back(c->str());
       });
+      spec->list("taints", 256, [&](const json& v, const std::string& path) { n.taintKeys.push_back(Obj(v, path).str("key")); });
       if (const json* one = spec->find("podCIDR"); n.podCIDRs.empty() && one && one->is_string())
         if (auto c = net::parseCidr(one->get<std::string>())) n.podCIDRs.push_back(c->str());
     }

@@ -190,7 +190,7 @@ deadline=$((SECONDS + 10))
 while [ $SECONDS -lt $deadline ] && ! grep -q '^HTTP/1.0 503' <<<"$(http_get 127.0.0.1 10256 /healthz)"; do sleep 0.2; done
 h=$(http_get 127.0.0.1 10256 /healthz)
 l=$(http_get 127.0.0.1 10256 /livez)
-if grep -q '^HTTP/1.0 503' <<<"$h" && grep -q '"nodeEligible": false' <<<"$h" && grep -q '^HTTP/1.0 200' <<<"$l"; then
+if grep -q '^HTTP/1.0 503' <<<"$h" && grep -q '"nodeEligible":false' <<<"$h" && grep -q '^HTTP/1.0 200' <<<"$l"; then
   ok "Node with a deletionTimestamp: /healthz 503 nodeEligible false, /livez 200"
 else bad "Node deletion: healthz $(head -1 <<<"$h"), livez $(head -1 <<<"$l")"; fi
 node | api_apply

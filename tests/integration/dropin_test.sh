@@ -74,6 +74,22 @@ grep -q 'primary node IPs: 10.200.0.1' "$log" && ok "the primary node IP came fr
 if nft_has '10.96.0.88 . tcp . 80' && ! nft_has '10.50.0.5'; then
   ok "AllowServiceExternalIPs=false: ext's ClusterIP served, its externalIP 10.50.0.5 not"
 else bad "externalIP with the gate off: $(in_node nft list table ip kube-proxy | grep -c 10.50.0.5) lines"; fi
+# Health as upstream 1.37: per-family status; a Node tainted for deletion by the cluster
+# autoscaler fails /healthz (load balancers drain it) but not /livez.
+http_get() { in_node timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/10256 && printf 'GET $1 HTTP/1.0\r\n\r\n' >&3 && cat <&3" 2>/dev/null || true; }
+h=$(http_get /healthz)
+if grep -q '^HTTP/1.0 200' <<<"$h" && grep -q '"nodeEligible":true,"healthy":true,"status":{"IPv4":{"lastUpdated":"' <<<"$h"; then
+  ok "/healthz: 200 with upstream 1.37's JSON (per-family status)"
+else bad "/healthz: $(tr '\r\n' '  ' <<<"$h")"; fi
+printf 'kind: Node\nmetadata: {name: node1, labels: {kubernetes.io/hostname: node1}}\nspec:\n  taints: [{key: ToBeDeletedByClusterAutoscaler, value: "1764000000", effect: NoSchedule}]\nstatus:\n  addresses: [{type: InternalIP, address: 10.200.0.1}]\n' |
+  write node.yaml
+tainted() { grep -q '^HTTP/1.0 503' <<<"$(http_get /healthz)"; }
+if until_ok 5 tainted && grep -q '"nodeEligible":false' <<<"$(http_get /healthz)" && grep -q '^HTTP/1.0 200' <<<"$(http_get /livez)" &&
+   ! grep -q nodeEligible <<<"$(http_get /livez)"; then
+  ok "Node tainted ToBeDeletedByClusterAutoscaler: /healthz 503 nodeEligible false, /livez 200 without it"
+else bad "tainted Node: $(http_get /healthz | tail -1)"; fi
+printf 'kind: Node\nmetadata: {name: node1, labels: {kubernetes.io/hostname: node1}}\nstatus:\n  addresses: [{type: InternalIP, address: 10.200.0.1}, {type: Hostname, address: node1}]\n' |
+  write node.yaml
 stop
 run "$log" --proxy-mode nftables --manifests "$work/manifests" --hostname-override node1 --cluster-cidr 10.244.0.0/16
 until_ok 15 nft_has '10.50.0.5' && ok "gate at its default (true): the externalIP is served" || bad "externalIP not served by default"

@@ -51,7 +51,7 @@ sleep 1
 
 # 0. Health and metrics answer like kube-proxy's; both families are programmed.
 out=$(http_get 10.200.0.1 10256 /healthz)
-if grep -q '^HTTP/1.0 200' <<<"$out" && grep -q '"healthy": true' <<<"$out" && grep -q '"lastUpdated": ' <<<"$out"; then
+if grep -q '^HTTP/1.0 200' <<<"$out" && grep -q '"healthy":true' <<<"$out" && grep -q '"lastUpdated":"' <<<"$out"; then
   ok "/healthz on the node IP: 200 with kube-proxy's JSON"
 else bad "/healthz: $out"; fi
 out=$(http_get 127.0.0.1 10249 /metrics)

@@ -24,7 +24,7 @@ Control (plain HTTP on 127.0.0.1, --control-port-file), for tests:
   POST /drop             cuts every open watch connection (no clean end)
   POST /hang, /unhang    stop answering: open watches go silent (not even ending at their
                          timeout), new requests wait
-  POST /garbage          every open watch gets a malformed line, a wrong-typed and an unknown event,
+  POST /garbage          each kind's watch (open now, or the next) gets a malformed line, a wrong-typed and an unknown event,
                          and an object nested 85,000 levels deep
   POST /churn?rate=R&seconds=S   flips the ready condition of the EndpointSlices' first endpoint,
                          round robin, R times a second for S seconds (stamped with trigger times);
@@ -148,6 +148,7 @@ class Store:
         self.compacted = 0     # a watch from a version below this gets 410 Expired
         self.generation = 0    # bumped by /drop: older streams are cut
         self.garbage = 0       # bumped by /garbage
+        self.garbage_seen = {} # kind -> the /garbage count its watches delivered (one watch each)
         self.hang = False
         self.hostile = {}      # /hostile: {"mode": ..., "kind": ..., "count": ..., "bytes": ...}
         self.churned = 0       # changes made by /churn
@@ -429,7 +430,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         with store.cv:
-            generation, garbage = store.generation, store.garbage
+            generation = store.generation
             store.watchers[kind] = store.watchers.get(kind, 0) + 1
             if from_rv not in ("", "0") and int(from_rv) < store.compacted:
                 expired = (int(from_rv), store.compacted)
@@ -473,8 +474,10 @@ class Handler(BaseHTTPRequestHandler):
                             elif was_in:
                                 out.append(("DELETED", obj))
                         last = store.rv
-                        if store.garbage != garbage:
-                            garbage = store.garbage
+                        # Once per kind, on the watch open now or the next one: a watch being
+                        # renewed when /garbage is posted does not miss it.
+                        if store.garbage_seen.get(kind, 0) != store.garbage:
+                            store.garbage_seen[kind] = store.garbage
                             deep = b"[" * 85000 + b"]" * 85000
                             out += [("RAW", b"}{this is not json\n"), ("ADDED", "a string, not an object"),
                                     ("SURPRISE", {"metadata": {"name": "x"}}),

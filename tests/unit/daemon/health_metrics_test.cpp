@@ -21,28 +21,50 @@ using std::chrono::seconds;
 const ProxyHealth::TimePoint t0 = ProxyHealth::TimePoint{} + seconds(1'800'000'000);
 
 TEST(ProxyHealth, UnhealthyOnlyWhenAQueuedChangeWaitsLongerThanTheTimeout) {
+  using model::IPFamily;
   ProxyHealth h(std::chrono::seconds(60));
-  h.updated(t0);
+  h.updated(IPFamily::kIPv4, t0);
+  h.updated(IPFamily::kIPv6, t0);
   EXPECT_EQ(h.healthz(t0 + seconds(3600)).status, 200);  // idle for an hour: fine
-  h.queued(t0 + seconds(10));
-  h.queued(t0 + seconds(50));  // the oldest counts
+  h.queued(IPFamily::kIPv4, t0 + seconds(10));
+  h.queued(IPFamily::kIPv4, t0 + seconds(50));  // the oldest counts
+  h.queued(IPFamily::kIPv6, t0 + seconds(10));
+  h.updated(IPFamily::kIPv6, t0 + seconds(20));
   EXPECT_EQ(h.healthz(t0 + seconds(69)).status, 200);
   auto v = h.healthz(t0 + seconds(71));
   EXPECT_EQ(v.status, 503);
   EXPECT_FALSE(v.healthy);
-  EXPECT_NE(v.body.find("\"healthy\": false"), std::string::npos) << v.body;
-  h.updated(t0 + seconds(72));
-  EXPECT_EQ(h.healthz(t0 + seconds(73)).status, 200);
+  EXPECT_FALSE(h.proxyHealthy(t0 + seconds(71)));
+  // Upstream 1.37's JSON: the overall verdict, then each family's (IPv6 synced, IPv4 late).
+  EXPECT_EQ(v.body,
+            "{\"lastUpdated\":\"2027-01-15T08:00:20Z\",\"currentTime\":\"2027-01-15T08:01:11Z\",\"nodeEligible\":true,"
+            "\"healthy\":false,\"status\":{\"IPv4\":{\"lastUpdated\":\"2027-01-15T08:00:00Z\",\"healthy\":false},"
+            "\"IPv6\":{\"lastUpdated\":\"2027-01-15T08:00:20Z\",\"healthy\":true}}}");
+  h.updated(IPFamily::kIPv4, t0 + seconds(72));
+  auto ok = h.healthz(t0 + seconds(73));
+  EXPECT_EQ(ok.status, 200);
+  // A healthy answer's lastUpdated is now, as upstream keeps it for older readers.
+  EXPECT_NE(ok.body.find("{\"lastUpdated\":\"2027-01-15T08:01:13Z\""), std::string::npos) << ok.body;
   h.setNodeEligible(false);
   EXPECT_EQ(h.healthz(t0 + seconds(74)).status, 503);
-  EXPECT_EQ(h.livez(t0 + seconds(74)).status, 200);
-  EXPECT_NE(h.livez(t0 + seconds(74)).body.find("\"nodeEligible\": false"), std::string::npos);
+  EXPECT_NE(h.healthz(t0 + seconds(74)).body.find("\"nodeEligible\":false,\"healthy\":true"), std::string::npos);
+  auto live = h.livez(t0 + seconds(74));
+  EXPECT_EQ(live.status, 200);
+  EXPECT_EQ(live.body.find("nodeEligible"), std::string::npos) << "only /healthz reports the Node: " << live.body;
 }
 
-TEST(ProxyHealth, GoTimeFormat) {
-  EXPECT_EQ(goTimeString(ProxyHealth::TimePoint{} + seconds(1764000000)), "2025-11-24 16:00:00 +0000 UTC");
-  EXPECT_EQ(goTimeString(ProxyHealth::TimePoint{} + seconds(1764000000) + std::chrono::milliseconds(250)),
-            "2025-11-24 16:00:00.25 +0000 UTC");
+TEST(ProxyHealth, NodeEligibilityAndGoJsonTimes) {
+  model::Node n;
+  EXPECT_TRUE(nodeEligible(n));
+  n.taintKeys = {"node.kubernetes.io/unschedulable", "ToBeDeletedByClusterAutoscaler"};
+  EXPECT_FALSE(nodeEligible(n));
+  n.taintKeys = {};
+  n.meta.deleting = true;
+  EXPECT_FALSE(nodeEligible(n));
+  EXPECT_EQ(goJsonTime(ProxyHealth::TimePoint{} + seconds(1764000000)), "2025-11-24T16:00:00Z");
+  EXPECT_EQ(goJsonTime(ProxyHealth::TimePoint{} + seconds(1764000000) + std::chrono::milliseconds(250)),
+            "2025-11-24T16:00:00.25Z");
+  EXPECT_EQ(goJsonTime(ProxyHealth::TimePoint{}), "0001-01-01T00:00:00Z");
 }
 
 TEST(Metrics, ExpositionParsesBackWithUpstreamNamesTypesAndBuckets) {
