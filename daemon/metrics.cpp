@@ -27,12 +27,13 @@ std::vector<double> Metrics::networkProgrammingBuckets() {
 Metrics::Family& Metrics::family(const std::string& name) { return families_[name]; }
 
 void Metrics::describe(const std::string& name, const std::string& type, const std::string& help,
-                       std::vector<double> buckets) {
+                       std::vector<double> buckets, bool vec) {
   std::lock_guard<std::mutex> l(mu_);
   auto& f = family(name);
   f.type = type;
   f.help = help;
   f.bounds = std::move(buckets);
+  if (!vec) f.series[{}].buckets.assign(f.bounds.size(), 0);
 }
 
 void Metrics::counterAdd(const std::string& name, double v, const Labels& labels) {
@@ -113,6 +114,7 @@ std::string Metrics::exposition() const {
   std::lock_guard<std::mutex> l(mu_);
   std::string out;
   for (const auto& [name, f] : families_) {
+    if (f.series.empty()) continue;  // a labelled metric never used: absent, as in Go's registry
     out += "# HELP " + name + " " + f.help + "\n";
     out += "# TYPE " + name + " " + f.type + "\n";
     for (const auto& [labels, s] : f.series) {
@@ -131,32 +133,44 @@ std::string Metrics::exposition() const {
   return out;
 }
 
-void describeProxyMetrics(Metrics& m) {
+void describeProxyMetrics(Metrics& m, const std::string& mode) {
   auto b = Metrics::syncBuckets();
+  // Every mode (upstream's core registrations).
   m.describe("kubeproxy_sync_proxy_rules_duration_seconds", "histogram", "SyncProxyRules latency in seconds", b);
+  m.describe("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "gauge",
+             "The last time a sync of proxy rules was queued");
+  m.describe("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "gauge",
+             "The last time proxy rules were successfully synced");
+  m.describe("kubeproxy_sync_proxy_rules_endpoint_changes_pending", "gauge", "Pending proxy rules Endpoint changes");
+  m.describe("kubeproxy_sync_proxy_rules_endpoint_changes_total", "counter", "Cumulative proxy rules Endpoint changes");
+  m.describe("kubeproxy_sync_proxy_rules_service_changes_pending", "gauge", "Pending proxy rules Service changes");
+  m.describe("kubeproxy_sync_proxy_rules_service_changes_total", "counter", "Cumulative proxy rules Service changes");
+  m.describe("kubeproxy_proxy_healthz_total", "counter", "Cumulative proxy healthz HTTP status", {}, true);
+  m.describe("kubeproxy_proxy_livez_total", "counter", "Cumulative proxy livez HTTP status", {}, true);
+  m.describe("kubeproxy_network_programming_duration_seconds", "histogram",
+             "In Cluster Network Programming Latency in seconds", Metrics::networkProgrammingBuckets());
+  m.describe("kubeproxy_sync_proxy_rules_no_local_endpoints_total", "gauge",
+             "Number of services with a Local traffic policy and no endpoints", {}, true);
+  // kproxy's partial syncs exist in every mode: their latency split is kept in each.
   m.describe("kubeproxy_sync_full_proxy_rules_duration_seconds", "histogram",
              "SyncProxyRules latency in seconds for full resyncs", b);
   m.describe("kubeproxy_sync_partial_proxy_rules_duration_seconds", "histogram",
              "SyncProxyRules latency in seconds for partial resyncs", b);
-  m.describe("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "gauge",
-             "The last time proxy rules were successfully synced");
-  m.describe("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "gauge",
-             "The last time a sync of proxy rules was queued");
+  if (mode == "nftables") {
+    m.describe("kubeproxy_sync_proxy_rules_nftables_sync_failures_total", "counter", "Cumulative proxy nftables sync failures");
+    m.describe("kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total", "counter",
+               "Cumulative proxy nftables cleanup failures");
+    return;
+  }
   m.describe("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", "counter",
              "Cumulative proxy iptables restore failures");
+  if (mode == "ipvs") return;
   m.describe("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", "counter",
              "Cumulative proxy iptables partial restore failures");
-  m.describe("kubeproxy_sync_proxy_rules_iptables_total", "gauge", "Total number of iptables rules owned by kube-proxy");
-  m.describe("kubeproxy_sync_proxy_rules_service_changes_total", "counter", "Cumulative proxy rules Service changes");
-  m.describe("kubeproxy_sync_proxy_rules_service_changes_pending", "gauge", "Pending proxy rules Service changes");
-  m.describe("kubeproxy_network_programming_duration_seconds", "histogram",
-             "In Cluster Network Programming Latency in seconds", Metrics::networkProgrammingBuckets());
-  m.describe("kubeproxy_sync_proxy_rules_endpoint_changes_total", "counter", "Cumulative proxy rules Endpoint changes");
-  m.describe("kubeproxy_sync_proxy_rules_endpoint_changes_pending", "gauge", "Pending proxy rules Endpoint changes");
-  m.describe("kubeproxy_sync_proxy_rules_no_local_endpoints_total", "gauge",
-             "Number of services with a Local traffic policy and no endpoints");
-  m.describe("kubeproxy_proxy_healthz_total", "counter", "Cumulative proxy healthz HTTP status");
-  m.describe("kubeproxy_proxy_livez_total", "counter", "Cumulative proxy livez HTTP status");
+  m.describe("kubeproxy_sync_proxy_rules_iptables_total", "gauge", "Total number of iptables rules owned by kube-proxy", {},
+             true);
+  m.describe("kubeproxy_sync_proxy_rules_iptables_last", "gauge", "Number of iptables rules written by kube-proxy in last sync",
+             {}, true);
 }
 
 }  // namespace kproxy::daemon

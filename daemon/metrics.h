@@ -22,9 +22,11 @@ class Metrics {
   void counterAdd(const std::string& name, double v, const Labels& labels = {});
   void gaugeSet(const std::string& name, double v, const Labels& labels = {});
   void observe(const std::string& name, double v, const Labels& labels = {});
-  // Declares a metric's help, type ("counter", "gauge", "histogram") and buckets once.
+  // Declares a metric's help, type ("counter", "gauge", "histogram") and buckets once. A metric
+  // without labels is exposed at zero from then on, as Prometheus' Go client does; a labelled
+  // one (`vec`) only once a label set is used.
   void describe(const std::string& name, const std::string& type, const std::string& help,
-                std::vector<double> buckets = {});
+                std::vector<double> buckets = {}, bool vec = false);
 
   // Prometheus text format 0.0.4.
   std::string exposition() const;
@@ -49,6 +51,8 @@ class Metrics {
 };
 
 // Registers kproxy's metrics (upstream names) in `m`.
-void describeProxyMetrics(Metrics& m);
+// kube-proxy's metrics as its RegisterMetrics registers them for `mode` ("iptables", "ipvs",
+// "nftables"): the core ones for every mode, and each mode's own.
+void describeProxyMetrics(Metrics& m, const std::string& mode = "iptables");
 
 }  // namespace kproxy::daemon

@@ -190,16 +190,26 @@ void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
                            : "kubeproxy_sync_partial_proxy_rules_duration_seconds",
                       seconds);
     if (!ok) {
-      metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", 1);
-      if (!full) metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", 1);
+      // Charged to the mode's own counter, as upstream's proxiers do.
+      const std::string mode = backends_.empty() ? "iptables" : backends_.front().backend->mode();
+      if (mode == "nftables") {
+        metrics_->counterAdd("kubeproxy_sync_proxy_rules_nftables_sync_failures_total", 1);
+      } else {
+        metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", 1);
+        if (!full && mode == "iptables")
+          metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", 1);
+      }
     } else {
       metrics_->gaugeSet("kubeproxy_sync_proxy_rules_last_timestamp_seconds", unixSeconds(wallNow));
-      if (full) {
-        std::map<std::string, double> perTable;
-        for (const auto& r : reports)
-          for (const auto& [table, n] : r.ruleCounts) perTable[table] += static_cast<double>(n);
-        for (const auto& [table, n] : perTable)
-          metrics_->gaugeSet("kubeproxy_sync_proxy_rules_iptables_total", n, {{"table", table}});
+      const bool iptablesMode = !backends_.empty() && std::string(backends_.front().backend->mode()) == "iptables";
+      if (iptablesMode) {  // upstream registers these in iptables mode only
+        std::map<std::string, double> total, last;
+        for (const auto& r : reports) {
+          for (const auto& [table, n] : r.ruleCounts) total[table] += static_cast<double>(n);
+          for (const auto& [table, n] : r.rulesWritten) last[table] += static_cast<double>(n);
+        }
+        for (const auto& [table, n] : total) metrics_->gaugeSet("kubeproxy_sync_proxy_rules_iptables_total", n, {{"table", table}});
+        for (const auto& [table, n] : last) metrics_->gaugeSet("kubeproxy_sync_proxy_rules_iptables_last", n, {{"table", table}});
       }
     }
     metrics_->gaugeSet("kubeproxy_sync_proxy_rules_service_changes_pending", ok ? 0 : static_cast<double>(unapplied_.size()));

@@ -273,7 +273,7 @@ int runDaemon(const std::vector<std::string>& args) {
   daemon.setServeExternalIPs(featureEnabled(cfg, "AllowServiceExternalIPs"));
   daemon.setBindAddress(cfg.bindAddress);
   Metrics metrics;
-  describeProxyMetrics(metrics);
+  describeProxyMetrics(metrics, cfg.mode);
   describeProcessMetrics(metrics);
   ProxyHealth health(2 * cfg.syncPeriod());  // upstream: twice the active mode's sync period
   daemon.setObservers(&metrics, &health);

@@ -23,6 +23,8 @@ struct SyncReport {
   size_t servicePortsWritten = 0;  // service ports whose own objects were (re)written
   // Rules per table after a full sync (kubeproxy_sync_proxy_rules_iptables_total{table}).
   std::vector<std::pair<std::string, size_t>> ruleCounts;
+  // Rules per table written by this sync (kubeproxy_sync_proxy_rules_iptables_last{table}).
+  std::vector<std::pair<std::string, size_t>> rulesWritten;
   double renderSeconds = 0, kernelSeconds = 0, totalSeconds = 0;
 };
 

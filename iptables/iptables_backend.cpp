@@ -72,6 +72,7 @@ SyncReport IptablesBackend::load(std::vector<std::string> texts, const RenderRes
   report.deleted = r.deletedChains.size();
   report.servicePortsWritten = r.servicePortsWritten;
   if (full) report.ruleCounts = {{"filter", r.filterRules}, {"nat", r.natRules}};
+  report.rulesWritten = {{"filter", r.filterRules}, {"nat", r.natRules}};
   auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < texts.size(); ++i) {
     Status st = client_->restore(texts[i]);

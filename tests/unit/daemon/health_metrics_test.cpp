@@ -67,6 +67,32 @@ TEST(ProxyHealth, NodeEligibilityAndGoJsonTimes) {
   EXPECT_EQ(goJsonTime(ProxyHealth::TimePoint{}), "0001-01-01T00:00:00Z");
 }
 
+// As upstream's RegisterMetrics: each mode's own failure counters, and (Prometheus' Go client)
+// metrics without labels exposed at zero from the start, labelled ones once used.
+TEST(Metrics, RegisteredPerModeAndExposedAtZeroLikeTheGoClient) {
+  auto text = [](const std::string& mode) {
+    Metrics m;
+    describeProxyMetrics(m, mode);
+    return m.exposition();
+  };
+  const std::string nft = text("nftables"), ipt = text("iptables"), ipvs = text("ipvs");
+  for (const char* line : {"kubeproxy_sync_proxy_rules_nftables_sync_failures_total 0\n",
+                           "kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total 0\n",
+                           "kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.001\"} 0\n",
+                           "kubeproxy_sync_proxy_rules_duration_seconds_count 0\n",
+                           "kubeproxy_network_programming_duration_seconds_count 0\n",
+                           "kubeproxy_sync_proxy_rules_endpoint_changes_total 0\n",
+                           "kubeproxy_sync_proxy_rules_last_timestamp_seconds 0\n"})
+    EXPECT_NE(nft.find(line), std::string::npos) << line << " not in:\n" << nft;
+  EXPECT_EQ(nft.find("iptables_restore_failures"), std::string::npos);
+  EXPECT_EQ(nft.find("kubeproxy_proxy_healthz_total"), std::string::npos) << "a labelled metric appears once used";
+  EXPECT_NE(ipt.find("kubeproxy_sync_proxy_rules_iptables_restore_failures_total 0\n"), std::string::npos);
+  EXPECT_NE(ipt.find("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total 0\n"), std::string::npos);
+  EXPECT_EQ(ipt.find("nftables"), std::string::npos);
+  EXPECT_NE(ipvs.find("kubeproxy_sync_proxy_rules_iptables_restore_failures_total 0\n"), std::string::npos);
+  EXPECT_EQ(ipvs.find("partial_restore_failures"), std::string::npos);
+}
+
 TEST(Metrics, ExpositionParsesBackWithUpstreamNamesTypesAndBuckets) {
   Metrics m;
   describeProxyMetrics(m);
