@@ -36,6 +36,12 @@ void Metrics::describe(const std::string& name, const std::string& type, const s
   if (!vec) f.series[{}].buckets.assign(f.bounds.size(), 0);
 }
 
+void Metrics::touch(const std::string& name, const Labels& labels) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto& f = family(name);
+  if (!f.series.count(labels)) f.series[labels].buckets.assign(f.bounds.size(), 0);
+}
+
 void Metrics::counterAdd(const std::string& name, double v, const Labels& labels) {
   std::lock_guard<std::mutex> l(mu_);
   family(name).series[labels].value += v;
@@ -135,42 +141,67 @@ std::string Metrics::exposition() const {
 
 void describeProxyMetrics(Metrics& m, const std::string& mode) {
   auto b = Metrics::syncBuckets();
+  // Labels as kube-proxy 1.37's metric reference lists them: most carry ip_family (vec: each
+  // family's series is created by the daemon at start, see perFamilyMetrics()).
+  constexpr bool kVec = true;
   // Every mode (upstream's core registrations).
-  m.describe("kubeproxy_sync_proxy_rules_duration_seconds", "histogram", "SyncProxyRules latency in seconds", b);
+  m.describe("kubeproxy_sync_proxy_rules_duration_seconds", "histogram", "SyncProxyRules latency in seconds", b, kVec);
   m.describe("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "gauge",
-             "The last time a sync of proxy rules was queued");
+             "The last time a sync of proxy rules was queued", {}, kVec);
   m.describe("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "gauge",
-             "The last time proxy rules were successfully synced");
+             "The last time proxy rules were successfully synced", {}, kVec);
   m.describe("kubeproxy_sync_proxy_rules_endpoint_changes_pending", "gauge", "Pending proxy rules Endpoint changes");
   m.describe("kubeproxy_sync_proxy_rules_endpoint_changes_total", "counter", "Cumulative proxy rules Endpoint changes");
   m.describe("kubeproxy_sync_proxy_rules_service_changes_pending", "gauge", "Pending proxy rules Service changes");
   m.describe("kubeproxy_sync_proxy_rules_service_changes_total", "counter", "Cumulative proxy rules Service changes");
-  m.describe("kubeproxy_proxy_healthz_total", "counter", "Cumulative proxy healthz HTTP status", {}, true);
-  m.describe("kubeproxy_proxy_livez_total", "counter", "Cumulative proxy livez HTTP status", {}, true);
+  m.describe("kubeproxy_proxy_healthz_total", "counter", "Cumulative proxy healthz HTTP status", {}, kVec);
+  m.describe("kubeproxy_proxy_livez_total", "counter", "Cumulative proxy livez HTTP status", {}, kVec);
   m.describe("kubeproxy_network_programming_duration_seconds", "histogram",
-             "In Cluster Network Programming Latency in seconds", Metrics::networkProgrammingBuckets());
+             "In Cluster Network Programming Latency in seconds", Metrics::networkProgrammingBuckets(), kVec);
   m.describe("kubeproxy_sync_proxy_rules_no_local_endpoints_total", "gauge",
-             "Number of services with a Local traffic policy and no endpoints", {}, true);
+             "Number of services with a Local traffic policy and no endpoints", {}, kVec);
+  m.describe("kubeproxy_conntrack_reconciler_sync_duration_seconds", "histogram",
+             "ReconcileConntrackFlowsLatency latency in seconds", b, kVec);
+  m.describe("kubeproxy_conntrack_reconciler_deleted_entries_total", "counter",
+             "Cumulative conntrack flows deleted by conntrack reconciler", {}, kVec);
   // kproxy's partial syncs exist in every mode: their latency split is kept in each.
   m.describe("kubeproxy_sync_full_proxy_rules_duration_seconds", "histogram",
-             "SyncProxyRules latency in seconds for full resyncs", b);
+             "SyncProxyRules latency in seconds for full resyncs", b, kVec);
   m.describe("kubeproxy_sync_partial_proxy_rules_duration_seconds", "histogram",
-             "SyncProxyRules latency in seconds for partial resyncs", b);
+             "SyncProxyRules latency in seconds for partial resyncs", b, kVec);
   if (mode == "nftables") {
-    m.describe("kubeproxy_sync_proxy_rules_nftables_sync_failures_total", "counter", "Cumulative proxy nftables sync failures");
+    m.describe("kubeproxy_sync_proxy_rules_nftables_sync_failures_total", "counter",
+               "Cumulative proxy nftables sync failures", {}, kVec);
     m.describe("kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total", "counter",
-               "Cumulative proxy nftables cleanup failures");
+               "Cumulative proxy nftables cleanup failures", {}, kVec);
     return;
   }
   m.describe("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", "counter",
-             "Cumulative proxy iptables restore failures");
+             "Cumulative proxy iptables restore failures", {}, kVec);
   if (mode == "ipvs") return;
   m.describe("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", "counter",
-             "Cumulative proxy iptables partial restore failures");
+             "Cumulative proxy iptables partial restore failures", {}, kVec);
   m.describe("kubeproxy_sync_proxy_rules_iptables_total", "gauge", "Total number of iptables rules owned by kube-proxy", {},
-             true);
+             kVec);
   m.describe("kubeproxy_sync_proxy_rules_iptables_last", "gauge", "Number of iptables rules written by kube-proxy in last sync",
-             {}, true);
+             {}, kVec);
+}
+
+void perFamilyMetrics(Metrics& m, const std::string& mode, const std::string& family) {
+  const Metrics::Labels fam = {{"ip_family", family}};
+  std::vector<const char*> names = {
+      "kubeproxy_sync_proxy_rules_duration_seconds", "kubeproxy_sync_full_proxy_rules_duration_seconds",
+      "kubeproxy_sync_partial_proxy_rules_duration_seconds", "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
+      "kubeproxy_sync_proxy_rules_last_timestamp_seconds", "kubeproxy_network_programming_duration_seconds",
+      "kubeproxy_conntrack_reconciler_sync_duration_seconds", "kubeproxy_conntrack_reconciler_deleted_entries_total"};
+  if (mode == "nftables") {
+    names.push_back("kubeproxy_sync_proxy_rules_nftables_sync_failures_total");
+    names.push_back("kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total");
+  } else {
+    names.push_back("kubeproxy_sync_proxy_rules_iptables_restore_failures_total");
+    if (mode == "iptables") names.push_back("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total");
+  }
+  for (const char* n : names) m.touch(n, fam);
 }
 
 }  // namespace kproxy::daemon

@@ -28,6 +28,9 @@ class Metrics {
   void describe(const std::string& name, const std::string& type, const std::string& help,
                 std::vector<double> buckets = {}, bool vec = false);
 
+  // Creates the series at zero if it does not exist yet (a labelled metric exposed from the start).
+  void touch(const std::string& name, const Labels& labels);
+
   // Prometheus text format 0.0.4.
   std::string exposition() const;
   double value(const std::string& name, const Labels& labels = {}) const;
@@ -54,5 +57,8 @@ class Metrics {
 // kube-proxy's metrics as its RegisterMetrics registers them for `mode` ("iptables", "ipvs",
 // "nftables"): the core ones for every mode, and each mode's own.
 void describeProxyMetrics(Metrics& m, const std::string& mode = "iptables");
+// The ip_family series of `family` ("IPv4", "IPv6") created at zero, so that a family's
+// counters and histograms are exposed from the start.
+void perFamilyMetrics(Metrics& m, const std::string& mode, const std::string& family);
 
 }  // namespace kproxy::daemon

@@ -41,12 +41,15 @@ namespace {
 double unixSeconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
+Metrics::Labels familyLabel(model::IPFamily f) { return {{"ip_family", model::familyName(f)}}; }
 }  // namespace
 
 void ProxyDaemon::start() {
   // As kube-proxy: healthy at start, so that a slow first listing does not fail the probe.
   if (health_)
     for (const auto& fb : backends_) health_->updated(fb.family, std::chrono::system_clock::now());
+  if (metrics_)
+    for (const auto& fb : backends_) perFamilyMetrics(*metrics_, fb.backend->mode(), model::familyName(fb.family));
   source_->start([this](watch::SourceBatch b) { onBatch(std::move(b)); });
   armCanary();
 }
@@ -94,7 +97,9 @@ void ProxyDaemon::onBatch(watch::SourceBatch b) {
     auto wall = std::chrono::system_clock::now();
     if (health_)
       for (const auto& fb : backends_) health_->queued(fb.family, wall);
-    if (metrics_) metrics_->gaugeSet("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", unixSeconds(wall));
+    if (metrics_)
+      for (const auto& fb : backends_)
+        metrics_->gaugeSet("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", unixSeconds(wall), familyLabel(fb.family));
   }
   arm();
 }
@@ -167,12 +172,15 @@ void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
   auto wallNow = std::chrono::system_clock::now();
   if (ok) {
     unapplied_.clear();
-    // Network programming latency: from each change's trigger time to rules in the kernel.
+    // Network programming latency: from each change's trigger time to rules in the kernel, one
+    // observation per family as upstream's per-family proxiers make them.
     for (auto t : unappliedTriggers_) {
       // A trigger time in the future (clock skew, or a hostile annotation) has no latency to report.
       if (t > wallNow) continue;
       double seconds = std::chrono::duration<double>(wallNow - t).count();
-      if (metrics_) metrics_->observe("kubeproxy_network_programming_duration_seconds", seconds);
+      if (metrics_)
+        for (const auto& fb : backends_)
+          metrics_->observe("kubeproxy_network_programming_duration_seconds", seconds, familyLabel(fb.family));
       log::v(4, "network programming latency " + ms(seconds));
     }
     unappliedTriggers_.clear();
@@ -182,52 +190,51 @@ void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
     nodeInfo_.reset();  // the retry hands the Node's information over again, in a full sync
   }
   if (metrics_) {
-    bool full = !reports.empty() && reports.front().full;
-    double seconds = 0;
-    for (const auto& r : reports) seconds += r.totalSeconds;
-    metrics_->observe("kubeproxy_sync_proxy_rules_duration_seconds", seconds);
-    metrics_->observe(full ? "kubeproxy_sync_full_proxy_rules_duration_seconds"
-                           : "kubeproxy_sync_partial_proxy_rules_duration_seconds",
-                      seconds);
-    if (!ok) {
-      // Charged to the mode's own counter, as upstream's proxiers do.
-      const std::string mode = backends_.empty() ? "iptables" : backends_.front().backend->mode();
-      if (mode == "nftables") {
-        metrics_->counterAdd("kubeproxy_sync_proxy_rules_nftables_sync_failures_total", 1);
-      } else {
-        metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", 1);
-        if (!full && mode == "iptables")
-          metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", 1);
-      }
-    } else {
-      metrics_->gaugeSet("kubeproxy_sync_proxy_rules_last_timestamp_seconds", unixSeconds(wallNow));
-      const bool iptablesMode = !backends_.empty() && std::string(backends_.front().backend->mode()) == "iptables";
-      if (iptablesMode) {  // upstream registers these in iptables mode only
-        std::map<std::string, double> total, last;
-        for (const auto& r : reports) {
-          for (const auto& [table, n] : r.ruleCounts) total[table] += static_cast<double>(n);
-          for (const auto& [table, n] : r.rulesWritten) last[table] += static_cast<double>(n);
+    // Per IP family, as the metric reference of kube-proxy 1.37 labels them (ip_family).
+    const std::string mode = backends_.empty() ? "iptables" : backends_.front().backend->mode();
+    for (size_t i = 0; i < reports.size() && i < backends_.size(); ++i) {
+      const auto& r = reports[i];
+      const Metrics::Labels fam = familyLabel(backends_[i].family);
+      metrics_->observe("kubeproxy_sync_proxy_rules_duration_seconds", r.totalSeconds, fam);
+      metrics_->observe(r.full ? "kubeproxy_sync_full_proxy_rules_duration_seconds"
+                               : "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+                        r.totalSeconds, fam);
+      if (!r.ok) {
+        // Charged to the mode's own counter, as upstream's proxiers do.
+        if (mode == "nftables") {
+          metrics_->counterAdd("kubeproxy_sync_proxy_rules_nftables_sync_failures_total", 1, fam);
+        } else {
+          metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", 1, fam);
+          if (!r.full && mode == "iptables")
+            metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", 1, fam);
         }
-        for (const auto& [table, n] : total) metrics_->gaugeSet("kubeproxy_sync_proxy_rules_iptables_total", n, {{"table", table}});
-        for (const auto& [table, n] : last) metrics_->gaugeSet("kubeproxy_sync_proxy_rules_iptables_last", n, {{"table", table}});
+        continue;
       }
+      metrics_->gaugeSet("kubeproxy_sync_proxy_rules_last_timestamp_seconds", unixSeconds(wallNow), fam);
+      if (mode == "iptables") {  // upstream registers these in iptables mode only
+        for (const auto& [table, n] : r.ruleCounts)
+          metrics_->gaugeSet("kubeproxy_sync_proxy_rules_iptables_total", static_cast<double>(n),
+                             {fam.front(), {"table", table}});
+        for (const auto& [table, n] : r.rulesWritten)
+          metrics_->gaugeSet("kubeproxy_sync_proxy_rules_iptables_last", static_cast<double>(n),
+                             {fam.front(), {"table", table}});
+      }
+      // As kube-proxy: service ports with endpoints, a Local policy, and none of them here.
+      double internal = 0, external = 0;
+      if (auto applied = backends_[i].backend->applied())
+        for (const auto& p : applied->ports) {
+          if (!p.hasAnyEndpoints || !p.localEndpoints.empty()) continue;
+          internal += p.internalPolicyLocal;
+          external += p.externalPolicyLocal && p.externallyAccessible();
+        }
+      metrics_->gaugeSet("kubeproxy_sync_proxy_rules_no_local_endpoints_total", internal,
+                         {fam.front(), {"traffic_policy", "internal"}});
+      metrics_->gaugeSet("kubeproxy_sync_proxy_rules_no_local_endpoints_total", external,
+                         {fam.front(), {"traffic_policy", "external"}});
     }
     metrics_->gaugeSet("kubeproxy_sync_proxy_rules_service_changes_pending", ok ? 0 : static_cast<double>(unapplied_.size()));
     metrics_->gaugeSet("kubeproxy_sync_proxy_rules_endpoint_changes_pending",
                        static_cast<double>(state_.pendingEndpointChanges() + unappliedEndpointChanges_));
-    if (ok) {
-      // As kube-proxy: service ports with endpoints, a Local policy, and none of them here.
-      double internal = 0, external = 0;
-      for (const auto& fb : backends_)
-        if (auto applied = fb.backend->applied())
-          for (const auto& p : applied->ports) {
-            if (!p.hasAnyEndpoints || !p.localEndpoints.empty()) continue;
-            internal += p.internalPolicyLocal;
-            external += p.externalPolicyLocal && p.externallyAccessible();
-          }
-      metrics_->gaugeSet("kubeproxy_sync_proxy_rules_no_local_endpoints_total", internal, {{"traffic_policy", "internal"}});
-      metrics_->gaugeSet("kubeproxy_sync_proxy_rules_no_local_endpoints_total", external, {{"traffic_policy", "external"}});
-    }
   }
   // Each family whose sync succeeded is up to date (upstream's per-proxier Updated()).
   if (health_)

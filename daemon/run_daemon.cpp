@@ -312,8 +312,13 @@ int runDaemon(const std::vector<std::string>& args) {
       log::info("serving on " + address);
     }
   }
-  daemon.setPostSyncHook([](const dataplane::DesiredState* before, const dataplane::DesiredState& now) {
-    cleanStaleUdpConntrack(before, now);
+  daemon.setPostSyncHook([&metrics](const dataplane::DesiredState* before, const dataplane::DesiredState& now) {
+    auto start = std::chrono::steady_clock::now();
+    size_t deleted = cleanStaleUdpConntrack(before, now);
+    const Metrics::Labels fam = {{"ip_family", model::familyName(now.family)}};
+    metrics.observe("kubeproxy_conntrack_reconciler_sync_duration_seconds",
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), fam);
+    if (deleted) metrics.counterAdd("kubeproxy_conntrack_reconciler_deleted_entries_total", static_cast<double>(deleted), fam);
   });
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -55,8 +55,9 @@ if grep -q '^HTTP/1.0 200' <<<"$out" && grep -q '"healthy":true' <<<"$out" && gr
   ok "/healthz on the node IP: 200 with kube-proxy's JSON"
 else bad "/healthz: $out"; fi
 out=$(http_get 127.0.0.1 10249 /metrics)
-if grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="0.001"}' <<<"$out" &&
-   grep -q '^kubeproxy_sync_full_proxy_rules_duration_seconds_count [1-9]' <<<"$out"; then
+if grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family="IPv4",le="0.001"}' <<<"$out" &&
+   grep -q '^kubeproxy_sync_full_proxy_rules_duration_seconds_count{ip_family="IPv4"} [1-9]' <<<"$out" &&
+   grep -q '^kubeproxy_sync_proxy_rules_iptables_total{ip_family="IPv4",table="nat"} [1-9]' <<<"$out"; then
   ok "/metrics on 127.0.0.1:10249 has the sync histograms"
 else bad "/metrics: $(head -c 300 <<<"$out")"; fi
 v6=$(ip netns exec "$(topo_ns node)" "ip6tables-$backend-save" -t nat 2>/dev/null || true)
@@ -77,7 +78,7 @@ ip netns exec "$(topo_ns node)" "iptables-$backend" -t nat -A FOREIGN-HOLD -j "$
 sleep 1.5
 out=$(from client tcp 10.96.0.83 80 5)
 answered=$(( $(count pod-1 "$out") + $(count pod-2 "$out") ))
-failures=$(http_get 127.0.0.1 10249 /metrics | awk '$1 == "kubeproxy_sync_proxy_rules_iptables_restore_failures_total" {print $2}')
+failures=$(http_get 127.0.0.1 10249 /metrics | awk '$1 == "kubeproxy_sync_proxy_rules_iptables_restore_failures_total{ip_family=\"IPv4\"}" {print $2}')
 if grep -q 'failed, previous rules stay in place' "$log" && [ "$answered" = 5 ] && [ "${failures:-0}" -ge 1 ]; then
   ok "failed restore logged and counted ($failures), traffic still served ($(tr '\n' ' ' <<<"$out"))"
 else bad "failed restore: log $(grep -c failed "$log") failures, traffic '$out'"; fi

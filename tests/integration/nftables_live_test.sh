@@ -90,7 +90,7 @@ sleep 1.5
 out=$(from client tcp 10.96.0.80 80 10)
 # Charged to nftables mode's own counter, as upstream (iptables' is not registered in this mode).
 metrics=$(http_get 127.0.0.1 10249 /metrics)
-failures=$(awk '$1 == "kubeproxy_sync_proxy_rules_nftables_sync_failures_total" {print $2}' <<<"$metrics")
+failures=$(awk '$1 == "kubeproxy_sync_proxy_rules_nftables_sync_failures_total{ip_family=\"IPv4\"}" {print $2}' <<<"$metrics")
 if grep -q 'failed, previous rules stay in place' "$log" && [ "$(count pod-1 "$out")" = 10 ] && [ "${failures:-0}" -ge 1 ] &&
    ! grep -q iptables_restore_failures <<<"$metrics"; then
   ok "refused transaction logged and counted in ..._nftables_sync_failures_total ($failures), other Services still served"

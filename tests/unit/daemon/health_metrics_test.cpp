@@ -73,29 +73,35 @@ TEST(Metrics, RegisteredPerModeAndExposedAtZeroLikeTheGoClient) {
   auto text = [](const std::string& mode) {
     Metrics m;
     describeProxyMetrics(m, mode);
+    perFamilyMetrics(m, mode, "IPv4");
     return m.exposition();
   };
   const std::string nft = text("nftables"), ipt = text("iptables"), ipvs = text("ipvs");
-  for (const char* line : {"kubeproxy_sync_proxy_rules_nftables_sync_failures_total 0\n",
-                           "kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total 0\n",
-                           "kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.001\"} 0\n",
-                           "kubeproxy_sync_proxy_rules_duration_seconds_count 0\n",
-                           "kubeproxy_network_programming_duration_seconds_count 0\n",
+  // ip_family as kube-proxy 1.37's metric reference lists it; the change counters have none.
+  for (const char* line : {"kubeproxy_sync_proxy_rules_nftables_sync_failures_total{ip_family=\"IPv4\"} 0\n",
+                           "kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total{ip_family=\"IPv4\"} 0\n",
+                           "kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.001\"} 0\n",
+                           "kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"} 0\n",
+                           "kubeproxy_network_programming_duration_seconds_count{ip_family=\"IPv4\"} 0\n",
+                           "kubeproxy_conntrack_reconciler_sync_duration_seconds_count{ip_family=\"IPv4\"} 0\n",
+                           "kubeproxy_conntrack_reconciler_deleted_entries_total{ip_family=\"IPv4\"} 0\n",
                            "kubeproxy_sync_proxy_rules_endpoint_changes_total 0\n",
-                           "kubeproxy_sync_proxy_rules_last_timestamp_seconds 0\n"})
+                           "kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv4\"} 0\n"})
     EXPECT_NE(nft.find(line), std::string::npos) << line << " not in:\n" << nft;
   EXPECT_EQ(nft.find("iptables_restore_failures"), std::string::npos);
   EXPECT_EQ(nft.find("kubeproxy_proxy_healthz_total"), std::string::npos) << "a labelled metric appears once used";
-  EXPECT_NE(ipt.find("kubeproxy_sync_proxy_rules_iptables_restore_failures_total 0\n"), std::string::npos);
-  EXPECT_NE(ipt.find("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total 0\n"), std::string::npos);
+  EXPECT_NE(ipt.find("kubeproxy_sync_proxy_rules_iptables_restore_failures_total{ip_family=\"IPv4\"} 0\n"), std::string::npos);
+  EXPECT_NE(ipt.find("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total{ip_family=\"IPv4\"} 0\n"),
+            std::string::npos);
   EXPECT_EQ(ipt.find("nftables"), std::string::npos);
-  EXPECT_NE(ipvs.find("kubeproxy_sync_proxy_rules_iptables_restore_failures_total 0\n"), std::string::npos);
+  EXPECT_NE(ipvs.find("kubeproxy_sync_proxy_rules_iptables_restore_failures_total{ip_family=\"IPv4\"} 0\n"), std::string::npos);
   EXPECT_EQ(ipvs.find("partial_restore_failures"), std::string::npos);
 }
 
 TEST(Metrics, ExpositionParsesBackWithUpstreamNamesTypesAndBuckets) {
   Metrics m;
   describeProxyMetrics(m);
+  perFamilyMetrics(m, "iptables", "IPv4");
   m.observe("kubeproxy_sync_proxy_rules_duration_seconds", 0.003);
   m.observe("kubeproxy_sync_proxy_rules_duration_seconds", 0.5);
   m.counterAdd("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", 1);
