@@ -187,6 +187,28 @@ void describeProxyMetrics(Metrics& m, const std::string& mode) {
              {}, kVec);
 }
 
+#if defined(__aarch64__)
+constexpr const char* kPlatform = "linux/arm64";
+#else
+constexpr const char* kPlatform = "linux/amd64";
+#endif
+
+void describeBuildInfo(Metrics& m, const std::string& kproxyVersion, const std::string& kubeVersion) {
+  m.describe("kubernetes_build_info", "gauge",
+             "A metric with a constant '1' value labeled by major, minor, git version, git commit, git tree state, build "
+             "date, Go version, and compiler from which Kubernetes was built, and platform on which it is running.",
+             {}, true);
+  std::string major, minor;  // "v1.37.0" -> 1, 37
+  if (auto dot = kubeVersion.find('.'); kubeVersion.size() > 1 && dot != std::string::npos) {
+    major = kubeVersion.substr(1, dot - 1);
+    minor = kubeVersion.substr(dot + 1, kubeVersion.find('.', dot + 1) - dot - 1);
+  }
+  m.gaugeSet("kubernetes_build_info", 1,
+             {{"build_date", __DATE__}, {"compiler", "gcc"}, {"git_commit", ""}, {"git_tree_state", ""},
+              {"git_version", kubeVersion + "+kproxy." + kproxyVersion}, {"go_version", "none (C++)"},
+              {"major", major}, {"minor", minor}, {"platform", kPlatform}});
+}
+
 void perFamilyMetrics(Metrics& m, const std::string& mode, const std::string& family) {
   const Metrics::Labels fam = {{"ip_family", family}};
   std::vector<const char*> names = {

@@ -57,6 +57,9 @@ class Metrics {
 // kube-proxy's metrics as its RegisterMetrics registers them for `mode` ("iptables", "ipvs",
 // "nftables"): the core ones for every mode, and each mode's own.
 void describeProxyMetrics(Metrics& m, const std::string& mode = "iptables");
+// kubernetes_build_info (gauge 1) with component-base's labels: git_version is the kube-proxy
+// release kproxy follows with kproxy's version as build metadata ("v1.37.0+kproxy.0.16.0").
+void describeBuildInfo(Metrics& m, const std::string& kproxyVersion, const std::string& kubeVersion);
 // The ip_family series of `family` ("IPv4", "IPv6") created at zero, so that a family's
 // counters and histograms are exposed from the start.
 void perFamilyMetrics(Metrics& m, const std::string& mode, const std::string& family);

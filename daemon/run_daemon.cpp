@@ -37,6 +37,7 @@
 #include "dataplane/log.h"
 #include "watch/api_source.h"
 #include "watch/file_source.h"
+#include "watch/yaml_json.h"
 
 namespace kproxy::daemon {
 
@@ -274,6 +275,7 @@ int runDaemon(const std::vector<std::string>& args) {
   daemon.setBindAddress(cfg.bindAddress);
   Metrics metrics;
   describeProxyMetrics(metrics, cfg.mode);
+  describeBuildInfo(metrics, kVersion, kKubeProxyVersion);
   describeProcessMetrics(metrics);
   ProxyHealth health(2 * cfg.syncPeriod());  // upstream: twice the active mode's sync period
   daemon.setObservers(&metrics, &health);
@@ -294,7 +296,16 @@ int runDaemon(const std::vector<std::string>& args) {
       return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition(), {}};
     }
     if (path == "/proxyMode") return {200, "text/plain; charset=utf-8", cfg.mode, {}};
-    return healthHandler(path);
+    // As upstream's metrics server: the generic healthz check ("ok", not the proxy's health),
+    // and /configz with the running configuration.
+    if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok", {{"X-Content-Type-Options", "nosniff"}}};
+    if (path == "/configz") {
+      auto docs = watch::parseYaml(configYaml(cfg));
+      nlohmann::json body = {{"kubeproxy.config.k8s.io", docs.documents.empty() ? nlohmann::json::object() : docs.documents.front()}};
+      return {200, "application/json", body.dump(), {}};
+    }
+    if (path == "/livez") return healthHandler(path);
+    return {404, "text/plain; charset=utf-8", "404 page not found\n", {}};
   };
   HttpServer healthServer(io, healthHandler), metricsServer(io, metricsHandler);
   for (auto [server, address] : {std::pair{&healthServer, cfg.healthzBindAddress},

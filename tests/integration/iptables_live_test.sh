@@ -60,6 +60,13 @@ if grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family="IPv4"
    grep -q '^kubeproxy_sync_proxy_rules_iptables_total{ip_family="IPv4",table="nat"} [1-9]' <<<"$out"; then
   ok "/metrics on 127.0.0.1:10249 has the sync histograms"
 else bad "/metrics: $(head -c 300 <<<"$out")"; fi
+# The metrics port as upstream's: /healthz is the generic "ok", /configz the running configuration.
+hz=$(http_get 127.0.0.1 10249 /healthz)
+cz=$(http_get 127.0.0.1 10249 /configz)
+if grep -q '^ok$' <<<"$(tail -1 <<<"$hz")" && grep -q '"kubeproxy.config.k8s.io":{' <<<"$cz" && grep -q '"syncPeriod":"3s"' <<<"$cz" &&
+   grep -q '^kubernetes_build_info{.*git_version="v1.37' <<<"$(http_get 127.0.0.1 10249 /metrics)"; then
+  ok "metrics port: /healthz ok, /configz with the file's iptables.syncPeriod, kubernetes_build_info"
+else bad "metrics port: healthz '$(tail -1 <<<"$hz")', configz '$(tail -c 200 <<<"$cz")'"; fi
 v6=$(ip netns exec "$(topo_ns node)" "ip6tables-$backend-save" -t nat 2>/dev/null || true)
 if grep -q -- '-d fd00:96::85/128 .*t/dual:http cluster IP' <<<"$v6" && grep -q -- '--to-destination \[fd00:244:1::2\]:8080' <<<"$v6"; then
   ok "dual-stack Service programmed in ip6tables too"

@@ -98,6 +98,16 @@ TEST(Metrics, RegisteredPerModeAndExposedAtZeroLikeTheGoClient) {
   EXPECT_EQ(ipvs.find("partial_restore_failures"), std::string::npos);
 }
 
+TEST(Metrics, KubernetesBuildInfoHasComponentBasesLabels) {
+  Metrics m;
+  describeBuildInfo(m, "0.16.0", "v1.37.0");
+  const std::string text = m.exposition();
+  EXPECT_NE(text.find("# TYPE kubernetes_build_info gauge\n"), std::string::npos) << text;
+  for (const char* part : {"git_version=\"v1.37.0+kproxy.0.16.0\"", "major=\"1\"", "minor=\"37\"", "platform=\"linux/"})
+    EXPECT_NE(text.find(part), std::string::npos) << part << " not in " << text;
+  EXPECT_NE(text.find("} 1\n"), std::string::npos);
+}
+
 TEST(Metrics, ExpositionParsesBackWithUpstreamNamesTypesAndBuckets) {
   Metrics m;
   describeProxyMetrics(m);
