@@ -38,6 +38,14 @@ void setBoth(Ctx& c, const std::string& v, bool& a, bool& b) {
 }
 
 void noEffect(Ctx&, const std::string&) {}
+// A bool flag kproxy has no use for: its value is still checked, as upstream's parser would.
+void checkedBool(Ctx& c, const std::string& v) {
+  bool b = false;
+  c.boolean(v, b);
+}
+void checkedQuantity(Ctx& c, const std::string& v) {
+  if (!isQuantity(v)) c.fail(v, "is not a quantity (like 512, 2Ki, 3M)");
+}
 
 const std::vector<FlagSpec>& buildTable() {
   static const std::vector<FlagSpec> table = {
@@ -201,23 +209,13 @@ const std::vector<FlagSpec>& buildTable() {
          }
        }},
       {"log-json-split-stream", FT::kBool, "false", "logging.options.json.splitStream", true, H::kNoEffect, "[Alpha] JSON errors to stderr, info to stdout.",
-       [](Ctx& c, const std::string& v) {
-         bool b = false;
-         c.boolean(v, b);
-       }},
+       checkedBool},
       {"log-json-info-buffer-size", FT::kQuantity, "0", "logging.options.json.infoBufferSize", true, H::kNoEffect, "[Alpha] Buffer for JSON info messages with split streams.",
-       [](Ctx& c, const std::string& v) {
-         if (!isQuantity(v)) c.fail(v, "is not a quantity (like 512, 2Ki, 3M)");
-       }},
+       checkedQuantity},
       {"log-text-split-stream", FT::kBool, "false", "logging.options.text.splitStream", true, H::kNoEffect, "[Alpha] Text errors to stderr, info to stdout.",
-       [](Ctx& c, const std::string& v) {
-         bool b = false;
-         c.boolean(v, b);
-       }},
+       checkedBool},
       {"log-text-info-buffer-size", FT::kQuantity, "0", "logging.options.text.infoBufferSize", true, H::kNoEffect, "[Alpha] Buffer for text info messages with split streams.",
-       [](Ctx& c, const std::string& v) {
-         if (!isQuantity(v)) c.fail(v, "is not a quantity (like 512, 2Ki, 3M)");
-       }},
+       checkedQuantity},
       {"version", FT::kString, "false", "", true, H::kSupported, "Print kproxy's version and the kube-proxy version it follows, and exit (--version=raw: as JSON).",
        [](Ctx& c, const std::string& v) {
          if (v == "raw") c.flags.version = "raw";
@@ -228,23 +226,14 @@ const std::vector<FlagSpec>& buildTable() {
       {"machine-id-file", FT::kString, "/etc/machine-id,/var/lib/dbus/machine-id", "", true, H::kNoEffect, "cadvisor's machine id files; kproxy reads none.", noEffect},
       // Windows' flags (kube-proxy's Windows build): nothing to do on Linux.
       {"windows-service", FT::kBool, "false", "windowsRunAsService", true, H::kNoEffect, "Windows only.",
-       [](Ctx& c, const std::string& v) {
-         bool b = false;
-         c.boolean(v, b);
-       }},
+       checkedBool},
       {"source-vip", FT::kString, "", "winkernel.sourceVip", true, H::kNoEffect, "Windows only.", noEffect},
       {"network-name", FT::kString, "", "winkernel.networkName", true, H::kNoEffect, "Windows only.", noEffect},
       {"enable-dsr", FT::kBool, "false", "winkernel.enableDSR", true, H::kNoEffect, "Windows only.",
-       [](Ctx& c, const std::string& v) {
-         bool b = false;
-         c.boolean(v, b);
-       }},
+       checkedBool},
       {"root-hns-endpoint-name", FT::kString, "", "winkernel.rootHnsEndpointName", true, H::kNoEffect, "Windows only.", noEffect},
       {"forward-healthcheck-vip", FT::kBool, "false", "winkernel.forwardHealthCheckVip", true, H::kNoEffect, "Windows only.",
-       [](Ctx& c, const std::string& v) {
-         bool b = false;
-         c.boolean(v, b);
-       }},
+       checkedBool},
       // kproxy's own.
       {"manifests", FT::kString, "", "", true, H::kKproxy, "Instead of an API server: Services, EndpointSlices and Nodes from manifests in this directory, following changes.",
        [](Ctx& c, const std::string& v) { c.flags.manifests = v; }},

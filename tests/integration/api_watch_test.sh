@@ -34,13 +34,6 @@ http_get() {
   ip netns exec "$(topo_ns node)" timeout 5 bash -c \
     "exec 3<>/dev/tcp/$1/$2 && printf 'GET $3 HTTP/1.0\r\n\r\n' >&3 && cat <&3" 2>/dev/null || true
 }
-# until SECONDS COMMAND...: retries COMMAND every 0.1 s.
-until_ok() {
-  local deadline=$((SECONDS + $1))
-  shift
-  while [ $SECONDS -lt $deadline ]; do "$@" && return 0; sleep 0.1; done
-  return 1
-}
 has_rule() { grep -q -- "$1" <<<"$(topo_save nat)"; }
 no_rule() { ! has_rule "$1"; }
 answers() { # IP POD...: 30 connections all answered, each listed pod answers, no other does

@@ -23,12 +23,6 @@ LIVE_TAG=dropin
 log="$work/kproxy.log"
 . "$here/live_lib.sh"
 in_node() { ip netns exec "$(topo_ns node)" "$@"; }
-until_ok() { # SECONDS COMMAND...
-  local deadline=$((SECONDS + $1))
-  shift
-  while [ $SECONDS -lt $deadline ]; do "$@" && return 0; sleep 0.1; done
-  return 1
-}
 answers_on() { # IP PORT: all of 12 connections from the client answered by a pod
   local out
   out=$(from client tcp "$1" "$2" 12 --timeout-ms 1000)
@@ -176,41 +170,9 @@ api_kubeconfig "$work" "$work/kubeconfig"
   printf ']}\n'
 } | api_apply >/dev/null
 master="https://127.0.0.1:$API_PORT"
-eks_config() {
-  cat <<CFG
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-bindAddress: 0.0.0.0
-clientConnection:
-  acceptContentTypes: ""
-  burst: 10
-  contentType: application/vnd.kubernetes.protobuf
-  kubeconfig: $work/kubeconfig
-  qps: 5
-clusterCIDR: "10.244.0.0/16"
-configSyncPeriod: 15m0s
-conntrack:
-  maxPerCore: 32768
-  min: 131072
-  tcpCloseWaitTimeout: 1h0m0s
-  tcpEstablishedTimeout: 24h0m0s
-enableProfiling: false
-healthzBindAddress: 0.0.0.0:10256
-hostnameOverride: ""
-iptables:
-  masqueradeAll: false
-  masqueradeBit: 14
-  minSyncPeriod: 0s
-  syncPeriod: 30s
-kind: KubeProxyConfiguration
-metricsBindAddress: 0.0.0.0:10249
-mode: "iptables"
-nodePortAddresses: null
-oomScoreAdj: -998
-portRange: ""
-udpIdleTimeout: 250ms
-CFG
-}
-eks_config >"$work/eks-config"
+# EKS' kube-proxy-config ConfigMap (shared with flags_test.cpp), its kubeconfig path replaced.
+sed "s|kubeconfig: /var/lib/kube-proxy/kubeconfig|kubeconfig: $work/kubeconfig|; s|^clusterCIDR: \"\"|clusterCIDR: \"10.244.0.0/16\"|" \
+  "$here/fixtures/eks-kube-proxy-config.yaml" >"$work/eks-config"
 # deploy/kproxy.yaml: the DaemonSet's command and its ConfigMap's config.conf.
 ds_args=$(awk '/^      containers:/ {c = 1} c && /^        command:/ {k = 1; next} k && /^        - / {print $2; next} k {exit}' \
   "$here/../../deploy/kproxy.yaml")

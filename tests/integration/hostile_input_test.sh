@@ -28,12 +28,6 @@ LIVE_TAG=hostile
 log="$work/kproxy.log"
 . "$here/live_lib.sh"  # ok, bad, from, count, write
 in_node() { ip netns exec "$(topo_ns node)" "$@"; }
-until_ok() {
-  local deadline=$((SECONDS + $1))
-  shift
-  while [ $SECONDS -lt $deadline ]; do "$@" && return 0; sleep 0.1; done
-  return 1
-}
 healthz() { in_node curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:${1:-10256}/healthz" || true; }
 web_answers() { # 30 connections to web, all answered by its pods
   local out

@@ -82,6 +82,14 @@ topo_stop_kproxy() {
   wait "$KPROXY_PID" 2>/dev/null || true
 }
 
+# until_ok SECONDS COMMAND...: retries COMMAND every 0.1 s until it succeeds or time is up.
+until_ok() {
+  local deadline=$((SECONDS + $1))
+  shift
+  while [ $SECONDS -lt $deadline ]; do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+
 # topo_wait_output PATTERN SECONDS COMMAND...: until COMMAND's output shows PATTERN.
 topo_wait_output() {
   local pattern=$1 secs=$2

@@ -150,43 +150,12 @@ TEST(FlagTable, InstallersCommandLinesParse) {
                                    "--master=https://api.internal.example.k8s.local", "--oom-score-adj=-998", "--v=2"};
   // EKS' DaemonSet: a config file and the node name.
   std::vector<std::string> eks = {"--v=2", "--config=/var/lib/kube-proxy-config/config", "--hostname-override=ip-10-0-1-5.ec2.internal"};
+  // EKS' kube-proxy-config ConfigMap, as the live test (root.dropin) also uses it.
   auto eksConfig = [](const std::string&) -> Result<std::string> {
-    return std::string(R"(apiVersion: kubeproxy.config.k8s.io/v1alpha1
-bindAddress: 0.0.0.0
-clientConnection:
-  acceptContentTypes: ""
-  burst: 10
-  contentType: application/vnd.kubernetes.protobuf
-  kubeconfig: /var/lib/kube-proxy/kubeconfig
-  qps: 5
-clusterCIDR: ""
-configSyncPeriod: 15m0s
-conntrack:
-  maxPerCore: 32768
-  min: 131072
-  tcpCloseWaitTimeout: 1h0m0s
-  tcpEstablishedTimeout: 24h0m0s
-enableProfiling: false
-healthzBindAddress: 0.0.0.0:10256
-hostnameOverride: ""
-iptables:
-  masqueradeAll: false
-  masqueradeBit: 14
-  minSyncPeriod: 0s
-  syncPeriod: 30s
-ipvs:
-  excludeCIDRs: null
-  minSyncPeriod: 0s
-  scheduler: ""
-  syncPeriod: 30s
-kind: KubeProxyConfiguration
-metricsBindAddress: 0.0.0.0:10249
-mode: "iptables"
-nodePortAddresses: null
-oomScoreAdj: -998
-portRange: ""
-udpIdleTimeout: 250ms
-)");
+    std::ifstream in(std::string(KPROXY_SOURCE_DIR) + "/tests/integration/fixtures/eks-kube-proxy-config.yaml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
   };
   auto g = parseDaemonFlags(gke);
   ASSERT_TRUE(g) << g.error();
