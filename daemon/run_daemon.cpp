@@ -36,6 +36,7 @@
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
 #include "watch/api_source.h"
+#include "watch/event_recorder.h"
 #include "watch/file_source.h"
 #include "watch/yaml_json.h"
 
@@ -341,6 +342,22 @@ int runDaemon(const std::vector<std::string>& args) {
     metricsServer.stop();
     io.stop();
   });
+  // Kubernetes Events as upstream records them: Starting on the Node, and a health-check node
+  // port that cannot be bound on its Service (API source only: manifests have no server).
+  std::unique_ptr<watch::EventRecorder> events;
+  if (apiClient) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    events = std::make_unique<watch::EventRecorder>(watch::makeCurlHttpClient(*apiClient), host);
+    serviceHealth.onListenFailed([&events, node](const ServiceHealth& h, uint16_t port, const std::string& error) {
+      events->record({{"Service", h.service.namespace_, h.service.name, h.service.str()}, "Warning",
+                      "FailedToStartServiceHealthcheck", "Listen",
+                      "node " + node + " failed to start healthcheck \"" + h.service.str() + "\" on port " +
+                          std::to_string(port) + ": " + error});
+    });
+    events->record({{"Node", "", node, node}, "Normal", "Starting", "StartKubeProxy", ""});
+  }
+
   // As upstream: a change of the config file's content ends the process, so the DaemonSet
   // restarts it with the new file (a ConfigMap edit reaches every node).
   int exitCode = 0;

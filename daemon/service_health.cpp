@@ -52,8 +52,10 @@ void ServiceHealthServers::sync(const std::map<uint16_t, ServiceHealth>& wanted)
     });
     if (Status st = server->listen("0.0.0.0:" + std::to_string(port)); !st) {
       log::error("health check node port for " + h.service.str() + ": " + st.message() + "; retrying on next sync");
+      if (listenFailed_ && reported_.insert(port).second) listenFailed_(h, port, st.message());
       continue;
     }
+    reported_.erase(port);
     log::info("health check node port " + std::to_string(port) + " open for " + h.service.str());
     servers_.emplace(port, std::move(server));
   }

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,10 @@ class ServiceHealthServers {
   // Opens servers for new ports, closes those no longer wanted, updates counts. A port that
   // cannot be bound is logged and tried again on the next call.
   void sync(const std::map<uint16_t, ServiceHealth>& wanted);
+  // Told once per port that cannot be bound (until it is): upstream's FailedToStartServiceHealthcheck.
+  void onListenFailed(std::function<void(const ServiceHealth&, uint16_t port, const std::string& error)> fn) {
+    listenFailed_ = std::move(fn);
+  }
   size_t listening() const { return servers_.size(); }
 
  private:
@@ -41,6 +46,8 @@ class ServiceHealthServers {
   std::function<bool()> proxyHealthy_;
   std::shared_ptr<std::map<uint16_t, ServiceHealth>> state_ = std::make_shared<std::map<uint16_t, ServiceHealth>>();
   std::map<uint16_t, std::unique_ptr<HttpServer>> servers_;
+  std::function<void(const ServiceHealth&, uint16_t, const std::string&)> listenFailed_;
+  std::set<uint16_t> reported_;  // ports whose failure was told already
 };
 
 }  // namespace kproxy::daemon

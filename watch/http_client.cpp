@@ -78,6 +78,13 @@ class CurlHttpClient : public HttpClient {
     return r;
   }
 
+  HttpReply post(const std::string& target, const std::string& body, std::chrono::seconds timeout) override {
+    Transfer t;
+    t.limit = kMaxErrorBody;
+    t.postBody = &body;
+    return perform(target, timeout, t);
+  }
+
   void cancel() override { cancelled_ = true; }
 
  private:
@@ -88,6 +95,7 @@ class CurlHttpClient : public HttpClient {
     LineSplitter* splitter = nullptr;
     bool truncated = false;
     const std::atomic<bool>* cancelled = nullptr;
+    const std::string* postBody = nullptr;  // a POST of this JSON, else a GET
   };
 
   static size_t onData(char* ptr, size_t size, size_t n, void* user) {
@@ -198,6 +206,12 @@ class CurlHttpClient : public HttpClient {
       return reply;
     }
     curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+    if (t.postBody) {
+      curl_easy_setopt(c, CURLOPT_POST, 1L);
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, t.postBody->data());
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.postBody->size()));
+      headers = curl_slist_append(headers, "Content-Type: application/json");
+    }
     std::string auth = "Authorization: Bearer " + bearer;
     if (!bearer.empty()) headers = curl_slist_append(headers, auth.c_str());
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);

@@ -38,6 +38,14 @@ class HttpClient {
   // than kMaxLineBytes ends the stream (tooLarge): an event was lost, the stream is not to be
   // trusted, and a gzip bomb must not be inflated to its end.
   virtual HttpReply stream(const std::string& target, std::chrono::seconds idleTimeout, const LineFn& onLine) = 0;
+  // POST of a JSON `body` (an Event); the reply's body is kept. Clients that only read answer
+  // with an error.
+  virtual HttpReply post(const std::string& target, const std::string& body, std::chrono::seconds timeout) {
+    (void)target, (void)body, (void)timeout;
+    HttpReply r;
+    r.error = "POST is not supported by this client";
+    return r;
+  }
   // From any thread: the call in progress and every later one return promptly with an error.
   virtual void cancel() = 0;
 };

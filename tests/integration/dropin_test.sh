@@ -166,9 +166,14 @@ api_kubeconfig "$work" "$work/kubeconfig"
   printf '{"kind":"List","apiVersion":"v1","items":['
   printf '{"apiVersion":"v1","kind":"Node","metadata":{"name":"node1","labels":{"kubernetes.io/hostname":"node1"}},"status":{"addresses":[{"type":"InternalIP","address":"10.200.0.1"}]}},'
   printf '{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"t"},"spec":{"clusterIP":"10.96.0.80","clusterIPs":["10.96.0.80"],"type":"ClusterIP","ports":[{"name":"http","port":80,"protocol":"TCP","targetPort":8080}]}},'
-  printf '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","addressType":"IPv4","metadata":{"name":"web-a","namespace":"t","labels":{"kubernetes.io/service-name":"web"}},"endpoints":[{"addresses":["10.244.1.2"],"conditions":{"ready":true}},{"addresses":["10.244.2.2"],"conditions":{"ready":true}}],"ports":[{"name":"http","port":8080,"protocol":"TCP"}]}'
+  printf '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","addressType":"IPv4","metadata":{"name":"web-a","namespace":"t","labels":{"kubernetes.io/service-name":"web"}},"endpoints":[{"addresses":["10.244.1.2"],"conditions":{"ready":true}},{"addresses":["10.244.2.2"],"conditions":{"ready":true}}],"ports":[{"name":"http","port":8080,"protocol":"TCP"}]},'
+  # A LoadBalancer whose health-check node port another process holds (FailedToStartServiceHealthcheck).
+  printf '{"apiVersion":"v1","kind":"Service","metadata":{"name":"lbhc","namespace":"t"},"spec":{"clusterIP":"10.96.0.89","clusterIPs":["10.96.0.89"],"type":"LoadBalancer","externalTrafficPolicy":"Local","healthCheckNodePort":32009,"ports":[{"name":"http","port":80,"protocol":"TCP","targetPort":8080,"nodePort":30089}]}},'
+  printf '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","addressType":"IPv4","metadata":{"name":"lbhc-a","namespace":"t","labels":{"kubernetes.io/service-name":"lbhc"}},"endpoints":[{"addresses":["10.244.1.2"],"nodeName":"node1","conditions":{"ready":true}}],"ports":[{"name":"http","port":8080,"protocol":"TCP"}]}'
   printf ']}\n'
 } | api_apply >/dev/null
+in_node python3 -c 'import socket, time; s = socket.socket(); s.bind(("0.0.0.0", 32009)); s.listen(); time.sleep(600)' &
+TOPO_PIDS+=($!)
 master="https://127.0.0.1:$API_PORT"
 # EKS' kube-proxy-config ConfigMap (shared with flags_test.cpp), its kubeconfig path replaced.
 sed "s|kubeconfig: /var/lib/kube-proxy/kubeconfig|kubeconfig: $work/kubeconfig|; s|^clusterCIDR: \"\"|clusterCIDR: \"10.244.0.0/16\"|" \
@@ -198,6 +203,14 @@ for who in gke kops eks daemonset; do
 done
 grep -q 'udpIdleTimeout: unknown field, ignored' "$work/eks.log" && ok "EKS' old field udpIdleTimeout: warned, ignored" ||
   bad "no warning for udpIdleTimeout"
+# Events, as upstream records them, received by the API server: Starting on the Node (one per
+# start above), FailedToStartServiceHealthcheck on t/lbhc, reporting controller kube-proxy.
+events=$(ip netns exec "$(topo_ns node)" curl -sS -m 5 "http://127.0.0.1:$API_CONTROL/events")
+starting=$(python3 -c 'import json, sys; e = json.loads(sys.argv[1]); print(sum(1 for x in e if x["reason"] == "Starting" and x["regarding"]["kind"] == "Node" and x["regarding"]["name"] == "node1" and x["reportingController"] == "kube-proxy" and x["metadata"]["namespace"] == "default"))' "$events")
+hc=$(python3 -c 'import json, sys; e = json.loads(sys.argv[1]); print(sum(1 for x in e if x["reason"] == "FailedToStartServiceHealthcheck" and x["type"] == "Warning" and x["regarding"]["name"] == "lbhc" and x["metadata"]["namespace"] == "t" and "32009" in x["note"]))' "$events")
+if [ "$starting" -ge 4 ] && [ "$hc" -ge 1 ]; then
+  ok "Events: Starting on Node node1 ($starting, one per start), FailedToStartServiceHealthcheck on t/lbhc ($hc)"
+else bad "events: Starting $starting, FailedToStartServiceHealthcheck $hc: $(head -c 300 <<<"$events")"; fi
 
 # 4. The config file is a ConfigMap mount (..data symlink swapped on update): the same content
 #    again changes nothing; new content ends the process, rules left in place.

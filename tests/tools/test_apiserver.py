@@ -36,6 +36,7 @@ Control (plain HTTP on 127.0.0.1, --control-port-file), for tests:
            gzip-watch    watches of K answer a gzip stream of one 512 MiB line
            big-list      lists of Services also hold N headless Services with a B-byte annotation
   GET  /requests         every request: method, path, query, auth, header names; POST /clear-requests
+  GET  /events           the Events (events.k8s.io/v1) the proxy POSTed, as received
   GET  /state            resourceVersion, objects per kind, open watches per kind
 --state FILE persists objects and the version counter, so a killed server restarts where it was.
 """
@@ -148,6 +149,7 @@ class Store:
         self.compacted = 0     # a watch from a version below this gets 410 Expired
         self.generation = 0    # bumped by /drop: older streams are cut
         self.garbage = 0       # bumped by /garbage
+        self.events = []       # Events POSTed by the proxy (GET /events on the control port)
         self.garbage_seen = {} # kind -> the /garbage count its watches delivered (one watch each)
         self.hang = False
         self.hostile = {}      # /hostile: {"mode": ..., "kind": ..., "count": ..., "bytes": ...}
@@ -309,6 +311,35 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
     # --- the API
+    def do_POST(self):
+        """Events (events.k8s.io/v1): authenticated, checked for the fields kube-proxy sets, kept."""
+        store = self.server.store
+        url = urlparse(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(min(length, 1 << 20)) if length else b""
+        auth = self.authenticate()
+        with store.cv:
+            store.requests.append({"method": "POST", "path": url.path, "query": {}, "auth": auth or "rejected",
+                                   "contentType": self.headers.get("Content-Type", ""),
+                                   "headers": list(self.headers.keys())})
+        if auth is None:
+            return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+        parts = url.path.strip("/").split("/")
+        if len(parts) != 6 or parts[:4] != ["apis", "events.k8s.io", "v1", "namespaces"] or parts[5] != "events":
+            return self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
+        try:
+            ev = json.loads(body)
+            missing = [f for f in ("eventTime", "reportingController", "reportingInstance", "action", "reason",
+                                   "regarding", "type") if not ev.get(f)]
+            if ev.get("kind") != "Event" or ev.get("apiVersion") != "events.k8s.io/v1" or missing or \
+                    ev.get("metadata", {}).get("namespace") != parts[4]:
+                return self.send_json(422, status(422, "Invalid", "Event is invalid: %s" % (missing or "kind/namespace")))
+        except (ValueError, AttributeError):
+            return self.send_json(400, status(400, "BadRequest", "not JSON"))
+        with store.cv:
+            store.events.append(ev)
+        return self.send_json(201, ev)
+
     def do_GET(self):
         store = self.server.store
         url = urlparse(self.path)
@@ -526,6 +557,8 @@ class ControlHandler(BaseHTTPRequestHandler):
         with store.cv:
             if url.path == "/requests":
                 return self.reply(200, store.requests)
+            if url.path == "/events":
+                return self.reply(200, store.events)
             if url.path == "/state":
                 kinds = {}
                 for k in store.objects:
