@@ -98,7 +98,7 @@ const std::vector<FlagSpec>& buildTable() {
        }},
       // This node and the servers.
       {"hostname-override", FT::kString, "", "hostnameOverride", true, H::kSupported, "The name of this Node (default: the host name); lower-cased, as upstream.",
-       [](Ctx& c, const std::string& v) { c.flags.hostnameOverrideFlag = v.empty() ? std::string(" ") : v; }},
+       [](Ctx& c, const std::string& v) { c.flags.hostnameOverrideFlag = v; }},
       {"bind-address", FT::kIP, "0.0.0.0", "bindAddress", false, H::kSupported, "Overrides kproxy's idea of the node's primary IP (the name is historical: nothing binds to it).",
        [](Ctx& c, const std::string& v) {
          if (!net::parseIP(v)) c.fail(v, "is not an IP address");

@@ -191,6 +191,8 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
   // An address given without a port takes the default port, as upstream's IPPortVar.
   for (auto [addr, port] : {std::pair{&c.healthzBindAddress, "10256"}, std::pair{&c.metricsBindAddress, "10249"}})
     if (net::parseIP(*addr)) *addr = (addr->find(':') != std::string::npos ? "[" + *addr + "]" : *addr) + ":" + port;
+  // As upstream: an empty value is no override (a DaemonSet's $(NODE_NAME) that expanded to
+  // nothing), one of blanks only is an error.
   if (!f.hostnameOverrideFlag.empty()) {
     std::string h = f.hostnameOverrideFlag;
     h.erase(0, h.find_first_not_of(" \t\n"));

@@ -264,6 +264,9 @@ TEST(ProxyConfig, WithAConfigFileOnlyTheFlagsUpstreamHonoursApplyTheRestAreWarne
   EXPECT_NE(lenient.value().warnings[0].find("bogus: unknown field, ignored"), std::string::npos);
   EXPECT_EQ(lenient.value().configText, "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nbogus: 1\n");
   EXPECT_FALSE(parseDaemonFlags({"--config", "x", "--hostname-override", "  "}, read));
+  auto empty = parseDaemonFlags({"--config", "x", "--hostname-override="}, read);
+  ASSERT_TRUE(empty) << empty.error();
+  EXPECT_EQ(empty.value().config.hostnameOverride, "from-file");  // empty: no override, as upstream
 }
 
 TEST(ProxyConfig, LoggingFormatAndVerbosityFromTheFileAndFlags) {
