@@ -39,7 +39,9 @@ stop() { topo_stop_kproxy; }
 run() { # LOG ARGS...: kproxy in the node namespace (no flags added)
   local out=$1
   shift
-  in_node "$build/kproxy" "$@" >>"$out" 2>&1 &
+  # `ip netns exec` directly (it execs kproxy): $! is kproxy itself, so stop() ends it. Through a
+  # shell function, $! would be a subshell and kproxy would outlive the kill.
+  ip netns exec "$(topo_ns node)" "$build/kproxy" "$@" >>"$out" 2>&1 &
   KPROXY_PID=$!
   TOPO_PIDS+=("$KPROXY_PID")
 }
@@ -144,7 +146,7 @@ else bad "--init-only: exit $rc, route_localnet=$(in_node sysctl -n net.ipv4.con
 # /proc/sys read-only for it (in a mount namespace of its own): a sysctl it tried to write would
 # be a "cannot set" warning. nf_conntrack_max aside: outside the initial namespace the kernel
 # refuses it to --init-only as well.
-in_node unshare -m sh -c 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$@"' sh \
+ip netns exec "$(topo_ns node)" unshare -m sh -c 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$@"' sh \
   setpriv --bounding-set=-all,+net_admin,+net_raw --inh-caps=-all "$build/kproxy" --proxy-mode iptables \
   --iptables-backend nft --manifests "$work/manifests" --hostname-override node1 --cluster-cidr 10.244.0.0/16 \
   >>"$work/hardened.log" 2>&1 &
@@ -172,8 +174,13 @@ api_kubeconfig "$work" "$work/kubeconfig"
   printf '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","addressType":"IPv4","metadata":{"name":"lbhc-a","namespace":"t","labels":{"kubernetes.io/service-name":"lbhc"}},"endpoints":[{"addresses":["10.244.1.2"],"nodeName":"node1","conditions":{"ready":true}}],"ports":[{"name":"http","port":8080,"protocol":"TCP"}]}'
   printf ']}\n'
 } | api_apply >/dev/null
-in_node python3 -c 'import socket, time; s = socket.socket(); s.bind(("0.0.0.0", 32009)); s.listen(); time.sleep(600)' &
+# Started without a wrapping function or subshell, so that its PID is the process's own (cleanup
+# kills it), with no stdout of the test's to hold open (ctest would wait for it).
+ip netns exec "$(topo_ns node)" python3 -c 'import socket, time; s = socket.socket(); s.bind(("0.0.0.0", 32009)); s.listen(); time.sleep(240)' \
+  </dev/null >/dev/null 2>&1 &
 TOPO_PIDS+=($!)
+squatting() { [ -n "$(in_node ss -Hltn 'sport = :32009')" ]; }
+until_ok 5 squatting || bad "the process meant to hold port 32009 is not listening"
 master="https://127.0.0.1:$API_PORT"
 # EKS' kube-proxy-config ConfigMap (shared with flags_test.cpp), its kubeconfig path replaced.
 sed "s|kubeconfig: /var/lib/kube-proxy/kubeconfig|kubeconfig: $work/kubeconfig|; s|^clusterCIDR: \"\"|clusterCIDR: \"10.244.0.0/16\"|" \
@@ -210,7 +217,7 @@ starting=$(python3 -c 'import json, sys; e = json.loads(sys.argv[1]); print(sum(
 hc=$(python3 -c 'import json, sys; e = json.loads(sys.argv[1]); print(sum(1 for x in e if x["reason"] == "FailedToStartServiceHealthcheck" and x["type"] == "Warning" and x["regarding"]["name"] == "lbhc" and x["metadata"]["namespace"] == "t" and "32009" in x["note"]))' "$events")
 if [ "$starting" -ge 4 ] && [ "$hc" -ge 1 ]; then
   ok "Events: Starting on Node node1 ($starting, one per start), FailedToStartServiceHealthcheck on t/lbhc ($hc)"
-else bad "events: Starting $starting, FailedToStartServiceHealthcheck $hc: $(head -c 300 <<<"$events")"; fi
+else bad "events: Starting $starting, FailedToStartServiceHealthcheck $hc; port 32009: $(in_node ss -ltnp 'sport = :32009' | tail -n +2); $(grep -h 'health check node port\|32009' "$work"/gke.log | head -3)"; fi
 
 # 4. The config file is a ConfigMap mount (..data symlink swapped on update): the same content
 #    again changes nothing; new content ends the process, rules left in place.
@@ -240,5 +247,13 @@ set -e
 if [ "$rc" = 1 ] && grep -q 'configuration file .* changed; exiting' "$work/cm.log" && nat_has 't/web:http cluster IP'; then
   ok "a ConfigMap update with new content: exit 1 within 5 s (the DaemonSet restarts it), rules kept"
 else bad "after the config changed: exit $rc, $(tail -2 "$work/cm.log")"; fi
+
+# Every kproxy this test started was stopped by its PID (none left running in the namespace).
+kproxy_exe=$(readlink -f "$build/kproxy")
+left=0
+for p in $(ip netns pids "$(topo_ns node)" 2>/dev/null); do
+  if [ "$(readlink -f "/proc/$p/exe" 2>/dev/null || true)" = "$kproxy_exe" ]; then left=$((left + 1)); fi
+done
+[ "$left" = 0 ] && ok "no kproxy left running in the node namespace" || bad "$left kproxy processes still running"
 
 live_finish
