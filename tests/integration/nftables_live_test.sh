@@ -132,7 +132,8 @@ in_node nft add table ip foreign
 in_node nft add chain ip foreign keep '{ type filter hook input priority 0; }'
 in_node "$build/kproxy" --cleanup >>"$log" 2>&1
 in_node "$build/kproxy" cleanup >>"$log" 2>&1  # idempotent
-if [ -z "$(table)" ] && [ -z "$(table ip6)" ] && in_node nft list table ip foreign | grep -q 'chain keep'; then
+# (Captured first: under pipefail, grep -q closing the pipe early can fail nft with SIGPIPE.)
+if [ -z "$(table)" ] && [ -z "$(table ip6)" ] && grep -q 'chain keep' <<<"$(in_node nft list table ip foreign)"; then
   ok "cleanup removed both kube-proxy tables and kept the foreign one"
 else bad "cleanup: $(in_node nft list tables)"; fi
 

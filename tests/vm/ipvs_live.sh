@@ -28,6 +28,9 @@ dests() { ipvs | awk -v vs="$1" '$1 ~ /^(TCP|UDP|SCTP)$/ {cur = $2} $1 == "->" &
 # conntrack flush after it) follows the addition, and TCG can put seconds between them.
 dns_dests() { dests 10.96.0.10:53 | awk '{printf "%s%s", s, $1; s = ","} END {print ""}'; }
 dns_moved_wait() { topo_wait_output '^10.244.2.2:5353$' 10 dns_dests; }
+# web's change is in when pod-2 and pod-3 take no new connections: gone, or draining at weight 0.
+web_weighted() { dests 10.96.0.80:80 | awk '$3 != 0 {printf "%s%s", s, $1; s = ","} END {print ""}'; }
+web_moved_wait() { topo_wait_output '^10.244.1.2:8080$' 10 web_weighted; }
 
 topo_up "$build/kproxy-testserver"
 live_manifests
