@@ -1,8 +1,12 @@
 #include "daemon/http_server.h"
 
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <sstream>
 
@@ -103,7 +107,22 @@ std::string answerRaw(std::string_view request, const HttpServer::Handler& handl
 HttpServer::HttpServer(boost::asio::io_context& io, Handler handler)
     : handler_(std::move(handler)), acceptor_(io), retry_(io) {}
 
-Status HttpServer::listen(const std::string& address) {
+bool hostHasIPv6() {
+  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+std::string goListenAddress(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) return address;
+  std::string host = address.substr(0, colon);
+  if ((host == "0.0.0.0" || host.empty()) && hostHasIPv6()) return "[::]" + address.substr(colon);
+  return address;
+}
+
+Status HttpServer::listen(const std::string& address, bool v6only) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos) return Status::error("\"" + address + "\" is not IP:PORT");
   std::string host = address.substr(0, colon);
@@ -121,6 +140,8 @@ Status HttpServer::listen(const std::string& address) {
   tcp::endpoint ep(ip, static_cast<uint16_t>(port));
   acceptor_.open(ep.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  // Go listens on "::" for both families; Linux's default (bindv6only) may be changed.
+  if (!ec && ip.is_v6() && ip.is_unspecified()) acceptor_.set_option(boost::asio::ip::v6_only(v6only), ec);
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(boost::asio::socket_base::max_listen_connections, ec);  // floods wait, not fail
   if (ec) {

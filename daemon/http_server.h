@@ -33,6 +33,12 @@ struct HttpResponse {
 // synchronous face for tests and the fuzzer.
 std::string answerRaw(std::string_view request, const std::function<HttpResponse(const std::string&)>& handler);
 
+// Whether this network namespace can open IPv6 sockets.
+bool hostHasIPv6();
+// Go's listener on "0.0.0.0:PORT" (or ":PORT") is one dual-stack socket on "::": the same
+// address in Go's meaning, "[::]:PORT", where IPv6 exists; any other address unchanged.
+std::string goListenAddress(const std::string& address);
+
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const std::string& path)>;
@@ -40,8 +46,9 @@ class HttpServer {
   static constexpr size_t kMaxConnections = 512;
 
   HttpServer(boost::asio::io_context& io, Handler handler);
-  // "IP:PORT" (port 0 picks one). Logs and returns the error when the address cannot be bound.
-  Status listen(const std::string& address);
+  // "IP:PORT" (port 0 picks one; "[::]:PORT" is dual-stack unless `v6only`). Logs and returns
+  // the error when the address cannot be bound.
+  Status listen(const std::string& address, bool v6only = false);
   uint16_t port() const;
   void stop();
 

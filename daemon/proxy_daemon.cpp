@@ -240,8 +240,12 @@ void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
   if (health_)
     for (size_t i = 0; i < reports.size() && i < backends_.size(); ++i)
       if (reports[i].ok) health_->updated(backends_[i].family, std::chrono::system_clock::now());
-  if (ok && applied_ && !backends_.empty() && backends_.front().backend->applied())
-    applied_(*backends_.front().backend->applied());
+  if (ok && applied_) {
+    std::vector<const dataplane::DesiredState*> states;
+    for (const auto& fb : backends_)
+      if (const auto& s = fb.backend->applied()) states.push_back(s.get());
+    applied_(states, nodeInfo_ ? *nodeInfo_ : dataplane::NodeInfo{});
+  }
   for (size_t i = 0; i < reports.size(); ++i) {
     const auto& report = reports[i];
     std::string what = std::string(report.full ? "full" : "partial") + " sync (" +

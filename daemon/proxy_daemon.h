@@ -43,8 +43,10 @@ class ProxyDaemon {
   ~ProxyDaemon();
 
   void setPostSyncHook(PostSyncHook hook) { postSync_ = std::move(hook); }
-  // On the io thread after a successful sync, with the first family's state (health checks).
-  void setAppliedHook(std::function<void(const dataplane::DesiredState&)> hook) { applied_ = std::move(hook); }
+  // On the io thread after a successful sync, with every family's applied state and the Node's
+  // information the backends were given (health checks).
+  using AppliedHook = std::function<void(const std::vector<const dataplane::DesiredState*>&, const dataplane::NodeInfo&)>;
+  void setAppliedHook(AppliedHook hook) { applied_ = std::move(hook); }
   // Where syncs are reported (both optional; owned by the caller, outliving the daemon).
   void setObservers(Metrics* metrics, ProxyHealth* health) {
     metrics_ = metrics;
@@ -79,7 +81,7 @@ class ProxyDaemon {
   boost::asio::steady_timer canaryTimer_;
   boost::asio::thread_pool worker_{1};
   PostSyncHook postSync_;
-  std::function<void(const dataplane::DesiredState&)> applied_;
+  AppliedHook applied_;
   Metrics* metrics_ = nullptr;
   ProxyHealth* health_ = nullptr;
   bool syncing_ = false;

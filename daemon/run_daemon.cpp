@@ -281,7 +281,14 @@ int runDaemon(const std::vector<std::string>& args) {
   ProxyHealth health(2 * cfg.syncPeriod());  // upstream: twice the active mode's sync period
   daemon.setObservers(&metrics, &health);
   ServiceHealthServers serviceHealth(io, [&health] { return health.proxyHealthy(std::chrono::system_clock::now()); });
-  daemon.setAppliedHook([&](const dataplane::DesiredState& v4) { serviceHealth.sync(healthCheckPorts(v4)); });
+  // Health-check ports of both families, on the addresses nodePortAddresses gives (re-read each
+  // sync: the Node's primary IPs and the local addresses may change).
+  const bool ipv6 = hostHasIPv6();
+  daemon.setAppliedHook([&, ipv6](const std::vector<const dataplane::DesiredState*>& states, const dataplane::NodeInfo& node) {
+    std::vector<std::string> local = localAddresses(model::IPFamily::kIPv4), local6 = localAddresses(model::IPFamily::kIPv6);
+    local.insert(local.end(), local6.begin(), local6.end());
+    serviceHealth.sync(healthCheckPorts(states), healthCheckAddresses(cfg.effectiveNodePortAddresses(), node.primaryIPs, local, ipv6));
+  });
   auto healthHandler = [&](const std::string& path) -> HttpResponse {
     bool isHealthz = path == "/healthz";
     if (!isHealthz && path != "/livez") return {404, "text/plain; charset=utf-8", "404 page not found\n", {}};
@@ -314,7 +321,7 @@ int runDaemon(const std::vector<std::string>& args) {
     if (address.empty()) continue;
     // Like kube-proxy: a port that cannot be bound is logged and the proxy keeps working,
     // unless bindAddressHardFail asks it to exit.
-    if (Status st = server->listen(address); !st) {
+    if (Status st = server->listen(goListenAddress(address)); !st) {
       log::error(st.message());
       if (cfg.bindAddressHardFail) {
         std::cerr << "kproxy: " << st.message() << " (bindAddressHardFail)\n";

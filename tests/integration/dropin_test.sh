@@ -2,7 +2,8 @@
 # kproxy started as kube-proxy is started: installers' command lines (GKE, kops, EKS, our
 # DaemonSet) against a test API server, --init-only then a proxy with NET_ADMIN/NET_RAW only,
 # nftables mode's "primary" NodePort addresses from the Node object, the AllowServiceExternalIPs
-# gate, and the exit when the config file (a ConfigMap-style symlinked mount) changes.
+# gate, health-check node ports (IPv6, dual-stack, nodePortAddresses, 503 while syncs fail) and the
+# exit when the config file (a ConfigMap-style symlinked mount) changes.
 # Usage: dropin_test.sh BUILD_DIR. IP plan: topology.sh, plus 10.200.0.9 on the node's c0 (a
 # local address that is not the Node's primary IP); the API server on the node's 127.0.0.1.
 set -euo pipefail
@@ -158,6 +159,60 @@ if until_ok 15 nat_has 't/web:http cluster IP' && answers_on 10.96.0.80 80 &&
 else bad "hardened run: $(grep -E '^[EW]' "$work/hardened.log" | tail -3)"; fi
 stop
 clean_node
+
+# 2b. Health-check node ports as upstream 1.37 serves them: an IPv6-only Service has one too, the
+#     default is one dual-stack socket (Go's "0.0.0.0"), nodePortAddresses pick the addresses, and
+#     a proxy whose syncs fail answers 503 (serviceProxyHealthy false) even with local endpoints.
+#     The failure: an iptables-nft-restore in PATH that fails while $work/fail exists.
+mkdir -p "$work/bin"
+for tool in iptables-nft-restore ip6tables-nft-restore; do
+  printf '#!/bin/sh\n[ -e %s/fail ] && { echo "injected failure" >&2; exit 1; }\nexec %s "$@"\n' "$work" "$(command -v "$tool")" >"$work/bin/$tool"
+  chmod +x "$work/bin/$tool"
+done
+lbsvc() { # NAME FAMILY IP HCPORT NODEPORT ENDPOINT
+  printf 'kind: Service\nmetadata: {name: %s, namespace: t}\nspec:\n  type: LoadBalancer\n  ipFamilies: [%s]\n  clusterIP: "%s"\n  clusterIPs: ["%s"]\n  externalTrafficPolicy: Local\n  healthCheckNodePort: %s\n  ports: [{name: http, port: 80, targetPort: 8080, nodePort: %s}]\n---\nkind: EndpointSlice\nmetadata: {name: %s-1, namespace: t, labels: {kubernetes.io/service-name: %s}}\naddressType: %s\nendpoints: [{addresses: ["%s"], conditions: {ready: true}, nodeName: node1}]\nports: [{name: http, port: 8080}]\n' \
+    "$1" "$2" "$3" "$3" "$4" "$5" "$1" "$1" "$2" "$6"
+}
+lbsvc lb4 IPv4 10.96.0.91 32010 30091 10.244.1.2 | write lb4.yaml
+lbsvc lb6 IPv6 fd00:96::92 32011 30092 fd00:244:1::2 | write lb6.yaml
+hc() { # ADDRESS PORT: the HTTP status of the health-check port (000: no answer)
+  local url=http://$1:$2/
+  [[ $1 == *:* ]] && url="http://[$1]:$2/"
+  in_node curl -s -m 2 -o "$work/hc.body" -w '%{http_code}' "$url" 2>/dev/null || true  # 000: no answer
+}
+hc_is() { [ "$(hc "$1" "$2")" = "$3" ]; }
+listeners() { in_node ss -Hltn "sport = :$1" | awk '{print $4}' | sort | tr '\n' ' '; }
+PATH="$work/bin:$PATH" run "$log" --proxy-mode iptables --iptables-backend nft --manifests "$work/manifests" \
+  --hostname-override node1 --cluster-cidr 10.244.0.0/16,fd00:244::/48 --iptables-sync-period 2s --iptables-min-sync-period 0s
+if until_ok 15 hc_is ::1 32011 200 && grep -q '"name": "lb6"' "$work/hc.body" && hc_is 127.0.0.1 32011 200 &&
+   hc_is 10.200.0.1 32010 200 && hc_is ::1 32010 200 && [ "$(listeners 32011)" = "*:32011 " ]; then
+  ok "health-check ports: IPv6-only t/lb6 has one; one dual-stack socket per port (*:32011) answers IPv4 and IPv6"
+else bad "health-check ports by default: lb6 ::1 $(hc ::1 32011) 127.0.0.1 $(hc 127.0.0.1 32011), lb4 $(hc 10.200.0.1 32010); listeners $(listeners 32011)"; fi
+touch "$work/fail"
+{ service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2; } | write web.yaml
+unhealthy() { hc_is 10.200.0.1 32010 503; }
+if until_ok 15 unhealthy && grep -q '"serviceProxyHealthy": false' "$work/hc.body" && grep -q '"localEndpoints": 1' "$work/hc.body" &&
+   grep -q '^HTTP/1.0 503' <<<"$(http_get /healthz)" && grep -q 'injected failure' "$log"; then
+  ok "syncs failing for longer than 2 x sync period: t/lb4's health-check port 503 with its local endpoint (serviceProxyHealthy false), /healthz 503"
+else bad "proxy unhealthy: hc $(hc 10.200.0.1 32010) $(tr -d '\n\t' <"$work/hc.body" 2>/dev/null), healthz $(http_get /healthz | head -1)"; fi
+rm -f "$work/fail"
+if until_ok 15 hc_is 10.200.0.1 32010 200 && grep -q '"serviceProxyHealthy": true' "$work/hc.body"; then
+  ok "syncs succeed again: the health-check port answers 200"
+else bad "after recovery: hc $(hc 10.200.0.1 32010)"; fi
+stop
+clean_node
+# nodePortAddresses with IPv4 CIDRs only: IPv4 listens on the node's addresses inside them (not on
+# 127.0.0.1), IPv6 (no CIDR of its own: all of it, as upstream) on its own wildcard.
+PATH="$work/bin:$PATH" run "$log" --proxy-mode iptables --iptables-backend nft --manifests "$work/manifests" \
+  --hostname-override node1 --cluster-cidr 10.244.0.0/16,fd00:244::/48 --nodeport-addresses 10.200.0.0/24
+if until_ok 15 hc_is 10.200.0.9 32010 200 && hc_is 10.200.0.1 32010 200 && hc_is 127.0.0.1 32010 000 &&
+   hc_is ::1 32011 200 && [ "$(listeners 32010)" = "10.200.0.1:32010 10.200.0.9:32010 [::]:32010 " ]; then
+  ok "--nodeport-addresses 10.200.0.0/24: health-check ports on 10.200.0.1 and 10.200.0.9 and IPv6's [::], not on 127.0.0.1"
+else bad "nodePortAddresses health checks: listeners $(listeners 32010); 127.0.0.1 $(hc 127.0.0.1 32010), 10.200.0.9 $(hc 10.200.0.9 32010)"; fi
+stop
+clean_node
+rm -f "$work/manifests/lb4.yaml" "$work/manifests/lb6.yaml"
+{ service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2 3; } | write web.yaml
 
 # 3. Installers' command lines, against the test API server (their kubeconfig paths and server
 #    replaced by the test's; --hostname-override where the installer relies on the host name).

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <atomic>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -353,6 +356,138 @@ TEST(ServiceHealth, CountsReadyLocalEndpointsAndAnswersLikeKubeProxy) {
   EXPECT_NE(ok.body.find("\"namespace\": \"shop\""), std::string::npos);
   ports[32000].localEndpoints = 0;
   EXPECT_EQ(serviceHealthResponse(ports[32000], true).status, 503);
+}
+
+TEST(ServiceHealth, BothFamiliesPortsAndTheLargerLocalCount) {
+  dataplane::DesiredState v4, v6;
+  v6.family = model::IPFamily::kIPv6;
+  dataplane::ServicePortInfo p;
+  p.name.service = {"shop", "dual"};
+  p.healthCheckNodePort = 32000;
+  p.endpoints.resize(1);
+  p.endpoints[0].local = p.endpoints[0].ready = true;
+  v4.ports.push_back(p);
+  p.endpoints.resize(2);
+  p.endpoints[1].local = p.endpoints[1].ready = true;
+  v6.ports.push_back(p);
+  p.name.service = {"shop", "only6"};
+  p.healthCheckNodePort = 32001;
+  v6.ports.push_back(p);
+  auto ports = healthCheckPorts({&v4, &v6});
+  ASSERT_EQ(ports.size(), 2u) << "an IPv6-only Service has its health-check port too";
+  EXPECT_EQ(ports[32000].localEndpoints, 2);
+  EXPECT_EQ(ports[32001].service.name, "only6");
+}
+
+}  // namespace
+void PrintTo(const ListenAddress& a, std::ostream* os) { *os << a.ip << (a.v6only ? " (v6only)" : ""); }
+namespace {
+
+// Upstream's NodePortAddresses per family: no CIDR of a family (or a /0) matches all of it.
+TEST(ServiceHealth, ListenAddressesFollowNodePortAddresses) {
+  using LA = ListenAddress;
+  const std::vector<std::string> local = {"127.0.0.1", "10.200.0.1", "10.200.0.9", "192.168.5.5", "::1", "fd00:200::1"};
+  const std::vector<std::string> primary = {"10.200.0.1", "fd00:200::1"};
+  EXPECT_EQ(healthCheckAddresses({}, primary, local, true), (std::vector<LA>{{"::", false}})) << "one dual-stack socket";
+  EXPECT_EQ(healthCheckAddresses({}, primary, local, false), (std::vector<LA>{{"0.0.0.0", false}})) << "no IPv6 here";
+  EXPECT_EQ(healthCheckAddresses({"0.0.0.0/0", "::/0"}, primary, local, true), (std::vector<LA>{{"::", false}}));
+  // IPv4 CIDRs only: IPv4 on the matching addresses, IPv6 on its wildcard alone.
+  EXPECT_EQ(healthCheckAddresses({"10.200.0.0/24"}, primary, local, true),
+            (std::vector<LA>{{"::", true}, {"10.200.0.1", false}, {"10.200.0.9", false}}));
+  EXPECT_EQ(healthCheckAddresses({"10.200.0.0/24"}, primary, local, false),
+            (std::vector<LA>{{"10.200.0.1", false}, {"10.200.0.9", false}}));
+  EXPECT_EQ(healthCheckAddresses({"10.200.0.0/24", "fd00:200::/64"}, primary, local, true),
+            (std::vector<LA>{{"10.200.0.1", false}, {"10.200.0.9", false}, {"fd00:200::1", false}}));
+  EXPECT_EQ(healthCheckAddresses({"127.0.0.0/8", "::/0"}, primary, local, true),
+            (std::vector<LA>{{"::", true}, {"127.0.0.1", false}})) << "IPv4 loopback; IPv6 wildcard v6only";
+  EXPECT_EQ(healthCheckAddresses({"primary"}, primary, local, true),
+            (std::vector<LA>{{"10.200.0.1", false}, {"fd00:200::1", false}}));
+  EXPECT_EQ(healthCheckAddresses({"primary"}, {"10.200.0.1"}, local, true), (std::vector<LA>{{"::", true}, {"10.200.0.1", false}}))
+      << "no IPv6 primary IP: upstream matches all of IPv6";
+  EXPECT_EQ(healthCheckAddresses({"10.99.0.0/16"}, primary, local, false), (std::vector<LA>{})) << "nothing matches: no socket";
+}
+
+std::string get6(uint16_t port, const std::string& request) {
+  int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(port);
+  a.sin6_addr = in6addr_loopback;
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (fd >= 0) ::close(fd);
+    return "connect failed";
+  }
+  (void)!::write(fd, request.data(), request.size());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+uint16_t freePort() {
+  boost::asio::io_context io;
+  HttpServer s(io, [](const std::string&) { return HttpResponse{}; });
+  if (!s.listen("127.0.0.1:0")) return 0;
+  uint16_t p = s.port();
+  s.stop();
+  return p;
+}
+
+// Every address of the list answers for the port; one that cannot be bound leaves none open
+// (and is told once); the proxy's health is asked per request.
+TEST(ServiceHealth, ServersListenOnEveryAddressAndAnswerProxyHealth) {
+  if (!hostHasIPv6()) GTEST_SKIP() << "no IPv6 here";
+  boost::asio::io_context io;
+  std::atomic<bool> healthy{true};
+  ServiceHealthServers servers(io, [&] { return healthy.load(); });
+  int failures = 0;
+  servers.onListenFailed([&](const ServiceHealth&, uint16_t, const std::string&) { ++failures; });
+  const uint16_t port = freePort();
+  ASSERT_NE(port, 0);
+  std::map<uint16_t, ServiceHealth> wanted;
+  wanted[port] = {{"shop", "web"}, 2};
+  auto work = boost::asio::make_work_guard(io);  // no server open for a moment below
+  std::thread t([&] { io.run_for(std::chrono::seconds(10)); });
+  // The servers live on the io thread: every sync runs there, as in the daemon.
+  auto sync = [&](const std::map<uint16_t, ServiceHealth>& w, const std::vector<ListenAddress>& a) {
+    std::promise<void> done;
+    boost::asio::post(io, [&] { servers.sync(w, a); done.set_value(); });
+    done.get_future().wait();
+  };
+  sync(wanted, {{"127.0.0.1", false}, {"::1", false}});
+  EXPECT_EQ(servers.listening(), 1u);
+  const std::string req = "GET / HTTP/1.0\r\n\r\n";
+  std::string r4 = get(port, req), r6 = get6(port, req);
+  EXPECT_EQ(r4.rfind("HTTP/1.0 200", 0), 0u) << r4;
+  EXPECT_EQ(r6.rfind("HTTP/1.0 200", 0), 0u) << r6;
+  healthy = false;
+  r6 = get6(port, req);
+  EXPECT_EQ(r6.rfind("HTTP/1.0 503", 0), 0u) << r6;
+  EXPECT_NE(r6.find("\"serviceProxyHealthy\": false"), std::string::npos) << r6;
+  healthy = true;
+  // Another process holds the port on ::1: the IPv4 socket is closed again, nothing half-open.
+  boost::asio::io_context other;
+  HttpServer squatter(other, [](const std::string&) { return HttpResponse{}; });
+  sync({}, {{"127.0.0.1", false}, {"::1", false}});
+  ASSERT_TRUE(squatter.listen("[::1]:" + std::to_string(port)));
+  sync(wanted, {{"127.0.0.1", false}, {"::1", false}});
+  EXPECT_EQ(servers.listening(), 0u);
+  EXPECT_EQ(failures, 1);
+  EXPECT_EQ(get(port, req), "connect failed") << "the IPv4 half must not stay open";
+  squatter.stop();
+  // A dual-stack "::" socket answers both families.
+  sync(wanted, {{"::", false}});
+  EXPECT_EQ(servers.listening(), 1u);
+  r4 = get(port, req);
+  r6 = get6(port, req);
+  EXPECT_EQ(r4.rfind("HTTP/1.0 200", 0), 0u) << r4;
+  EXPECT_EQ(r6.rfind("HTTP/1.0 200", 0), 0u) << r6;
+  sync({}, {{"::", false}});
+  EXPECT_EQ(get(port, req), "connect failed");
+  io.stop();
+  t.join();
 }
 
 }  // namespace
