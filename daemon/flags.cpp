@@ -120,8 +120,10 @@ Result<DaemonFlags> parseDaemonFlags(const std::vector<std::string>& args,
       f.help = true;
       continue;
     }
-    if (name == "help-markdown") {  // README's flag table
-      f.helpMarkdown = true;
+    if (name == "help-markdown") {  // README's tables
+      f.helpMarkdown = hasValue ? value : "flags";
+      if (f.helpMarkdown != "flags" && f.helpMarkdown != "config")
+        problems.push_back("--help-markdown: \"" + f.helpMarkdown + "\" is not flags or config");
       continue;
     }
     const FlagSpec* spec = findFlag(name);

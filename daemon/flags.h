@@ -33,7 +33,9 @@ struct DaemonFlags {
   bool initOnly = false;
   bool cleanupOtherModes = true;
   bool help = false;
-  bool helpMarkdown = false;  // --help-markdown: the flag table as README shows it
+  // --help-markdown: the flag table as README shows it ("flags"); --help-markdown=config: the
+  // config field table.
+  std::string helpMarkdown;
   // Deprecated --healthz-port/--metrics-port, folded into the bind addresses as upstream does.
   std::optional<int> healthzPort, metricsPort;
   std::string hostnameOverrideFlag;

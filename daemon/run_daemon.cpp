@@ -18,6 +18,7 @@
 #include <iostream>
 
 #include "daemon/cleanup.h"
+#include "daemon/config_fields.h"
 #include "daemon/config_watch.h"
 #include "daemon/conntrack_cleanup.h"
 #include "daemon/flag_table.h"
@@ -165,8 +166,8 @@ int runDaemon(const std::vector<std::string>& args) {
     std::cout << daemonUsage();
     return 0;
   }
-  if (flags.helpMarkdown) {
-    std::cout << flagTableMarkdown();
+  if (!flags.helpMarkdown.empty()) {
+    std::cout << (flags.helpMarkdown == "config" ? configTableMarkdown() : flagTableMarkdown());
     return 0;
   }
   if (!flags.version.empty()) {
