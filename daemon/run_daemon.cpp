@@ -32,6 +32,7 @@
 #include "daemon/proxy_daemon.h"
 #include "daemon/proxy_setup.h"
 #include "iptables/iptables_backend.h"
+#include "iptables/nfacct.h"
 #include "ipvs/ipvs_backend.h"
 #include "nftables/nftables_backend.h"
 #include "dataplane/ip.h"
@@ -222,6 +223,23 @@ int runDaemon(const std::vector<std::string>& args) {
   if (std::filesystem::exists("/proc/net/if_inet6")) families.push_back(model::IPFamily::kIPv6);
   std::vector<iptables::RenderOptions> perFamily;
   for (auto family : families) perFamily.push_back(proxyOptionsFor(cfg, family));
+  // iptables mode counts INVALID drops and localhost NodePort packets in nfacct objects, as
+  // upstream; where they cannot be created the rules take the plain forms.
+  std::unique_ptr<iptables::NfacctClient> nfacct;
+  bool nfacctInvalid = false, nfacctLocalhost = false;
+  if (cfg.mode == "iptables") {
+    nfacct = iptables::makeNetlinkNfacctClient();
+    for (auto [name, ok] : {std::pair{iptables::kCtStateInvalidDroppedCounter, &nfacctInvalid},
+                            std::pair{iptables::kLocalhostNodePortsAcceptedCounter, &nfacctLocalhost}}) {
+      Status st = nfacct->ensure(name);
+      *ok = static_cast<bool>(st);
+      if (!st) log::warning(st.message() + "; its rules take the form without -m nfacct and its metric is not exposed");
+    }
+    for (auto& opts : perFamily) {
+      opts.nfacctInvalidDropped = nfacctInvalid;
+      opts.nfacctLocalhostNodePorts = nfacctLocalhost;
+    }
+  }
 
   boost::asio::io_context io;
   SyncScheduler::Options timing;
@@ -299,9 +317,27 @@ int runDaemon(const std::vector<std::string>& args) {
                        {{"code", std::to_string(v.status)}});
     return {v.status, "application/json", v.body, {}};
   };
+  // Upstream's nfacct collectors: the kernel's counts, read at each scrape.
+  const std::vector<std::pair<const char*, const char*>> nfacctMetrics = [&] {
+    std::vector<std::pair<const char*, const char*>> out;
+    if (nfacctInvalid) out.emplace_back(iptables::kCtStateInvalidDroppedCounter, "kubeproxy_iptables_ct_state_invalid_dropped_packets_total");
+    if (nfacctLocalhost)
+      out.emplace_back(iptables::kLocalhostNodePortsAcceptedCounter, "kubeproxy_iptables_localhost_nodeports_accepted_packets_total");
+    return out;
+  }();
+  if (nfacctInvalid)
+    metrics.describe("kubeproxy_iptables_ct_state_invalid_dropped_packets_total", "counter",
+                     "packets dropped by iptables to work around conntrack problems");
+  if (nfacctLocalhost)
+    metrics.describe("kubeproxy_iptables_localhost_nodeports_accepted_packets_total", "counter",
+                     "Number of packets accepted on nodeports of loopback interface");
   auto metricsHandler = [&](const std::string& path) -> HttpResponse {
     if (path == "/metrics") {
       updateProcessMetrics(metrics);
+      for (const auto& [counter, metric] : nfacctMetrics) {
+        if (auto n = nfacct->packets(counter)) metrics.gaugeSet(metric, static_cast<double>(n.value()));
+        else log::warning("reading " + std::string(metric) + ": " + n.error());
+      }
       return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition(), {}};
     }
     if (path == "/proxyMode") return {200, "text/plain; charset=utf-8", cfg.mode, {}};

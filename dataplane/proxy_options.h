@@ -55,6 +55,10 @@ struct ProxyOptions {
   bool localhostNodePorts = true;
   // nf_conntrack_tcp_be_liberal set: kube-proxy then skips the INVALID drop rule (iptables).
   bool conntrackTCPLiberal = false;
+  // The nfacct objects exist (iptables mode creates them at start): the INVALID drop and the
+  // localhost NodePort rules count into them with upstream's `-m nfacct` forms.
+  bool nfacctInvalidDropped = false;
+  bool nfacctLocalhostNodePorts = false;
 
   // How traffic from local pods is matched in this family (kube-proxy's LocalTrafficDetector).
   LocalMatch localMatch() const;

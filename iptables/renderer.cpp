@@ -188,7 +188,8 @@ class RenderPass {
     writeNodePortsJump();
 
     if (!opt_.conntrackTCPLiberal)
-      filterRules_.line({"-A", kForwardChain, "-m conntrack --ctstate INVALID -j DROP"});
+      filterRules_.line({"-A", kForwardChain, "-m conntrack --ctstate INVALID",
+                         opt_.nfacctInvalidDropped ? "-m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP" : "-j DROP"});
     filterRules_.line({"-A", kForwardChain, "-m comment --comment", "\"kubernetes forwarding rules\"",
                        "-m mark --mark", markMask, "-j ACCEPT"});
     filterRules_.line({"-A", kForwardChain, "-m comment --comment", "\"kubernetes forwarding conntrack rule\"",
@@ -432,6 +433,11 @@ class RenderPass {
 
     // Capture NodePorts.
     if (p.nodePort != 0) {
+      // Upstream counts NodePort packets to 127.0.0.0/8 (route_localnet's exposure) in an nfacct
+      // object, with a rule of their own ahead of the general one.
+      if (plan.hasEndpoints && localhostNodePorts_ && opt_.nfacctLocalhostNodePorts)
+        topNat_->line({"-A", kNodePortsChain, "-m comment --comment", name, "-m", proto, "-p", proto, "-d 127.0.0.0/8 --dport",
+                        nodePort.view(), "-m nfacct --nfacct-name localhost_nps_accepted_pkts -j", chains.ext});
       if (plan.hasEndpoints)
         topNat_->line({"-A", kNodePortsChain, "-m comment --comment", name, "-m", proto, "-p", proto, "--dport",
                         nodePort.view(), "-j", chains.ext});

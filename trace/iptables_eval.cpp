@@ -117,7 +117,8 @@ bool parseRule(const std::vector<std::string>& t, size_t i, IptRule& r, std::str
       else r.unsupported = "-p " + v;
     } else if (w == "-m" || w == "--match") {
       if (!next(v)) return why = "-m without a module", false;
-      static const char* kKnown[] = {"tcp", "udp", "sctp", "comment", "statistic", "mark", "addrtype", "conntrack", "recent"};
+      static const char* kKnown[] = {"tcp", "udp", "sctp", "comment", "statistic", "mark", "addrtype", "conntrack", "recent",
+                                     "nfacct"};
       if (std::find(std::begin(kKnown), std::end(kKnown), v) == std::end(kKnown)) r.unsupported = "-m " + v;
     } else if (w == "--dport" || w == "--destination-port") {
       if (!next(v)) return why = "--dport without a value", false;
@@ -152,6 +153,9 @@ bool parseRule(const std::vector<std::string>& t, size_t i, IptRule& r, std::str
       if (!next(recentName)) return why = "--name without a value", false;
     } else if (w == "--set" || w == "--reap" || w == "--rsource" || w == "--rdest") {
       // recent's bookkeeping flags
+    } else if (w == "--nfacct-name") {
+      // accounting only: every packet matches
+      if (!next(v)) return why = "--nfacct-name without a value", false;
     } else if (w == "--seconds" || w == "--mask" || w == "--hitcount") {
       if (!next(v)) return why = w + " without a value", false;
     } else {

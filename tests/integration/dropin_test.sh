@@ -188,6 +188,17 @@ if until_ok 15 hc_is ::1 32011 200 && grep -q '"name": "lb6"' "$work/hc.body" &&
    hc_is 10.200.0.1 32010 200 && hc_is ::1 32010 200 && [ "$(listeners 32011)" = "*:32011 " ]; then
   ok "health-check ports: IPv6-only t/lb6 has one; one dual-stack socket per port (*:32011) answers IPv4 and IPv6"
 else bad "health-check ports by default: lb6 ::1 $(hc ::1 32011) 127.0.0.1 $(hc 127.0.0.1 32011), lb4 $(hc 10.200.0.1 32010); listeners $(listeners 32011)"; fi
+# nfacct, as upstream's iptables mode: the INVALID drop and a 127.0.0.0/8 NodePort rule count into
+# kernel accounting objects, read at each /metrics scrape.
+filter_has() { grep -q -- "$1" <<<"$(topo_save filter)"; }
+metric() { in_node curl -s -m 2 http://127.0.0.1:10249/metrics | awk -v m="$1" '$1 == m {print $2}'; }
+from node tcp 127.0.0.1 30080 3 --timeout-ms 1000 >/dev/null
+localhost_pkts=$(metric kubeproxy_iptables_localhost_nodeports_accepted_packets_total)
+if nat_has '-A KUBE-NODEPORTS -d 127.0.0.0/8 -p tcp .*--dport 30080 -m nfacct --nfacct-name  *localhost_nps_accepted_pkts -j KUBE-EXT-' &&
+   filter_has '-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name  *ct_state_invalid_dropped_pkts -j DROP' &&
+   [ "${localhost_pkts:-0}" -ge 3 ] && [ -n "$(metric kubeproxy_iptables_ct_state_invalid_dropped_packets_total)" ]; then
+  ok "nfacct: upstream's -m nfacct rules in the kernel; 3 connections to 127.0.0.1:30080 counted ($localhost_pkts packets in kubeproxy_iptables_localhost_nodeports_accepted_packets_total)"
+else bad "nfacct: localhost packets '${localhost_pkts}'; $(topo_save nat | grep -m1 'nfacct' || echo 'no nfacct rule'); $(grep -m1 nfacct "$log")"; fi
 touch "$work/fail"
 { service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2; } | write web.yaml
 unhealthy() { hc_is 10.200.0.1 32010 503; }

@@ -68,6 +68,34 @@ TEST(Renderer, ClusterIPBalancesOverEndpointsLikeUpstream) {
   EXPECT_EQ(kproxy::testing::checkInvariants(text), std::vector<std::string>{});
 }
 
+// Upstream's nfacct forms where the counters exist: the INVALID drop counts what it drops, and a
+// NodePort to 127.0.0.0/8 has a counting rule of its own ahead of the general one (IPv4 only).
+TEST(Renderer, NfacctFormsOnlyWhereTheCountersExist) {
+  const std::string yaml = serviceYaml("svc1", "172.30.0.41", {"10.0.1.1"}, "  type: NodePort\n") ;
+  std::string withNodePort = yaml;
+  withNodePort.replace(withNodePort.find("ports: [{port: 80}]"), 19, "ports: [{port: 80, nodePort: 30080}]");
+  const std::string invalid = "-A KUBE-FORWARD -m conntrack --ctstate INVALID";
+  const std::string ext = "KUBE-EXT-AQI2S6QIMU7PVVRP";
+  const std::string localhost = "-A KUBE-NODEPORTS -m comment --comment ns1/svc1 -m tcp -p tcp -d 127.0.0.0/8 --dport "
+                                "30080 -m nfacct --nfacct-name localhost_nps_accepted_pkts -j " + ext;
+  const std::string general = "-A KUBE-NODEPORTS -m comment --comment ns1/svc1 -m tcp -p tcp --dport 30080 -j " + ext;
+  auto plain = Renderer(opts()).renderFull(stateOf(withNodePort)).text;
+  EXPECT_TRUE(hasLine(plain, invalid + " -j DROP")) << plain;
+  EXPECT_TRUE(hasLine(plain, general)) << plain;
+  EXPECT_EQ(plain.find("nfacct"), std::string::npos);
+  auto o = opts();
+  o.nfacctInvalidDropped = o.nfacctLocalhostNodePorts = true;
+  auto counted = Renderer(o).renderFull(stateOf(withNodePort)).text;
+  EXPECT_TRUE(hasLine(counted, invalid + " -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP")) << counted;
+  ASSERT_TRUE(hasLine(counted, localhost)) << counted;
+  EXPECT_LT(counted.find(localhost), counted.find(general)) << "the counting rule goes first";
+  o.localhostNodePorts = false;  // no localhost NodePorts: nothing to count
+  auto off = Renderer(o).renderFull(stateOf(withNodePort)).text;
+  EXPECT_FALSE(hasLine(off, localhost)) << off;
+  EXPECT_TRUE(hasLine(off, general)) << off;
+  EXPECT_EQ(kproxy::testing::checkInvariants(counted), std::vector<std::string>{});
+}
+
 TEST(Renderer, NoEndpointsRejectsInFilterAndWritesNoNatChains) {
   Renderer r(opts());
   auto text = r.renderFull(stateOf(serviceYaml("svc1", "172.30.0.41", {}))).text;
