@@ -10,6 +10,7 @@
 
 #include "daemon/flags.h"
 #include "dataplane/ip.h"
+#include "dataplane/proxy_options.h"
 #include "ipvs/planner.h"
 #include "watch/yaml_json.h"
 
@@ -295,8 +296,12 @@ std::vector<std::string> ProxyConfig::effectiveNodePortAddresses() const {
 }
 
 const std::map<std::string, bool>& knownFeatureGates() {
-  // KEP-5707: with the gate off kube-proxy programs nothing for spec.externalIPs.
-  static const std::map<std::string, bool> gates = {{"AllowServiceExternalIPs", true}};
+  // The gates of kube-proxy 1.37 that change what it does, with their defaults.
+  static const std::map<std::string, bool> gates = {
+      {"AllowServiceExternalIPs", true},               // KEP-5707: off, nothing is programmed for spec.externalIPs
+      {"KubeProxyIPVS", true},                         // deprecated in 1.37: off, ipvs mode is refused
+      {"KubeProxyNFTablesLocalhostNodePorts", false},  // alpha: localhost NodePorts in nftables mode (not in kproxy)
+  };
   return gates;
 }
 
@@ -310,6 +315,8 @@ std::vector<std::string> validateProxyConfig(const ProxyConfig& c) {
   std::vector<std::string> errors;
   static const std::set<std::string> kModes = {"", "iptables", "ipvs", "nftables"};
   if (!kModes.count(c.mode)) errors.push_back("mode: \"" + c.mode + "\" is not iptables, ipvs or nftables");
+  if (c.mode == "ipvs" && !featureEnabled(c, "KubeProxyIPVS"))
+    errors.push_back("mode: \"ipvs\" is not allowed with the feature gate KubeProxyIPVS=false (ipvs mode is deprecated since kube-proxy 1.37)");
   if (!c.ipvs.scheduler.empty() && !ipvs::isScheduler(c.ipvs.scheduler))
     errors.push_back("ipvs.scheduler: \"" + c.ipvs.scheduler + "\" is not an IPVS scheduler (" + ipvs::kSchedulerNames + ")");
   for (auto [name, bit] : {std::pair{"iptables", c.iptables.masqueradeBit}, std::pair{"nftables", c.nftables.masqueradeBit}})
@@ -337,13 +344,10 @@ std::vector<std::string> validateProxyConfig(const ProxyConfig& c) {
   for (const auto& cidr : clusterCIDRs)
     if (!net::parseCidr(cidr)) errors.push_back("clusterCIDR: \"" + cidr + "\" is not a valid CIDR");
   if (clusterCIDRs.size() > 2) errors.push_back("clusterCIDR: at most one CIDR per IP family");
-  if (c.nodePortAddresses.size() == 1 && c.nodePortAddresses[0] == "primary") {
-  } else {
-    for (size_t i = 0; i < c.nodePortAddresses.size(); ++i)
-      if (!net::parseCidr(c.nodePortAddresses[i]))
-        errors.push_back("nodePortAddresses[" + std::to_string(i) + "]: \"" + c.nodePortAddresses[i] +
-                         "\" is not a valid CIDR" + (c.nodePortAddresses[i] == "primary" ? " (\"primary\" must be alone)" : ""));
-  }
+  for (size_t i = 0; i < c.nodePortAddresses.size(); ++i)
+    if (!dataplane::isNodePortKeyword(c.nodePortAddresses[i]) && !net::parseCidr(c.nodePortAddresses[i]))
+      errors.push_back("nodePortAddresses[" + std::to_string(i) + "]: \"" + c.nodePortAddresses[i] +
+                       "\" is not a valid CIDR or one of the keywords primary, localhost, all");
   for (size_t i = 0; i < c.ipvs.excludeCIDRs.size(); ++i)
     if (!net::parseCidr(c.ipvs.excludeCIDRs[i]))
       errors.push_back("ipvs.excludeCIDRs[" + std::to_string(i) + "]: \"" + c.ipvs.excludeCIDRs[i] + "\" is not a valid CIDR");

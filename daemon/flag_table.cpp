@@ -58,7 +58,7 @@ const std::vector<FlagSpec>& buildTable() {
        [](Ctx& c, const std::string& v) { c.boolean(v, c.flags.cleanup); }},
       {"init-only", FT::kBool, "false", "", true, H::kSupported, "Do the start-up that needs full root (sysctls, conntrack limits, cleanup of other modes) and exit; the proxy can then run with CAP_NET_ADMIN only.",
        [](Ctx& c, const std::string& v) { c.boolean(v, c.flags.initOnly); }},
-      {"feature-gates", FT::kGates, "", "featureGates", false, H::kSupported, "key=value pairs of feature gates. AllowServiceExternalIPs=false stops serving spec.externalIPs; gates kproxy does not know are warned about, not fatal.",
+      {"feature-gates", FT::kGates, "", "featureGates", false, H::kSupported, "key=value pairs of feature gates. AllowServiceExternalIPs=false stops serving spec.externalIPs; KubeProxyIPVS=false refuses ipvs mode; KubeProxyNFTablesLocalhostNodePorts is known and warned about (kproxy serves no loopback NodePorts in nftables mode); gates kproxy does not know are warned about, not fatal.",
        [](Ctx& c, const std::string& v) {
          std::stringstream ss(v);
          std::string item;
@@ -157,7 +157,7 @@ const std::vector<FlagSpec>& buildTable() {
        [](Ctx& c, const std::string& v) { c.flags.config.detectLocal.interfaceNamePrefix = v; }},
       {"cluster-cidr", FT::kString, "", "clusterCIDR", false, H::kSupported, "The pods' CIDR (one per family, comma-separated), for detect-local-mode ClusterCIDR.",
        [](Ctx& c, const std::string& v) { c.flags.config.clusterCIDR = v; }},
-      {"nodeport-addresses", FT::kStrings, "[]", "nodePortAddresses", false, H::kSupported, "CIDRs of the node addresses NodePorts answer on, or \"primary\" (the Node's primary IPs; nftables mode's default). Unset: every local address.",
+      {"nodeport-addresses", FT::kStrings, "[]", "nodePortAddresses", false, H::kSupported, "CIDRs and keywords (primary: the Node's primary IPs, nftables mode's default; localhost: 127.0.0.0/8 and ::1/128; all: 0.0.0.0/0 and ::/0) of the node addresses NodePorts and health-check ports answer on. Unset: every local address.",
        [](Ctx& c, const std::string& v) { c.flags.config.nodePortAddresses = splitComma(v); }},
       // Process and conntrack.
       {"oom-score-adj", FT::kInt, "-999", "oomScoreAdj", false, H::kSupported, "The process's oom_score_adj, -1000..1000.",

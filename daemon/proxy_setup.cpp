@@ -63,10 +63,7 @@ dataplane::ProxyOptions proxyOptionsFor(const ProxyConfig& cfg, model::IPFamily 
     opts.localMode = dataplane::LocalMode::kInterfaceNamePrefix;
     opts.localInterface = cfg.detectLocal.interfaceNamePrefix;
   }
-  const auto npa = cfg.effectiveNodePortAddresses();
-  opts.nodePortPrimary = npa.size() == 1 && npa[0] == "primary";
-  for (const auto& c : npa)
-    if (auto cidr = net::parseCidr(c); cidr && cidr->network.family == family) opts.nodePortAddresses.push_back(*cidr);
+  opts.setNodePortAddresses(cfg.effectiveNodePortAddresses());
   opts.masqueradeAll = cfg.masqueradeAll();
   opts.masqueradeBit = cfg.masqueradeBit();
   opts.localhostNodePorts = cfg.iptables.localhostNodePorts;

@@ -155,11 +155,10 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
     if (!parsed) return usageError("--cluster-cidr: \"" + c + "\" is not a valid CIDR");
     opts.clusterCIDRs.push_back(*parsed);
   }
-  for (const auto& c : npaArgs) {
-    auto parsed = net::parseCidr(c);
-    if (!parsed) return usageError("--nodeport-addresses: \"" + c + "\" is not a valid CIDR");
-    if (parsed->network.family == opts.family) opts.nodePortAddresses.push_back(*parsed);
-  }
+  for (const auto& c : npaArgs)
+    if (!dataplane::isNodePortKeyword(c) && !net::parseCidr(c))
+      return usageError("--nodeport-addresses: \"" + c + "\" is not a valid CIDR or one of primary, localhost, all");
+  opts.setNodePortAddresses(npaArgs);
 
   watch::Objects objects = watch::loadManifests(manifests);
   for (const auto& e : objects.errors) err << "error: " << e.str() << " (skipped)\n";
@@ -179,10 +178,9 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
       opts.localInterface.empty())
     return usageError(std::string("--detect-local-mode needs ") +
                       (opts.localMode == dataplane::LocalMode::kBridgeInterface ? "--pod-bridge-interface" : "--pod-interface-name-prefix"));
+  // The Node's pod CIDRs and primary IPs ("primary" NodePort addresses), as the daemon takes them.
   for (const auto& n : objects.nodes)
-    if (n.meta.name == node)
-      for (const auto& c : n.podCIDRs)
-        if (auto cidr = net::parseCidr(c)) opts.podCIDRs.push_back(*cidr);
+    if (n.meta.name == node) opts.setNodeInfo(dataplane::nodeInfoOf(&n, ""));
 
   dataplane::DesiredState state = dataplane::buildDesiredState(objects.services, objects.slices, ctx, opts.family);
   if (mode == "nftables") {

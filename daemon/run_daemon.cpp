@@ -217,6 +217,9 @@ int runDaemon(const std::vector<std::string>& args) {
             (nftMode ? std::string() : std::string(", backend ") + iptables::backendName(backend)) +
             ", source " + (apiClient ? "API server " + apiClient->describe() : "manifests " + flags.manifests));
   if (!privilegedStart(flags, backend)) return 1;
+  if (cfg.mode == "ipvs") log::warning("ipvs mode is deprecated since kube-proxy 1.37 (feature gate KubeProxyIPVS); nftables mode is its successor");
+  if (featureEnabled(cfg, "KubeProxyNFTablesLocalhostNodePorts"))
+    log::warning("feature gate KubeProxyNFTablesLocalhostNodePorts: kproxy does not serve NodePorts on loopback addresses in nftables mode; the gate is ignored");
 
   // Both families, as kube-proxy's dual-stack proxier, where the kernel has IPv6 at all.
   std::vector<model::IPFamily> families = {model::IPFamily::kIPv4};

@@ -5,6 +5,7 @@
 
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
+#include "dataplane/proxy_options.h"
 
 namespace kproxy::daemon {
 
@@ -38,21 +39,13 @@ std::map<uint16_t, ServiceHealth> healthCheckPorts(const std::vector<const datap
 std::vector<ListenAddress> healthCheckAddresses(const std::vector<std::string>& nodePortAddresses,
                                               const std::vector<std::string>& primaryNodeIPs,
                                               const std::vector<std::string>& localAddresses, bool ipv6) {
-  const bool primary = nodePortAddresses.size() == 1 && nodePortAddresses[0] == "primary";
   std::set<std::string> out;
   bool wildcard[2] = {false, false};
   for (auto family : {model::IPFamily::kIPv4, model::IPFamily::kIPv6}) {
     const int f = family == model::IPFamily::kIPv6;
     if (f && !ipv6) continue;
-    std::vector<net::Cidr> cidrs;
-    if (primary) {
-      for (const auto& s : primaryNodeIPs)
-        if (auto ip = net::parseIP(s); ip && ip->family == family) cidrs.push_back({*ip, f ? 128 : 32});
-    } else {
-      for (const auto& s : nodePortAddresses)
-        if (auto c = net::parseCidr(s); c && c->network.family == family) cidrs.push_back(*c);
-    }
-    if (cidrs.empty() || std::any_of(cidrs.begin(), cidrs.end(), [](const net::Cidr& c) { return c.prefix == 0; })) {
+    const auto cidrs = dataplane::nodePortCidrs(nodePortAddresses, family, primaryNodeIPs);
+    if (cidrs.empty()) {
       wildcard[f] = true;
       continue;
     }

@@ -33,9 +33,8 @@ inline std::map<uint16_t, ServiceHealth> healthCheckPorts(const dataplane::Desir
 }
 
 // Where the health-check ports listen, as upstream's per-family NodePortAddresses decide it:
-// a family with no CIDR of its own (or a /0) matches all and takes the wildcard; "primary"
-// takes the family's primary node IP (all without one); otherwise every local address inside
-// the family's CIDRs. Both families' wildcards fold into one dual-stack "::" socket (what Go's
+// a family with no CIDR of its own (or a /0, "all") matches all and takes the wildcard;
+// otherwise every local address inside the family's CIDRs ("primary" and "localhost" expanded). Both families' wildcards fold into one dual-stack "::" socket (what Go's
 // "0.0.0.0" listener is); `ipv6` false (no IPv6 on the host) leaves IPv6 out.
 struct ListenAddress {
   std::string ip;        // without brackets

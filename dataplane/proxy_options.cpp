@@ -51,11 +51,37 @@ void ProxyOptions::setNodeInfo(const NodeInfo& info) {
   for (const auto& c : info.podCIDRs)
     if (auto cidr = net::parseCidr(c)) podCIDRs.push_back(*cidr);
   primaryNodeIPs = info.primaryIPs;
-  if (!nodePortPrimary) return;
-  nodePortAddresses.clear();
-  for (const auto& s : primaryNodeIPs)
-    if (auto ip = net::parseIP(s); ip && ip->family == family && !ip->isLoopback())
-      nodePortAddresses.push_back(net::Cidr{*ip, family == model::IPFamily::kIPv4 ? 32 : 128});
+  if (nodePortPrimary) setNodePortAddresses(nodePortEntries);
+}
+
+void ProxyOptions::setNodePortAddresses(const std::vector<std::string>& entries) {
+  nodePortEntries = entries;
+  nodePortPrimary = std::find(entries.begin(), entries.end(), "primary") != entries.end();
+  nodePortAddresses = nodePortCidrs(entries, family, primaryNodeIPs);
+}
+
+bool isNodePortKeyword(const std::string& entry) { return entry == "primary" || entry == "localhost" || entry == "all"; }
+
+std::vector<net::Cidr> nodePortCidrs(const std::vector<std::string>& entries, model::IPFamily family,
+                                     const std::vector<std::string>& primaryIPs) {
+  const bool v6 = family == model::IPFamily::kIPv6;
+  std::vector<net::Cidr> out;
+  auto add = [&](const std::string& text) {
+    if (auto c = net::parseCidr(text); c && c->network.family == family && std::find(out.begin(), out.end(), *c) == out.end())
+      out.push_back(*c);
+  };
+  for (const auto& e : entries) {
+    if (e == "all") add(v6 ? "::/0" : "0.0.0.0/0");
+    else if (e == "localhost") add(v6 ? "::1/128" : "127.0.0.0/8");
+    else if (e == "primary") {
+      for (const auto& s : primaryIPs)
+        if (auto ip = net::parseIP(s); ip && ip->family == family && !ip->isLoopback()) add(ip->str() + (v6 ? "/128" : "/32"));
+    } else {
+      add(e);
+    }
+  }
+  if (std::any_of(out.begin(), out.end(), [](const net::Cidr& c) { return c.prefix == 0; })) out.clear();
+  return out;
 }
 
 NodeInfo nodeInfoOf(const model::Node* node, const std::string& bindAddress) {

@@ -42,11 +42,12 @@ struct ProxyOptions {
   std::vector<net::Cidr> podCIDRs;   // NodeCIDR: the Node's, from setNodeInfo
   bool masqueradeAll = false;
   int masqueradeBit = 14;
-  // Empty: NodePorts answer on every local address.
+  // Empty: NodePorts answer on every local address. Otherwise the family's CIDRs of
+  // nodePortAddresses with the keywords expanded (setNodePortAddresses).
   std::vector<net::Cidr> nodePortAddresses;
-  // nodePortAddresses "primary": NodePorts answer on the primary node IPs only (set by
-  // setPrimaryNodeIPs; upstream's "all local addresses" while none is known).
+  // The keyword "primary" was given: the primary node IPs join the CIDRs (setNodeInfo).
   bool nodePortPrimary = false;
+  std::vector<std::string> nodePortEntries;  // as configured, for setNodeInfo to expand again
   // The node's local addresses, matched against nodePortAddresses.
   std::vector<std::string> nodeIPs;
   // The Node's primary IPs (its status addresses, or bindAddress): the node IP that
@@ -68,7 +69,18 @@ struct ProxyOptions {
   // The Node object changed: new primary IPs (nodePortAddresses follow when "primary") and
   // pod CIDRs (detect-local NodeCIDR).
   void setNodeInfo(const NodeInfo& info);
+  // nodePortAddresses as configured (CIDRs and the keywords primary, localhost, all), already
+  // validated; for this family.
+  void setNodePortAddresses(const std::vector<std::string>& entries);
 };
+
+// kube-proxy 1.37's nodePortAddresses keywords: "primary" (the Node's primary IPs), "localhost"
+// (127.0.0.0/8 and ::1/128) and "all" (0.0.0.0/0 and ::/0), with CIDRs in any combination.
+bool isNodePortKeyword(const std::string& entry);
+// The CIDRs of `family` that `entries` name, "primary" expanded to `primaryIPs` (non-loopback).
+// A family with none, or with a /0, matches all its addresses: then the result is empty.
+std::vector<net::Cidr> nodePortCidrs(const std::vector<std::string>& entries, model::IPFamily family,
+                                     const std::vector<std::string>& primaryIPs);
 
 // The Node's primary IPs as upstream picks them (GetNodeHostIPs): the first InternalIP of each
 // family, else its first ExternalIP, the family of the very first such address first; a

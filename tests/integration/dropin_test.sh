@@ -222,6 +222,20 @@ if until_ok 15 hc_is 10.200.0.9 32010 200 && hc_is 10.200.0.1 32010 200 && hc_is
 else bad "nodePortAddresses health checks: listeners $(listeners 32010); 127.0.0.1 $(hc 127.0.0.1 32010), 10.200.0.9 $(hc 10.200.0.9 32010)"; fi
 stop
 clean_node
+# kube-proxy 1.37's keywords combined: primary (the Node's 10.200.0.1) and localhost, in iptables mode.
+run "$log" --proxy-mode iptables --iptables-backend nft --manifests "$work/manifests" --hostname-override node1 \
+  --cluster-cidr 10.244.0.0/16 --nodeport-addresses primary,localhost
+local_answers() { # all of 6 connections from the node to 127.0.0.1:30080 answered by a pod
+  local out
+  out=$(from node tcp 127.0.0.1 30080 6 --timeout-ms 1000)
+  [ "$(( $(count pod-1 "$out") + $(count pod-2 "$out") + $(count pod-3 "$out") ))" = 6 ]
+}
+if until_ok 15 answers_on 10.200.0.1 30080 && none_on 10.200.0.9 30080 && local_answers && hc_is 10.200.0.1 32010 200 &&
+   hc_is 127.0.0.1 32010 200 && hc_is 10.200.0.9 32010 000; then
+  ok "--nodeport-addresses primary,localhost: NodePorts and health-check ports on 10.200.0.1 and 127.0.0.1, not on 10.200.0.9"
+else bad "primary,localhost: 10.200.0.9 $(from client tcp 10.200.0.9 30080 2 --timeout-ms 500 | tr '\n' ' '); hc listeners $(listeners 32010)"; fi
+stop
+clean_node
 rm -f "$work/manifests/lb4.yaml" "$work/manifests/lb6.yaml"
 { service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2 3; } | write web.yaml
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon/flags.h"
+#include "dataplane/proxy_options.h"
 
 namespace kproxy::daemon {
 namespace {
@@ -198,15 +199,51 @@ TEST(ProxyConfig, DetectLocalModesNeedTheirInterfaceAndKeywordsAreChecked) {
   EXPECT_FALSE(yaml("detectLocalMode: InterfaceNamePrefix\ndetectLocal: {interfaceNamePrefix: \"a/b\"}\n"));
   EXPECT_FALSE(yaml("detectLocalMode: Everything\n"));
   EXPECT_TRUE(yaml("nodePortAddresses: [primary]\n"));
-  auto mixed = yaml("nodePortAddresses: [primary, 10.0.0.0/8]\n");
-  ASSERT_FALSE(mixed);
-  EXPECT_NE(mixed.error().find("\"primary\" must be alone"), std::string::npos) << mixed.error();
+  // kube-proxy 1.37: the keywords primary, localhost and all combine with CIDRs.
+  EXPECT_TRUE(yaml("nodePortAddresses: [primary, localhost, 10.0.0.0/8]\n"));
+  EXPECT_TRUE(yaml("nodePortAddresses: [all]\n"));
+  auto bad = yaml("nodePortAddresses: [10.0.0.0/8, loopback]\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("nodePortAddresses[1]: \"loopback\" is not a valid CIDR or one of the keywords primary, localhost, all"),
+            std::string::npos) << bad.error();
   EXPECT_FALSE(yaml("portRange: 300-2\n"));
   EXPECT_TRUE(yaml("portRange: 300-2000\n"));
   auto gates = yaml("featureGates: {AllowServiceExternalIPs: false, SomethingElse: true}\n");
   ASSERT_TRUE(gates) << gates.error();
   EXPECT_FALSE(featureEnabled(gates.value(), "AllowServiceExternalIPs"));
   EXPECT_TRUE(featureEnabled(yaml("").value(), "AllowServiceExternalIPs"));
+  // KubeProxyIPVS (deprecated in 1.37, default on): off, ipvs mode is refused.
+  EXPECT_TRUE(yaml("mode: ipvs\n"));
+  auto noIpvs = yaml("mode: ipvs\nfeatureGates: {KubeProxyIPVS: false}\n");
+  ASSERT_FALSE(noIpvs);
+  EXPECT_NE(noIpvs.error().find("KubeProxyIPVS=false"), std::string::npos) << noIpvs.error();
+  EXPECT_TRUE(yaml("mode: nftables\nfeatureGates: {KubeProxyIPVS: false}\n"));
+}
+
+// nodePortAddresses' keywords as kube-proxy 1.37 expands them, per family; a family without
+// CIDRs of its own, or with a /0, matches all of its addresses (empty).
+TEST(ProxyConfig, NodePortAddressKeywordsExpandPerFamily) {
+  using model::IPFamily;
+  auto str = [](const std::vector<net::Cidr>& cidrs) {
+    std::string out;
+    for (const auto& c : cidrs) out += (out.empty() ? "" : ",") + c.str();
+    return out;
+  };
+  const std::vector<std::string> primary = {"10.200.0.1", "fd00::1"};
+  EXPECT_EQ(str(dataplane::nodePortCidrs({"primary"}, IPFamily::kIPv4, primary)), "10.200.0.1/32");
+  EXPECT_EQ(str(dataplane::nodePortCidrs({"primary"}, IPFamily::kIPv6, primary)), "fd00::1/128");
+  EXPECT_EQ(str(dataplane::nodePortCidrs({"primary"}, IPFamily::kIPv4, {})), "") << "no primary IP known: all";
+  EXPECT_EQ(str(dataplane::nodePortCidrs({"primary", "localhost"}, IPFamily::kIPv4, primary)), "10.200.0.1/32,127.0.0.0/8");
+  EXPECT_EQ(str(dataplane::nodePortCidrs({"primary", "localhost"}, IPFamily::kIPv6, primary)), "fd00::1/128,::1/128");
+  EXPECT_EQ(str(dataplane::nodePortCidrs({"localhost", "10.0.0.0/8"}, IPFamily::kIPv4, primary)), "127.0.0.0/8,10.0.0.0/8");
+  EXPECT_EQ(str(dataplane::nodePortCidrs({"10.0.0.0/8"}, IPFamily::kIPv6, primary)), "") << "no IPv6 CIDR: all of IPv6";
+  EXPECT_EQ(str(dataplane::nodePortCidrs({"all", "10.0.0.0/8"}, IPFamily::kIPv4, primary)), "") << "all wins";
+  dataplane::ProxyOptions o;
+  o.setNodePortAddresses({"primary", "localhost"});
+  EXPECT_TRUE(o.nodePortPrimary);
+  EXPECT_EQ(str(o.nodePortAddresses), "127.0.0.0/8") << "before the Node is known";
+  o.setNodeInfo({{"10.200.0.9"}, {}});
+  EXPECT_EQ(str(o.nodePortAddresses), "10.200.0.9/32,127.0.0.0/8") << "the Node's primary IP joins";
 }
 
 TEST(ProxyConfig, RejectsOtherKindsAndMalformedText) {
