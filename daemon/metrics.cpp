@@ -193,6 +193,13 @@ constexpr const char* kPlatform = "linux/arm64";
 constexpr const char* kPlatform = "linux/amd64";
 #endif
 
+void describeRestClientMetrics(Metrics& m) {
+  m.describe("rest_client_requests_total", "counter", "Number of HTTP requests, partitioned by status code, method, and host.",
+             {}, true);
+  m.describe("rest_client_request_duration_seconds", "histogram", "Request latency in seconds. Broken down by verb, and host.",
+             {0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0}, true);
+}
+
 void describeBuildInfo(Metrics& m, const std::string& kproxyVersion, const std::string& kubeVersion) {
   m.describe("kubernetes_build_info", "gauge",
              "A metric with a constant '1' value labeled by major, minor, git version, git commit, git tree state, build "

@@ -59,6 +59,9 @@ class Metrics {
 void describeProxyMetrics(Metrics& m, const std::string& mode = "iptables");
 // kubernetes_build_info (gauge 1) with component-base's labels: git_version is the kube-proxy
 // release kproxy follows with kproxy's version as build metadata ("v1.37.0+kproxy.0.16.0").
+// client-go's request metrics (rest_client_requests_total{code,host,method},
+// rest_client_request_duration_seconds{host,verb} with client-go's buckets).
+void describeRestClientMetrics(Metrics& m);
 void describeBuildInfo(Metrics& m, const std::string& kproxyVersion, const std::string& kubeVersion);
 // The ip_family series of `family` ("IPv4", "IPv6") created at zero, so that a family's
 // counters and histograms are exposed from the start.

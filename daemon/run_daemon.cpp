@@ -293,10 +293,16 @@ int runDaemon(const std::vector<std::string>& args) {
     }
     backends.push_back({family, std::make_unique<iptables::IptablesBackend>(std::move(opts), std::move(restore))});
   }
+  // Declared before the daemon so it outlives the API source's threads, which report to it.
+  Metrics metrics;
+  describeRestClientMetrics(metrics);
+  watch::setRequestObserver([&metrics](const watch::RequestRecord& r) {
+    metrics.counterAdd("rest_client_requests_total", 1, {{"code", r.code}, {"host", r.host}, {"method", r.method}});
+    metrics.observe("rest_client_request_duration_seconds", r.seconds, {{"host", r.host}, {"verb", r.method}});
+  });
   ProxyDaemon daemon(io, node, timing, std::move(source), std::move(backends));
   daemon.setServeExternalIPs(featureEnabled(cfg, "AllowServiceExternalIPs"));
   daemon.setBindAddress(cfg.bindAddress);
-  Metrics metrics;
   describeProxyMetrics(metrics, cfg.mode);
   describeBuildInfo(metrics, kVersion, kKubeProxyVersion);
   describeProcessMetrics(metrics);

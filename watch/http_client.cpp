@@ -10,6 +10,14 @@
 
 namespace kproxy::watch {
 
+namespace {
+// setRequestObserver's observer (set before any client runs).
+std::function<void(const RequestRecord&)>& requestObserver() {
+  static std::function<void(const RequestRecord&)> observer;
+  return observer;
+}
+}  // namespace
+
 bool LineSplitter::feed(std::string_view bytes) {
   while (!bytes.empty() && !overlong_) {
     size_t nl = bytes.find('\n');
@@ -218,6 +226,13 @@ class CurlHttpClient : public HttpClient {
 
     CURLcode rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
+    if (const auto& observe = requestObserver()) {
+      // client-go times a watch until its response arrives, a list or a POST to its end.
+      curl_off_t micros = 0;
+      curl_easy_getinfo(c, t.splitter && reply.status ? CURLINFO_STARTTRANSFER_TIME_T : CURLINFO_TOTAL_TIME_T, &micros);
+      observe({t.postBody ? "POST" : "GET", urlHost(config_.server), reply.status ? std::to_string(reply.status) : "<error>",
+               static_cast<double>(micros) / 1e6});
+    }
     curl_slist_free_all(headers);
     std::fill(auth.begin(), auth.end(), '\0');
     // The header list is freed; keep no pointer to it in the reused handle.
@@ -242,6 +257,17 @@ class CurlHttpClient : public HttpClient {
 };
 
 }  // namespace
+
+void setRequestObserver(std::function<void(const RequestRecord&)> observer) { requestObserver() = std::move(observer); }
+
+std::string urlHost(const std::string& url) {
+  size_t start = url.find("://");
+  start = start == std::string::npos ? 0 : start + 3;
+  size_t end = url.find_first_of("/?#", start);
+  std::string host = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  if (auto at = host.rfind('@'); at != std::string::npos) host.erase(0, at + 1);  // never credentials in a label
+  return host;
+}
 
 HttpClientPtr makeCurlHttpClient(const ClientConfig& config) { return std::make_unique<CurlHttpClient>(config); }
 

@@ -82,4 +82,18 @@ class LineSplitter {
 // every request, so rotated service-account tokens are picked up), gzip, HTTP/1.1 keep-alive.
 HttpClientPtr makeCurlHttpClient(const ClientConfig& config);
 
+// One request to the API server as client-go's metrics see it: rest_client_requests_total's
+// labels and rest_client_request_duration_seconds' observation (until the response's first byte
+// for a watch, the whole exchange otherwise).
+struct RequestRecord {
+  std::string method;  // "GET", "POST"
+  std::string host;    // the server's host:port, as in its URL
+  std::string code;    // the HTTP status, or "<error>" when no response arrived
+  double seconds = 0;
+};
+// Told of every request of every curl client, from their threads; set before any client runs
+// and outliving them. The host label of a server URL: "https://10.0.0.1:6443/x" -> "10.0.0.1:6443".
+void setRequestObserver(std::function<void(const RequestRecord&)> observer);
+std::string urlHost(const std::string& url);
+
 }  // namespace kproxy::watch

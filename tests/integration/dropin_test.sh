@@ -285,6 +285,20 @@ for who in gke kops eks daemonset; do
   if until_ok 20 nat_has 't/web:http cluster IP' && answers_on 10.96.0.80 80 && ! grep -q 'unknown flag' "$work/$who.log"; then
     ok "$who's command line: kproxy starts, lists from the API server, programs and serves t/web"
   else bad "$who (${lines[$who]}): $(grep -E '^[EW]|kproxy:' "$work/$who.log" | tail -3)"; fi
+  if [ "$who" = gke ]; then
+    # client-go's request metrics for the API traffic: lists and watches (GET 200), the Events (POST 201).
+    rest_metrics() {
+      m=$(in_node curl -s -m 2 http://127.0.0.1:10249/metrics)
+      gets=$(awk -v l="rest_client_requests_total{code=\"200\",host=\"127.0.0.1:$API_PORT\",method=\"GET\"}" '$1 == l {print $2}' <<<"$m")
+      grep -q "^rest_client_requests_total{code=\"201\",host=\"127.0.0.1:$API_PORT\",method=\"POST\"} " <<<"$m"
+    }
+    until_ok 5 rest_metrics || true
+    if [ "${gets:-0}" -ge 3 ] && grep -q "^rest_client_requests_total{code=\"201\",host=\"127.0.0.1:$API_PORT\",method=\"POST\"} " <<<"$m" &&
+       grep -q "^rest_client_request_duration_seconds_bucket{host=\"127.0.0.1:$API_PORT\",verb=\"GET\",le=\"60\"} " <<<"$m" &&
+       grep -q '^# TYPE rest_client_request_duration_seconds histogram' <<<"$m"; then
+      ok "rest_client_requests_total: $gets GETs answered 200 (lists, watches), the Starting Event's POST 201; rest_client_request_duration_seconds{host,verb}"
+    else bad "rest client metrics: $(grep '^rest_client' <<<"$m" | head -5 | tr '\n' ' ')"; fi
+  fi
   stop
   clean_node
 done

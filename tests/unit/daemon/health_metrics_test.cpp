@@ -111,6 +111,25 @@ TEST(Metrics, KubernetesBuildInfoHasComponentBasesLabels) {
   EXPECT_NE(text.find("} 1\n"), std::string::npos);
 }
 
+// client-go's definitions: rest_client_requests_total{code,host,method} (counter) and
+// rest_client_request_duration_seconds{host,verb} (histogram, client-go's 12 buckets).
+TEST(Metrics, RestClientMetricsAsClientGoDefinesThem) {
+  Metrics m;
+  describeRestClientMetrics(m);
+  EXPECT_EQ(m.exposition().find("rest_client_requests_total{"), std::string::npos) << "vec: no series before a request";
+  m.counterAdd("rest_client_requests_total", 1, {{"code", "200"}, {"host", "10.96.0.1:443"}, {"method", "GET"}});
+  m.observe("rest_client_request_duration_seconds", 0.03, {{"host", "10.96.0.1:443"}, {"verb", "GET"}});
+  const std::string text = m.exposition();
+  EXPECT_NE(text.find("# TYPE rest_client_requests_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("rest_client_requests_total{code=\"200\",host=\"10.96.0.1:443\",method=\"GET\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE rest_client_request_duration_seconds histogram\n"), std::string::npos);
+  for (const char* le : {"0.005", "0.025", "0.1", "0.25", "0.5", "1", "2", "4", "8", "15", "30", "60", "+Inf"})
+    EXPECT_NE(text.find(std::string("rest_client_request_duration_seconds_bucket{host=\"10.96.0.1:443\",verb=\"GET\",le=\"") + le + "\"} " +
+                        (std::string(le) == "0.005" || std::string(le) == "0.025" ? "0" : "1") + "\n"),
+              std::string::npos)
+        << le << " in " << text;
+}
+
 TEST(Metrics, ExpositionParsesBackWithUpstreamNamesTypesAndBuckets) {
   Metrics m;
   describeProxyMetrics(m);

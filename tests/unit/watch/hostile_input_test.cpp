@@ -236,6 +236,15 @@ TEST(HostileLog, LinesAreEscapedAndSecretsRedacted) {
   EXPECT_NE(log::formatLine('I', 0, "shortcut").find("shortcut"), std::string::npos);
 }
 
+// rest_client_* metrics' host label: host:port as client-go takes it from the URL, never the
+// user:password a server URL may carry.
+TEST(HostileCredentials, MetricHostLabelIsHostAndPortOnly) {
+  EXPECT_EQ(urlHost("https://10.96.0.1:443"), "10.96.0.1:443");
+  EXPECT_EQ(urlHost("https://[fd00::1]:6443/prefix?x=1"), "[fd00::1]:6443");
+  EXPECT_EQ(urlHost("http://user:secret@api.example:8080/"), "api.example:8080");
+  EXPECT_EQ(urlHost("api.example"), "api.example");
+}
+
 TEST(HostileCredentials, TokensWithControlCharactersAreRefused) {
   EXPECT_TRUE(isHeaderSafe("eyJhbGciOiJSUzI1NiIsImtpZCI6IiJ9.e30.sig-_+/="));
   EXPECT_FALSE(isHeaderSafe("abc\r\nX-Injected: 1"));
