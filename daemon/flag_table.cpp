@@ -110,7 +110,7 @@ const std::vector<FlagSpec>& buildTable() {
        [](Ctx& c, const std::string& v) { c.flags.config.metricsBindAddress = v; }},
       {"bind-address-hard-fail", FT::kBool, "false", "bindAddressHardFail", false, H::kSupported, "Exit when a server's port cannot be bound (default: log and go on).",
        [](Ctx& c, const std::string& v) { c.boolean(v, c.flags.config.bindAddressHardFail); }},
-      {"profiling", FT::kBool, "false", "enableProfiling", false, H::kSupported, "Serve a debug endpoint on the metrics port.",
+      {"profiling", FT::kBool, "false", "enableProfiling", false, H::kSupported, "Serve /debug/kproxy/ on the metrics port: what kproxy last programmed, per family and per Service, as JSON (upstream serves Go's pprof there).",
        [](Ctx& c, const std::string& v) { c.boolean(v, c.flags.config.enableProfiling); }},
       {"show-hidden-metrics-for-version", FT::kString, "", "showHiddenMetricsForVersion", false, H::kNoEffect, "The previous version whose hidden metrics to show; kproxy hides none.",
        [](Ctx& c, const std::string& v) { c.flags.config.showHiddenMetricsForVersion = v; }},

@@ -241,9 +241,9 @@ void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
     for (size_t i = 0; i < reports.size() && i < backends_.size(); ++i)
       if (reports[i].ok) health_->updated(backends_[i].family, std::chrono::system_clock::now());
   if (ok && applied_) {
-    std::vector<const dataplane::DesiredState*> states;
+    std::vector<std::shared_ptr<const dataplane::DesiredState>> states;
     for (const auto& fb : backends_)
-      if (const auto& s = fb.backend->applied()) states.push_back(s.get());
+      if (const auto& s = fb.backend->applied()) states.push_back(s);
     applied_(states, nodeInfo_ ? *nodeInfo_ : dataplane::NodeInfo{});
   }
   for (size_t i = 0; i < reports.size(); ++i) {

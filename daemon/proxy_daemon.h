@@ -45,7 +45,7 @@ class ProxyDaemon {
   void setPostSyncHook(PostSyncHook hook) { postSync_ = std::move(hook); }
   // On the io thread after a successful sync, with every family's applied state and the Node's
   // information the backends were given (health checks).
-  using AppliedHook = std::function<void(const std::vector<const dataplane::DesiredState*>&, const dataplane::NodeInfo&)>;
+  using AppliedHook = std::function<void(const std::vector<std::shared_ptr<const dataplane::DesiredState>>&, const dataplane::NodeInfo&)>;
   void setAppliedHook(AppliedHook hook) { applied_ = std::move(hook); }
   // Where syncs are reported (both optional; owned by the caller, outliving the daemon).
   void setObservers(Metrics* metrics, ProxyHealth* health) {

@@ -20,6 +20,7 @@
 #include "daemon/cleanup.h"
 #include "daemon/config_fields.h"
 #include "daemon/config_watch.h"
+#include "daemon/debug_endpoint.h"
 #include "daemon/conntrack_cleanup.h"
 #include "daemon/flag_table.h"
 #include "daemon/flags.h"
@@ -312,10 +313,19 @@ int runDaemon(const std::vector<std::string>& args) {
   // Health-check ports of both families, on the addresses nodePortAddresses gives (re-read each
   // sync: the Node's primary IPs and the local addresses may change).
   const bool ipv6 = hostHasIPv6();
-  daemon.setAppliedHook([&, ipv6](const std::vector<const dataplane::DesiredState*>& states, const dataplane::NodeInfo& node) {
+  DebugView debug{kVersion, cfg.mode, node, {}, {}, {}};
+  daemon.setAppliedHook([&, ipv6](const std::vector<std::shared_ptr<const dataplane::DesiredState>>& states,
+                                  const dataplane::NodeInfo& nodeInfo) {
+    std::vector<const dataplane::DesiredState*> raw;
+    for (const auto& s : states) raw.push_back(s.get());
     std::vector<std::string> local = localAddresses(model::IPFamily::kIPv4), local6 = localAddresses(model::IPFamily::kIPv6);
     local.insert(local.end(), local6.begin(), local6.end());
-    serviceHealth.sync(healthCheckPorts(states), healthCheckAddresses(cfg.effectiveNodePortAddresses(), node.primaryIPs, local, ipv6));
+    serviceHealth.sync(healthCheckPorts(raw), healthCheckAddresses(cfg.effectiveNodePortAddresses(), nodeInfo.primaryIPs, local, ipv6));
+    if (cfg.enableProfiling) {
+      debug.applied = states;
+      debug.nodeInfo = nodeInfo;
+      debug.healthCheckPorts = serviceHealth.ports();
+    }
   });
   auto healthHandler = [&](const std::string& path) -> HttpResponse {
     bool isHealthz = path == "/healthz";
@@ -359,6 +369,8 @@ int runDaemon(const std::vector<std::string>& args) {
       return {200, "application/json", body.dump(), {}};
     }
     if (path == "/livez") return healthHandler(path);
+    // --profiling: upstream's Go profiler has no meaning here; kproxy's view of what it programmed.
+    if (cfg.enableProfiling && path.rfind("/debug/kproxy", 0) == 0) return debugResponse(path.substr(13), debug);
     return {404, "text/plain; charset=utf-8", "404 page not found\n", {}};
   };
   HttpServer healthServer(io, healthHandler), metricsServer(io, metricsHandler);

@@ -61,6 +61,11 @@ class ServiceHealthServers {
     listenFailed_ = std::move(fn);
   }
   size_t listening() const { return servers_.size(); }
+  std::vector<uint16_t> ports() const {
+    std::vector<uint16_t> out;
+    for (const auto& [port, servers] : servers_) out.push_back(port);
+    return out;
+  }
 
  private:
   boost::asio::io_context& io_;

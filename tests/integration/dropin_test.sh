@@ -199,6 +199,8 @@ if nat_has '-A KUBE-NODEPORTS -d 127.0.0.0/8 -p tcp .*--dport 30080 -m nfacct --
    [ "${localhost_pkts:-0}" -ge 3 ] && [ -n "$(metric kubeproxy_iptables_ct_state_invalid_dropped_packets_total)" ]; then
   ok "nfacct: upstream's -m nfacct rules in the kernel; 3 connections to 127.0.0.1:30080 counted ($localhost_pkts packets in kubeproxy_iptables_localhost_nodeports_accepted_packets_total)"
 else bad "nfacct: localhost packets '${localhost_pkts}'; $(topo_save nat | grep -m1 'nfacct' || echo 'no nfacct rule'); $(grep -m1 nfacct "$log")"; fi
+[ "$(in_node curl -s -o /dev/null -m 2 -w '%{http_code}' http://127.0.0.1:10249/debug/kproxy/state)" = 404 ] &&
+  ok "without --profiling there is no debug endpoint (404)" || bad "debug endpoint served without --profiling"
 touch "$work/fail"
 { service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2; } | write web.yaml
 unhealthy() { hc_is 10.200.0.1 32010 503; }
@@ -215,11 +217,17 @@ clean_node
 # nodePortAddresses with IPv4 CIDRs only: IPv4 listens on the node's addresses inside them (not on
 # 127.0.0.1), IPv6 (no CIDR of its own: all of it, as upstream) on its own wildcard.
 PATH="$work/bin:$PATH" run "$log" --proxy-mode iptables --iptables-backend nft --manifests "$work/manifests" \
-  --hostname-override node1 --cluster-cidr 10.244.0.0/16,fd00:244::/48 --nodeport-addresses 10.200.0.0/24
+  --hostname-override node1 --cluster-cidr 10.244.0.0/16,fd00:244::/48 --nodeport-addresses 10.200.0.0/24 --profiling
 if until_ok 15 hc_is 10.200.0.9 32010 200 && hc_is 10.200.0.1 32010 200 && hc_is 127.0.0.1 32010 000 &&
    hc_is ::1 32011 200 && [ "$(listeners 32010)" = "10.200.0.1:32010 10.200.0.9:32010 [::]:32010 " ]; then
   ok "--nodeport-addresses 10.200.0.0/24: health-check ports on 10.200.0.1 and 10.200.0.9 and IPv6's [::], not on 127.0.0.1"
 else bad "nodePortAddresses health checks: listeners $(listeners 32010); 127.0.0.1 $(hc 127.0.0.1 32010), 10.200.0.9 $(hc 10.200.0.9 32010)"; fi
+debug() { in_node curl -s -m 2 -w '\n%{http_code}' "http://127.0.0.1:10249/debug/kproxy$1"; }
+d=$(debug /services/t/lb6)
+if [ "$(tail -1 <<<"$d")" = 200 ] && grep -q '"clusterIP": "fd00:96::92"' <<<"$d" && grep -q '"healthCheckNodePort": 32011' <<<"$d" &&
+   grep -q '"\[fd00:244:1::2\]:8080"' <<<"$d"; then
+  ok "--profiling: /debug/kproxy/services/t/lb6 shows the programmed IPv6 Service, its health-check port and endpoint"
+else bad "debug endpoint: $(head -c 300 <<<"$d" | tr '\n' ' ')"; fi
 stop
 clean_node
 # kube-proxy 1.37's keywords combined: primary (the Node's 10.200.0.1) and localhost, in iptables mode.

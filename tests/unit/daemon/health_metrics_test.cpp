@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
 #include <boost/asio/post.hpp>
 #include <atomic>
 #include <future>
 #include <sstream>
 #include <thread>
 
+#include "daemon/debug_endpoint.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/process_metrics.h"
@@ -507,6 +509,46 @@ TEST(ServiceHealth, ServersListenOnEveryAddressAndAnswerProxyHealth) {
   EXPECT_EQ(get(port, req), "connect failed");
   io.stop();
   t.join();
+}
+
+TEST(DebugEndpoint, ShowsWhatWasProgrammedPerServiceAsEscapedJson) {
+  auto v4 = std::make_shared<dataplane::DesiredState>();
+  dataplane::ServicePortInfo p;
+  p.name.service = {"shop", "web"};
+  p.nameString = "shop/web";
+  p.clusterIP = "10.96.0.80";
+  p.port = 80;
+  p.nodePort = 30080;
+  dataplane::EndpointInfo e;
+  e.hostPort = "10.244.1.2:8080";
+  e.ready = e.local = true;
+  p.endpoints.push_back(e);
+  p.clusterEndpoints = {0};
+  auto hostile = p;
+  hostile.name.service = {"x", "evil\"\n\xff"};
+  hostile.nameString = "x/evil\"\n\xff";
+  v4->ports = dataplane::PortList(dataplane::PortList::Vec{std::make_shared<const dataplane::ServicePortInfo>(p),
+                                                            std::make_shared<const dataplane::ServicePortInfo>(hostile)});
+  DebugView view{"0.16.0", "iptables", "node1", {v4}, {{"10.200.0.1"}, {"10.244.0.0/24"}}, {32000}};
+  auto state = debugResponse("/state", view);
+  EXPECT_EQ(state.status, 200);
+  auto j = nlohmann::json::parse(state.body);
+  EXPECT_EQ(j["applied"][0]["servicePorts"], 2);
+  EXPECT_EQ(j["primaryNodeIPs"][0], "10.200.0.1");
+  EXPECT_EQ(j["healthCheckNodePorts"][0], 32000);
+  auto one = debugResponse("/services/shop/web", view);
+  ASSERT_EQ(one.status, 200) << one.body;
+  auto svc = nlohmann::json::parse(one.body);
+  ASSERT_EQ(svc.size(), 1u);
+  EXPECT_EQ(svc[0]["clusterIP"], "10.96.0.80");
+  EXPECT_EQ(svc[0]["nodePort"], 30080);
+  EXPECT_EQ(svc[0]["clusterEndpoints"][0], "10.244.1.2:8080");
+  EXPECT_EQ(svc[0]["endpoints"][0]["local"], true);
+  auto all = debugResponse("/services", view);
+  EXPECT_EQ(nlohmann::json::parse(all.body).size(), 2u) << "the hostile name is escaped, the JSON stays valid";
+  EXPECT_EQ(debugResponse("/services/shop/none", view).status, 404);
+  EXPECT_EQ(debugResponse("/other", view).status, 404);
+  EXPECT_NE(debugResponse("/", view).body.find("/debug/kproxy/services"), std::string::npos);
 }
 
 }  // namespace
