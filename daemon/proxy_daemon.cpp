@@ -199,6 +199,8 @@ void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
       metrics_->observe(r.full ? "kubeproxy_sync_full_proxy_rules_duration_seconds"
                                : "kubeproxy_sync_partial_proxy_rules_duration_seconds",
                         r.totalSeconds, fam);
+      if (r.cleanupFailures && mode == "nftables")
+        metrics_->counterAdd("kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total", static_cast<double>(r.cleanupFailures), fam);
       if (!r.ok) {
         // Charged to the mode's own counter, as upstream's proxiers do.
         if (mode == "nftables") {

@@ -21,6 +21,9 @@ struct SyncReport {
   size_t transactions = 0;         // restores or netlink batches
   size_t deleted = 0;              // stale chains, sets or services removed
   size_t servicePortsWritten = 0;  // service ports whose own objects were (re)written
+  // Deletions of objects nothing uses any more that the kernel refused (nftables mode's stale
+  // chains; upstream's ..._nftables_cleanup_failures_total). The sync itself may still succeed.
+  size_t cleanupFailures = 0;
   // Rules per table after a full sync (kubeproxy_sync_proxy_rules_iptables_total{table}).
   std::vector<std::pair<std::string, size_t>> ruleCounts;
   // Rules per table written by this sync (kubeproxy_sync_proxy_rules_iptables_last{table}).

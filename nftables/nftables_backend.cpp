@@ -139,6 +139,7 @@ bool NftablesBackend::deleteStaleChains(SyncReport& report) {
   if (r.generationChanged) return false;
   if (!r.ok) {
     log::warning("deleting " + std::to_string(due.size()) + " stale nftables chain(s): " + r.error);
+    ++report.cleanupFailures;
     return true;
   }
   report.deleted += due.size();

@@ -155,6 +155,25 @@ TEST_F(NftablesBackendTest, ChainsNothingUsesAreFlushedAndDeletedOnlyASecondLate
   EXPECT_GE(r.deleted, 1u);
 }
 
+// A refused deletion of stale chains is a cleanup failure (upstream's
+// ..._nftables_cleanup_failures_total), not a failed sync; the next full sync finds them again.
+TEST_F(NftablesBackendTest, ARefusedStaleChainDeletionIsACleanupFailureNotASyncFailure) {
+  ASSERT_TRUE(full({{"a", 1, {1}}, {"b", 2, {2}}}).ok);
+  ASSERT_TRUE(partial({{"a", 1, {1}}}).ok);
+  now_ += std::chrono::seconds(2);
+  fake_->failNextCommit("Device or resource busy");  // the deletion's batch
+  auto r = partial({{"a", 1, {1, 3}}});
+  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.cleanupFailures, 1u);
+  EXPECT_NE(fake_->dump(IPFamily::kIPv4).find("ns/b/"), std::string::npos) << "still there";
+  ASSERT_TRUE(full({{"a", 1, {1, 3}}}).ok);  // finds it stale again, flushes it
+  now_ += std::chrono::seconds(2);
+  r = partial({{"a", 1, {1}}});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.cleanupFailures, 0u);
+  EXPECT_EQ(fake_->dump(IPFamily::kIPv4).find("ns/b/"), std::string::npos) << "deleted a sync after the full one";
+}
+
 TEST_F(NftablesBackendTest, AnotherProgramsWriteTurnsThePartialSyncIntoAFullOne) {
   ASSERT_TRUE(full({{"a", 1, {1}}}).ok);
   fake_->bumpGeneration();
