@@ -38,6 +38,7 @@
 #include "nftables/nftables_backend.h"
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
+#include "dataplane/proxy_options.h"
 #include "watch/api_source.h"
 #include "watch/event_recorder.h"
 #include "watch/file_source.h"
@@ -112,8 +113,12 @@ bool privilegedStart(const DaemonFlags& flags, iptables::XtablesBackend backend)
   }
   if (flags.cleanupOtherModes) printReport(cleanupOtherModes(cfg.mode, backend), "cleanup of other modes");
   applyHostSettings(cfg);
-  // NodePorts on 127.0.0.1 exist in iptables mode only (as upstream: not in nftables mode).
-  if (!nftMode && !ipvsMode && cfg.iptables.localhostNodePorts) ensureSysctl("net/ipv4/conf/all/route_localnet", 1);
+  // NodePorts on 127.0.0.1 exist in iptables mode only (as upstream: not in nftables mode), and
+  // route_localnet opens 127.0.0.0/8 to the network (CVE-2020-8558): set only when
+  // nodePortAddresses takes in IPv4 loopback, as upstream's ContainsIPv4Loopback.
+  if (!nftMode && !ipvsMode && cfg.iptables.localhostNodePorts &&
+      dataplane::nodePortsIncludeIPv4Loopback(cfg.effectiveNodePortAddresses()))
+    ensureSysctl("net/ipv4/conf/all/route_localnet", 1);
   // Upstream's IPVS sysctls: IPVS connections visible to conntrack (for masquerading),
   // connections to a removed destination or quiescent template expire, forwarding on.
   if (ipvsMode)

@@ -1,6 +1,7 @@
 #include "dataplane/desired_state.h"
 
 #include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "dataplane/ip.h"
@@ -145,7 +146,10 @@ std::vector<std::string> ipsOfFamily(const std::vector<std::string>& ips, IPFami
 
 void addEndpoints(ServicePortInfo& info, const std::vector<const model::EndpointSlice*>& slices,
                   const NodeContext& node) {
-  std::unordered_set<std::string> seen;
+  // hostPort -> its index in info.endpoints: the same IP:port in two slices (a pod moving
+  // between slices, or a new pod reusing a terminating pod's IP) is one endpoint; upstream
+  // prefers a non-terminating one, else keeps what it has (here: the first by slice name).
+  std::unordered_map<std::string, size_t> seen;
   size_t total = 0;
   for (const auto* slice : slices) total += slice->endpoints.size();
   info.endpoints.reserve(total);  // kept for the state's lifetime: no growth slack
@@ -161,16 +165,19 @@ void addEndpoints(ServicePortInfo& info, const std::vector<const model::Endpoint
       e.ip = ep.addresses.front();
       e.port = *match->port;
       e.hostPort = net::joinHostPort(e.ip, info.family, e.port);
-      if (!seen.insert(e.hostPort).second) continue;
+      // Unset conditions as upstream reads them: ready and serving true, terminating false.
       e.ready = ep.conditions.ready.value_or(true);
-      e.serving = ep.conditions.serving.value_or(e.ready);
+      e.serving = ep.conditions.serving.value_or(true);
       e.terminating = ep.conditions.terminating.value_or(false);
+      auto [at, fresh] = seen.emplace(e.hostPort, info.endpoints.size());
+      if (!fresh && !(info.endpoints[at->second].terminating && !e.terminating)) continue;
       e.nodeName = ep.nodeName;
       e.local = !node.nodeName.empty() && ep.nodeName == node.nodeName;
       e.zone = ep.zone;
       e.zoneHints = ep.hintsForZones;
       std::sort(e.zoneHints.begin(), e.zoneHints.end());
-      info.endpoints.push_back(std::move(e));
+      if (fresh) info.endpoints.push_back(std::move(e));
+      else info.endpoints[at->second] = std::move(e);
     }
   }
   std::sort(info.endpoints.begin(), info.endpoints.end(),

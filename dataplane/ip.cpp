@@ -49,6 +49,38 @@ std::optional<IPAddress> parseIP(std::string_view text) {
   return ip;
 }
 
+std::optional<IPAddress> parseIPSloppy(std::string_view text) {
+  if (auto ip = parseIP(text)) return ip;
+  if (text.find(':') != std::string_view::npos || text.size() > 63) return std::nullopt;
+  // a.b.c.d, each 1-255 decimal digits' worth of value at most 255, leading zeros allowed.
+  std::string canonical;
+  int octets = 0;
+  size_t i = 0;
+  while (i <= text.size()) {
+    size_t dot = text.find('.', i);
+    std::string_view part = text.substr(i, dot == std::string_view::npos ? std::string_view::npos : dot - i);
+    if (part.empty() || part.size() > 10 || part.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    unsigned value = 0;
+    for (char c : part) value = value * 10 + static_cast<unsigned>(c - '0');
+    if (value > 255) return std::nullopt;
+    canonical += (octets ? "." : "") + std::to_string(value);
+    ++octets;
+    if (dot == std::string_view::npos) break;
+    i = dot + 1;
+  }
+  if (octets != 4) return std::nullopt;
+  return parseIP(canonical);
+}
+
+std::optional<Cidr> parseCidrSloppy(std::string_view text) {
+  if (auto c = parseCidr(text)) return c;
+  auto slash = text.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto ip = parseIPSloppy(text.substr(0, slash));
+  if (!ip) return std::nullopt;
+  return parseCidr(ip->str() + std::string(text.substr(slash)));
+}
+
 std::string Cidr::str() const { return network.str() + "/" + std::to_string(prefix); }
 
 static void maskTo(std::array<uint8_t, 16>& bytes, int prefix, int totalBits) {

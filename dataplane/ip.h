@@ -34,6 +34,10 @@ struct Cidr {
 };
 
 std::optional<Cidr> parseCidr(std::string_view text);
+// As Kubernetes reads addresses the API may still hold (netutils.ParseIPSloppy): IPv4 octets
+// with leading zeros are decimal ("172.30.0.041" is 172.30.0.41), never octal.
+std::optional<IPAddress> parseIPSloppy(std::string_view text);
+std::optional<Cidr> parseCidrSloppy(std::string_view text);
 
 // Dotted quad of a host-order IPv4 address (synthetic clusters count addresses as integers).
 std::string ipv4String(uint32_t hostOrder);

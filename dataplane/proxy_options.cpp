@@ -84,6 +84,23 @@ std::vector<net::Cidr> nodePortCidrs(const std::vector<std::string>& entries, mo
   return out;
 }
 
+bool nodePortsIncludeIPv4Loopback(const std::vector<std::string>& entries) {
+  const auto loopback = net::parseIP("127.0.0.1");
+  bool v4 = false;
+  for (const auto& e : entries) {
+    if (e == "all" || e == "localhost") return true;
+    if (e == "primary") {
+      v4 = true;
+      continue;
+    }
+    if (auto c = net::parseCidr(e); c && c->network.family == model::IPFamily::kIPv4) {
+      v4 = true;
+      if (c->contains(*loopback)) return true;
+    }
+  }
+  return !v4;  // no IPv4 entry: IPv4 matches every address
+}
+
 NodeInfo nodeInfoOf(const model::Node* node, const std::string& bindAddress) {
   NodeInfo info;
   info.primaryIPs = primaryNodeIPsOf(node ? node->addresses : std::vector<model::NodeAddress>{}, bindAddress);

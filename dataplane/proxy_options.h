@@ -82,6 +82,10 @@ bool isNodePortKeyword(const std::string& entry);
 std::vector<net::Cidr> nodePortCidrs(const std::vector<std::string>& entries, model::IPFamily family,
                                      const std::vector<std::string>& primaryIPs);
 
+// Whether NodePorts may answer on 127.0.0.1 (and route_localnet is needed): the entries leave
+// IPv4 matching all, or name localhost, all or a CIDR holding 127.0.0.1 ("primary" never does).
+bool nodePortsIncludeIPv4Loopback(const std::vector<std::string>& entries);
+
 // The Node's primary IPs as upstream picks them (GetNodeHostIPs): the first InternalIP of each
 // family, else its first ExternalIP, the family of the very first such address first; a
 // specific `bindAddress` replaces the one of its family.

@@ -94,11 +94,12 @@ SyncReport IptablesBackend::load(std::vector<std::string> texts, const RenderRes
 }
 
 bool IptablesBackend::canaryPresent() {
-  auto mangle = client_->save("mangle");
-  if (!mangle) return false;
-  for (const auto& c : chainsInSave(mangle.value()))
-    if (c == kCanaryChain) return true;
-  return false;
+  // As upstream: a canary in each table we program, so a flush of any of them is noticed.
+  for (const char* table : {"mangle", "nat", "filter"}) {
+    auto present = client_->chainExists(table, kCanaryChain);
+    if (!present || !present.value()) return false;
+  }
+  return true;
 }
 
 }  // namespace kproxy::iptables

@@ -204,12 +204,15 @@ class RenderPass {
         if (j.table == table) res.text += "-I " + j.srcChain + " 1 " + j.spec() + "\n";
     };
     if (extras_ && extras_->canary) res.text += "*mangle\n:" + std::string(kCanaryChain) + " - [0:0]\nCOMMIT\n";
+    const std::string canary = extras_ && extras_->canary ? ":" + std::string(kCanaryChain) + " - [0:0]\n" : "";
     res.text += "*filter\n";
     res.text += filterChains_.data();
+    res.text += canary;
     res.text += filterRules_.data();
     jumps("filter");
     res.text += "COMMIT\n*nat\n";
     res.text += natChains_.data();
+    res.text += canary;
     res.text += natRules_.data();
     jumps("nat");
     res.text += "COMMIT\n";

@@ -26,7 +26,7 @@ struct RenderResult {
 
 // What a daemon's full sync adds to the rules: jump rules from built-in chains that the kernel
 // lacks (inserted in the same table transaction as the chains they target) and the canary chain
-// in mangle.
+// KUBE-PROXY-CANARY in mangle, nat and filter, as upstream.
 struct FullSyncExtras {
   std::vector<JumpRule> missingJumps;
   bool canary = false;

@@ -14,6 +14,25 @@ RestoreRunner::RestoreRunner(XtablesBackend backend, model::IPFamily family) : b
   base += backendName(backend);
   restore_ = base + "-restore";
   save_ = base + "-save";
+  tool_ = base;
+}
+
+Result<bool> RestoreClient::chainExists(std::string_view table, std::string_view chain) {
+  auto text = save(table);
+  if (!text) return text.status();
+  for (const auto& c : chainsInSave(text.value()))
+    if (c == chain) return true;
+  return false;
+}
+
+Result<bool> RestoreRunner::chainExists(std::string_view table, std::string_view chain) {
+  auto res = runProcess({tool_, "-w", std::to_string(lockWaitSeconds_), "-t", std::string(table), "-S", std::string(chain)}, {});
+  if (!res) return res.status();
+  if (res.value().exitCode == 0) return true;
+  // "No chain/target/match by that name" (exit 1); anything else is the tool failing.
+  if (res.value().exitCode == 1) return false;
+  return Status::error(tool_ + " -t " + std::string(table) + " -S " + std::string(chain) + " exited " +
+                       std::to_string(res.value().exitCode) + ": " + res.value().err);
 }
 
 int RestoreRunner::failedLine(std::string_view out) {

@@ -31,6 +31,9 @@ class RestoreClient {
   virtual std::string describe() const = 0;
   // Service ports per restore in a full sync; 0 loads it in one piece.
   virtual size_t fullSyncChunkPorts() const { return 0; }
+  // Whether TABLE holds CHAIN (the canaries); by default from save(), which a large nat table
+  // makes slow: the runner asks for the one chain.
+  virtual Result<bool> chainExists(std::string_view table, std::string_view chain);
 };
 
 class RestoreRunner : public RestoreClient {
@@ -46,6 +49,8 @@ class RestoreRunner : public RestoreClient {
   // iptables-nft's --noflush restore slows super-linearly with input size (see README); legacy
   // rewrites the whole table on every restore, so one piece is cheapest there.
   size_t fullSyncChunkPorts() const override { return backend_ == XtablesBackend::kNft ? 100 : 0; }
+  // iptables -w -t TABLE -S CHAIN: the one chain, not the table.
+  Result<bool> chainExists(std::string_view table, std::string_view chain) override;
 
   // Chain names of one table, parsed from iptables-save.
   Result<std::vector<std::string>> listChains(std::string_view table);
@@ -57,7 +62,7 @@ class RestoreRunner : public RestoreClient {
 
  private:
   XtablesBackend backend_;
-  std::string restore_, save_;
+  std::string restore_, save_, tool_;
   int lockWaitSeconds_ = 5;
 };
 

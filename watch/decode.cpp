@@ -229,8 +229,8 @@ model::ObjectMeta decodeMeta(const Obj& root, bool namespaced, bool (*nameOk)(st
 }
 
 bool isServiceName(std::string_view s) {
-  // DNS-1035: a label that starts with a letter.
-  return isDnsLabel(s) && s.front() >= 'a' && s.front() <= 'z';
+  // A DNS-1123 label: RelaxedServiceNameValidation (GA in 1.37) lets it start with a digit.
+  return isDnsLabel(s);
 }
 bool isSubdomainName(std::string_view s) { return isDnsSubdomain(s); }
 
@@ -253,8 +253,9 @@ model::Protocol protocol(const Obj& o) {
   throw FieldError{o.at("protocol"), "unknown protocol " + show(p) + " (want TCP, UDP or SCTP)"};
 }
 
+// Sloppy, as kube-proxy parses them: an old object's leading-zero IPv4 is decimal.
 std::string ipAddress(const std::string& text, const std::string& path) {
-  auto ip = net::parseIP(text);
+  auto ip = net::parseIPSloppy(text);
   if (!ip) throw FieldError{path, show(text) + " is not a valid IP address"};
   return ip->str();
 }
@@ -364,8 +365,13 @@ Decoded<model::Service> decodeService(const json& obj) {
       // Upstream trims spaces in source ranges; so do we.
       text.erase(0, text.find_first_not_of(' '));
       text.erase(text.find_last_not_of(' ') + 1);
-      auto c = net::parseCidr(text);
-      if (!c) throw FieldError{path, show(text) + " is not a valid CIDR"};
+      auto c = net::parseCidrSloppy(text);
+      if (!c) {
+        // Upstream skips the one entry (the others still apply), not the Service.
+        log::warning("Service " + s.meta.namespace_ + "/" + s.meta.name + ": " + path + ": " + show(text) +
+                     " is not a valid CIDR; the entry is skipped");
+        return;
+      }
       s.loadBalancerSourceRanges.push_back(c->str());
     });
 
@@ -393,8 +399,12 @@ Decoded<model::Service> decodeService(const json& obj) {
           if (!ip.empty()) in.ip = ipAddress(ip, ing.at("ip"));
           in.hostname = ing.str("hostname");
           in.ipMode = ing.str("ipMode", "VIP");
-          if (in.ipMode != "VIP" && in.ipMode != "Proxy")
-            throw FieldError{ing.at("ipMode"), "unknown ipMode " + show(in.ipMode) + " (want VIP or Proxy)"};
+          if (in.ipMode != "VIP" && in.ipMode != "Proxy") {
+            // Upstream captures an ingress IP only when its mode is VIP (or unset).
+            log::warning("Service " + s.meta.namespace_ + "/" + s.meta.name + ": " + ing.at("ipMode") + ": unknown ipMode " +
+                         show(in.ipMode) + "; the IP is not captured, as with Proxy");
+            in.ipMode = "Proxy";
+          }
           s.loadBalancerIngress.push_back(std::move(in));
         });
     return s;
@@ -429,7 +439,7 @@ Decoded<model::EndpointSlice> decodeEndpointSlice(const json& obj) {
           ep.addresses.push_back(text);
           return;
         }
-        auto ip = net::parseIP(text);
+        auto ip = net::parseIPSloppy(text);
         if (!ip) throw FieldError{apath, show(text) + " is not a valid IP address"};
         if ((ip->family == model::IPFamily::kIPv4) != (es.addressType == model::AddressType::kIPv4))
           throw FieldError{apath, show(text) + " does not match addressType " + at};
@@ -487,11 +497,11 @@ Decoded<model::Node> decodeNode(const json& obj) {
     if (auto spec = root.obj("spec")) {
       spec->list("podCIDRs", 8, [&](const json& v, const std::string&) {
         if (v.is_string())
-          if (auto c = net::parseCidr(v.get<std::string>())) n.podCIDRs.push_back(c->str());
+          if (auto c = net::parseCidrSloppy(v.get<std::string>())) n.podCIDRs.push_back(c->str());
       });
       spec->list("taints", 256, [&](const json& v, const std::string& path) { n.taintKeys.push_back(Obj(v, path).str("key")); });
       if (const json* one = spec->find("podCIDR"); n.podCIDRs.empty() && one && one->is_string())
-        if (auto c = net::parseCidr(one->get<std::string>())) n.podCIDRs.push_back(c->str());
+        if (auto c = net::parseCidrSloppy(one->get<std::string>())) n.podCIDRs.push_back(c->str());
     }
     return n;
   });

@@ -216,12 +216,15 @@ stop
 clean_node
 # nodePortAddresses with IPv4 CIDRs only: IPv4 listens on the node's addresses inside them (not on
 # 127.0.0.1), IPv6 (no CIDR of its own: all of it, as upstream) on its own wildcard.
+in_node sysctl -qw net.ipv4.conf.all.route_localnet=0
 PATH="$work/bin:$PATH" run "$log" --proxy-mode iptables --iptables-backend nft --manifests "$work/manifests" \
   --hostname-override node1 --cluster-cidr 10.244.0.0/16,fd00:244::/48 --nodeport-addresses 10.200.0.0/24 --profiling
 if until_ok 15 hc_is 10.200.0.9 32010 200 && hc_is 10.200.0.1 32010 200 && hc_is 127.0.0.1 32010 000 &&
    hc_is ::1 32011 200 && [ "$(listeners 32010)" = "10.200.0.1:32010 10.200.0.9:32010 [::]:32010 " ]; then
   ok "--nodeport-addresses 10.200.0.0/24: health-check ports on 10.200.0.1 and 10.200.0.9 and IPv6's [::], not on 127.0.0.1"
 else bad "nodePortAddresses health checks: listeners $(listeners 32010); 127.0.0.1 $(hc 127.0.0.1 32010), 10.200.0.9 $(hc 10.200.0.9 32010)"; fi
+[ "$(in_node sysctl -n net.ipv4.conf.all.route_localnet)" = 0 ] &&
+  ok "nodePortAddresses without loopback: route_localnet stays 0 (CVE-2020-8558)" || bad "route_localnet set without loopback NodePorts"
 debug() { in_node curl -s -m 2 -w '\n%{http_code}' "http://127.0.0.1:10249/debug/kproxy$1"; }
 d=$(debug /services/t/lb6)
 if [ "$(tail -1 <<<"$d")" = 200 ] && grep -q '"clusterIP": "fd00:96::92"' <<<"$d" && grep -q '"healthCheckNodePort": 32011' <<<"$d" &&
@@ -244,6 +247,19 @@ if until_ok 15 answers_on 10.200.0.1 30080 && none_on 10.200.0.9 30080 && local_
 else bad "primary,localhost: 10.200.0.9 $(from client tcp 10.200.0.9 30080 2 --timeout-ms 500 | tr '\n' ' '); hc listeners $(listeners 32010)"; fi
 stop
 clean_node
+# What upstream 1.37 serves, served: a digit-leading Service name (RelaxedServiceNameValidation)
+# whose clusterIP has a leading zero (read as decimal), in nftables and iptables modes.
+printf 'kind: Service\nmetadata: {name: 9web, namespace: t}\nspec:\n  clusterIP: 10.96.0.093\n  ports: [{name: http, port: 80, targetPort: 8080}]\n' >"$work/9web.yaml"
+slice 9web 8080 TCP 1 2 3 >>"$work/9web.yaml"
+write 9web.yaml <"$work/9web.yaml"
+for mode in nftables iptables; do
+  run "$log" --proxy-mode "$mode" --iptables-backend nft --manifests "$work/manifests" --hostname-override node1 --cluster-cidr 10.244.0.0/16
+  if until_ok 15 answers_on 10.96.0.93 80; then ok "$mode: t/9web (digit-leading name) at clusterIP 10.96.0.093 answers on 10.96.0.93"
+  else bad "$mode: t/9web: $(grep -m2 9web "$log")"; fi
+  stop
+  clean_node
+done
+rm -f "$work/manifests/9web.yaml"
 rm -f "$work/manifests/lb4.yaml" "$work/manifests/lb6.yaml"
 { service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2 3; } | write web.yaml
 

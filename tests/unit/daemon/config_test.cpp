@@ -238,6 +238,13 @@ TEST(ProxyConfig, NodePortAddressKeywordsExpandPerFamily) {
   EXPECT_EQ(str(dataplane::nodePortCidrs({"localhost", "10.0.0.0/8"}, IPFamily::kIPv4, primary)), "127.0.0.0/8,10.0.0.0/8");
   EXPECT_EQ(str(dataplane::nodePortCidrs({"10.0.0.0/8"}, IPFamily::kIPv6, primary)), "") << "no IPv6 CIDR: all of IPv6";
   EXPECT_EQ(str(dataplane::nodePortCidrs({"all", "10.0.0.0/8"}, IPFamily::kIPv4, primary)), "") << "all wins";
+  // route_localnet (CVE-2020-8558) only where NodePorts may answer on 127.0.0.1.
+  EXPECT_TRUE(dataplane::nodePortsIncludeIPv4Loopback({}));
+  EXPECT_TRUE(dataplane::nodePortsIncludeIPv4Loopback({"127.0.0.0/8"}));
+  EXPECT_TRUE(dataplane::nodePortsIncludeIPv4Loopback({"primary", "localhost"}));
+  EXPECT_TRUE(dataplane::nodePortsIncludeIPv4Loopback({"fd00::/64"})) << "IPv4 unrestricted";
+  EXPECT_FALSE(dataplane::nodePortsIncludeIPv4Loopback({"primary"}));
+  EXPECT_FALSE(dataplane::nodePortsIncludeIPv4Loopback({"10.0.0.0/8", "::/0"}));
   dataplane::ProxyOptions o;
   o.setNodePortAddresses({"primary", "localhost"});
   EXPECT_TRUE(o.nodePortPrimary);

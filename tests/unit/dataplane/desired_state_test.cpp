@@ -77,6 +77,34 @@ TEST(DesiredState, ReadyMissingMeansReady) {
   EXPECT_EQ(state.ports[0].clusterEndpoints.size(), 1u);
 }
 
+// Upstream's endpointslicecache: serving unset is true (not "as ready"), so a not-ready,
+// terminating endpoint with serving unset still carries traffic when nothing is ready.
+TEST(DesiredState, ServingMissingMeansServing) {
+  auto state = buildDesiredState({svc("web", "10.96.0.10")},
+                                 {slice("web", "s", {{"10.0.0.1", false, std::nullopt, true}})}, node1(), IPFamily::kIPv4);
+  const auto& p = state.ports[0];
+  ASSERT_EQ(p.endpoints.size(), 1u);
+  EXPECT_TRUE(p.endpoints[0].serving);
+  EXPECT_EQ(ips(p, p.clusterEndpoints), (std::vector<std::string>{"10.0.0.1:8080"})) << "serving-terminating fallback";
+}
+
+// The same IP:port in two slices (a new pod reusing a terminating pod's IP): the
+// non-terminating one wins whichever slice comes first, as upstream's cache prefers it.
+TEST(DesiredState, DuplicateEndpointsPreferTheNonTerminatingOne) {
+  for (bool terminatingFirst : {true, false}) {
+    Ep old{"10.0.0.1", false, true, true, "node2"}, fresh{"10.0.0.1", true, true, false, "node1"};
+    auto state = buildDesiredState({svc("web", "10.96.0.10")},
+                                   {slice("web", "web-a", {terminatingFirst ? old : fresh}),
+                                    slice("web", "web-b", {terminatingFirst ? fresh : old})},
+                                   node1(), IPFamily::kIPv4);
+    const auto& p = state.ports[0];
+    ASSERT_EQ(p.endpoints.size(), 1u);
+    EXPECT_FALSE(p.endpoints[0].terminating) << "terminating first: " << terminatingFirst;
+    EXPECT_TRUE(p.endpoints[0].ready);
+    EXPECT_TRUE(p.endpoints[0].local) << "the running pod's node";
+  }
+}
+
 TEST(DesiredState, FallsBackToServingTerminatingOnlyWhenNothingIsReady) {
   auto withReady = buildDesiredState(
       {svc("web", "10.96.0.10")},

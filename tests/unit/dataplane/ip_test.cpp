@@ -22,6 +22,17 @@ TEST(IP, RejectsAmbiguousOrInvalidForms) {
     EXPECT_FALSE(parseIP(bad)) << bad;
 }
 
+// netutils.ParseIPSloppy: leading zeros are decimal, never octal; nothing else is loosened.
+TEST(IP, SloppyReadsLeadingZerosAsDecimal) {
+  EXPECT_EQ(parseIPSloppy("172.30.0.041")->str(), "172.30.0.41");
+  EXPECT_EQ(parseIPSloppy("010.000.000.001")->str(), "10.0.0.1");
+  EXPECT_EQ(parseIPSloppy("fd00::1")->str(), "fd00::1");
+  EXPECT_EQ(parseCidrSloppy("010.1.0.0/16")->str(), "10.1.0.0/16");
+  for (const char* bad : {"10.0.0.0256", "10.0.1", "10.0.0.1.5", "1..2.3", "10.0.0.-1", "0x0a.0.0.1", "10.0.0.1 ", ""})
+    EXPECT_FALSE(parseIPSloppy(bad)) << bad;
+  EXPECT_FALSE(parseCidrSloppy("010.1.0.0/33"));
+}
+
 TEST(IP, Loopback) {
   EXPECT_TRUE(parseIP("127.0.0.5")->isLoopback());
   EXPECT_TRUE(parseIP("::1")->isLoopback());
