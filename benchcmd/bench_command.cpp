@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "benchcmd/bench_report.h"
+#include "daemon/sync_scheduler.h"
 #include "benchcmd/cluster_files.h"
 #include "benchcmd/conn_rate.h"
 #include "benchcmd/netns_lab.h"
@@ -364,7 +365,14 @@ int runBench(const std::vector<std::string>& args, std::ostream& out, std::ostre
   out << formatTable(rows);
   out << "(sync: kproxy's own account, desired state + render + kernel; partial: median of " << o.changes
       << " one-endpoint changes;\n ClusterIP/s, pod IP/s: short TCP connections per second, median of " << o.repeat
-      << " x " << o.duration << " s; ratio = ClusterIP / pod; p50/p99: ClusterIP connection latency)\n";
+      << " x " << o.duration << " s; ratio = ClusterIP / pod; p50/p99: ClusterIP connection latency)\n\n";
+  out << formatSyncBudget(rows, 30, [](double full, double period) {
+    daemon::SyncScheduler::Options opts;
+    opts.syncPeriod = std::chrono::duration_cast<daemon::SyncScheduler::Duration>(std::chrono::duration<double>(period));
+    auto interval = daemon::SyncScheduler::fullSyncInterval(
+        std::chrono::duration_cast<daemon::SyncScheduler::Duration>(std::chrono::duration<double>(full)), opts);
+    return std::chrono::duration<double>(interval).count();
+  });
   auto writeFile = [&](const std::string& path, const std::string& text) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     f << text;

@@ -80,6 +80,30 @@ std::string formatTable(const std::vector<BenchRow>& rows) {
   return o.str();
 }
 
+double syncSecondsPerHour(double fullSeconds, double partialSeconds, double fullIntervalSeconds) {
+  double fulls = fullIntervalSeconds > 0 ? 3600.0 / fullIntervalSeconds : 0;
+  return fulls * fullSeconds + std::max(0.0, 3600.0 - fulls) * partialSeconds;
+}
+
+std::string formatSyncBudget(const std::vector<BenchRow>& rows, double syncPeriodSeconds,
+                             double (*fullInterval)(double, double)) {
+  std::ostringstream o;
+  o << "Time in syncs per hour, one endpoint change per second (sync period " << fmt("%.0f", syncPeriodSeconds) << " s):\n";
+  char line[256];
+  std::snprintf(line, sizeof line, "%-16s %8s | %24s | %34s\n", "mode", "services", "full every sync period",
+                "full syncs within 1% (interval)");
+  o << line;
+  for (const auto& r : rows) {
+    double before = syncSecondsPerHour(r.fullSyncSeconds, r.partialSyncSeconds, syncPeriodSeconds);
+    double interval = fullInterval(r.fullSyncSeconds, syncPeriodSeconds);
+    double after = syncSecondsPerHour(r.fullSyncSeconds, r.partialSyncSeconds, interval);
+    std::snprintf(line, sizeof line, "%-16s %8d | %10.1f s/h (%5.1f%%) | %10.1f s/h (%5.1f%%, %7.0f s)\n", r.mode.c_str(),
+                  r.services, before, before / 36.0, after, after / 36.0, interval);
+    o << line;
+  }
+  return o.str();
+}
+
 std::string formatCsv(const std::vector<BenchRow>& rows) {
   std::ostringstream o;
   o << "mode,services,endpoints_per_service,full_sync_seconds,partial_sync_seconds,kernel_objects,peak_rss_bytes,"

@@ -23,6 +23,13 @@ struct BenchRow {
 };
 
 std::string formatTable(const std::vector<BenchRow>& rows);
+// Seconds per hour spent syncing with one endpoint change per second: a full sync every
+// `fullInterval` seconds, a partial one every other second.
+double syncSecondsPerHour(double fullSeconds, double partialSeconds, double fullIntervalSeconds);
+// Per row: that cost with a full sync every sync period (kproxy before 0.17) and with full syncs
+// spaced by `fullInterval(full sync seconds)` (the scheduler's budget).
+std::string formatSyncBudget(const std::vector<BenchRow>& rows, double syncPeriodSeconds,
+                             double (*fullInterval)(double fullSeconds, double syncPeriodSeconds));
 std::string formatCsv(const std::vector<BenchRow>& rows);
 std::string renderSvg(const std::vector<BenchRow>& rows);
 

@@ -6,6 +6,11 @@ namespace kproxy::daemon {
 
 SyncScheduler::SyncScheduler(Options options) : opt_(options) {}
 
+SyncScheduler::Duration SyncScheduler::fullSyncInterval(Duration lastFullSync, const Options& o) {
+  auto budgeted = std::chrono::duration_cast<Duration>(lastFullSync / kFullSyncBudget);
+  return std::clamp(budgeted, o.syncPeriod, std::max(o.syncPeriod, o.maxFullSyncPeriod));
+}
+
 void SyncScheduler::setReady(TimePoint now) {
   if (ready_) return;
   ready_ = true;
@@ -26,7 +31,7 @@ void SyncScheduler::requestFullSync(TimePoint now) {
 std::optional<SyncScheduler::TimePoint> SyncScheduler::nextRunAt() const {
   if (!ready_ || running_) return std::nullopt;
   if (failures_ > 0) return retryAt_;
-  TimePoint periodic = lastFullStart_ + opt_.syncPeriod;
+  TimePoint periodic = lastFullStart_ + fullSyncInterval();
   if (!pending_ && !needFull_) return periodic;
   if (lastStart_ == TimePoint{}) return requestedAt_;  // the very first sync: at once
   // Changes batch up: never two syncs closer than minSyncPeriod.
@@ -35,8 +40,9 @@ std::optional<SyncScheduler::TimePoint> SyncScheduler::nextRunAt() const {
 
 SyncKind SyncScheduler::begin(TimePoint now) {
   running_ = true;
-  bool full = needFull_ || failures_ > 0 || lastFullStart_ == TimePoint{} || now >= lastFullStart_ + opt_.syncPeriod;
+  bool full = needFull_ || failures_ > 0 || lastFullStart_ == TimePoint{} || now >= lastFullStart_ + fullSyncInterval();
   lastStart_ = now;
+  runningFull_ = full;
   if (full) lastFullStart_ = now;
   // What is pending now is covered by this sync; later changes queue anew.
   pending_ = false;
@@ -47,6 +53,7 @@ SyncKind SyncScheduler::begin(TimePoint now) {
 void SyncScheduler::finished(TimePoint now, bool ok) {
   running_ = false;
   if (ok) {
+    if (runningFull_) lastFullDuration_ = now - lastFullStart_;
     failures_ = 0;
     return;
   }

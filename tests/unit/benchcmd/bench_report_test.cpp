@@ -74,6 +74,17 @@ TEST(BenchReport, TableShowsTheRatioToThePodBaseline) {
   EXPECT_NE(t.find(" 0.21 "), std::string::npos) << "3000 / 14200" << t;
 }
 
+// Sync time per hour with one endpoint change per second: 10k Services on iptables-nft
+// (9 s full, 0.2 s partial) spent 120 full syncs an hour before; spaced to 1% (every 900 s), 4.
+TEST(BenchReport, SyncTimePerHourBeforeAndAfterTheFullSyncBudget) {
+  EXPECT_DOUBLE_EQ(syncSecondsPerHour(9, 0.2, 30), 120 * 9 + 3480 * 0.2);
+  EXPECT_DOUBLE_EQ(syncSecondsPerHour(9, 0.2, 900), 4 * 9 + 3596 * 0.2);
+  auto budget = [](double full, double period) { return std::max(period, std::min(3600.0, full / 0.01)); };
+  std::string t = formatSyncBudget({row("iptables-nft", 10000, 9, 0.2, 100, 200)}, 30, budget);
+  EXPECT_NE(t.find("1776.0 s/h ( 49.3%)"), std::string::npos) << t;
+  EXPECT_NE(t.find("755.2 s/h ( 21.0%,     900 s)"), std::string::npos) << t;
+}
+
 TEST(BenchReport, SvgHasBothPanelsAxesAndALegendEntryPerMode) {
   std::string svg = renderSvg(sample());
   EXPECT_EQ(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u);

@@ -99,5 +99,43 @@ TEST(SyncScheduler, FullSyncRequestWins) {
   EXPECT_EQ(s.begin(t0 + seconds(3)), SyncKind::kFull);
 }
 
+// Periodic full resyncs cost at most 1% of wall time, between the sync period and an hour;
+// changes in between stay partial, and a failure or a drift check still forces a full sync.
+TEST(SyncScheduler, PeriodicFullSyncsAreSpacedToAOnePercentBudget) {
+  SyncScheduler::Options o;
+  o.syncPeriod = seconds(30);
+  EXPECT_EQ(SyncScheduler::fullSyncInterval(milliseconds(50), o), seconds(30)) << "small cluster: the sync period";
+  EXPECT_EQ(SyncScheduler::fullSyncInterval(seconds(9), o), seconds(900)) << "10k on iptables-nft";
+  EXPECT_EQ(SyncScheduler::fullSyncInterval(seconds(60), o), std::chrono::hours(1)) << "never less often than hourly";
+  o.syncPeriod = std::chrono::hours(2);
+  EXPECT_EQ(SyncScheduler::fullSyncInterval(seconds(1), o), std::chrono::hours(2)) << "a longer sync period wins";
+
+  auto s = scheduler();
+  s.setReady(t0);
+  ASSERT_EQ(s.begin(t0), SyncKind::kFull);
+  s.finished(t0 + seconds(9), true);  // a 9 s full sync
+  EXPECT_EQ(*s.nextRunAt(), t0 + seconds(900));
+  // One change per second: all partial until the budgeted full sync is due.
+  TP now = t0 + seconds(10);
+  int fulls = 0, partials = 0;
+  for (; now < t0 + seconds(1900); now += seconds(1)) {
+    s.requestSync(now);
+    if (*s.nextRunAt() > now) continue;
+    if (s.begin(now) == SyncKind::kFull) {
+      ++fulls;
+      now += seconds(9);  // full syncs still take 9 s
+      s.finished(now, true);
+    } else {
+      ++partials;
+      s.finished(now + milliseconds(10), true);
+    }
+  }
+  EXPECT_EQ(fulls, 2) << "at 900 s and 1800 s";
+  EXPECT_GT(partials, 1800);
+  // A drift check's request is full at once, whatever the budget.
+  s.requestFullSync(now);
+  EXPECT_EQ(s.begin(*s.nextRunAt()), SyncKind::kFull);
+}
+
 }  // namespace
 }  // namespace kproxy::daemon
