@@ -58,7 +58,7 @@ class Metrics {
 // "nftables"): the core ones for every mode, and each mode's own.
 void describeProxyMetrics(Metrics& m, const std::string& mode = "iptables");
 // kubernetes_build_info (gauge 1) with component-base's labels: git_version is the kube-proxy
-// release kproxy follows with kproxy's version as build metadata ("v1.37.0+kproxy.0.16.0").
+// release kproxy follows with kproxy's version as build metadata ("v1.37.0+kproxy.0.17.0").
 // client-go's request metrics (rest_client_requests_total{code,host,method},
 // rest_client_request_duration_seconds{host,verb} with client-go's buckets).
 void describeRestClientMetrics(Metrics& m);

@@ -3,7 +3,7 @@
 
 namespace kproxy {
 
-inline constexpr const char* kVersion = "0.16.0";
+inline constexpr const char* kVersion = "0.17.0";
 inline constexpr const char* kKubeProxyVersion = "v1.37.0";
 
 }  // namespace kproxy
