@@ -17,45 +17,68 @@ namespace {
 std::string hostPort(const std::string& ip, uint16_t port) { return ip + "|" + std::to_string(port); }
 }  // namespace
 
-StaleUdpMatcher::StaleUdpMatcher(const dataplane::DesiredState& state) {
+namespace {
+
+// Who may answer a UDP flow to this port: every serving endpoint (upstream's reconciler), and
+// whatever the rules send to (ready ones; nothing else is ever chosen).
+std::set<std::string> allowedRepliers(const dataplane::ServicePortInfo& p, bool hostPortForm) {
+  std::set<std::string> out;
+  auto add = [&](const dataplane::EndpointInfo& e) { out.insert(hostPortForm ? e.hostPort : hostPort(e.ip, e.port)); };
+  for (const auto& e : p.endpoints)
+    if (e.serving) add(e);
+  for (size_t i : p.reachableEndpoints) add(p.endpoints[i]);
+  return out;
+}
+
+template <typename Fn>
+void forEachAddress(const dataplane::ServicePortInfo& p, Fn fn) {
+  fn(p.clusterIP);
+  for (const auto& ip : p.externalIPs) fn(ip);
+  for (const auto& ip : p.loadBalancerVIPs) fn(ip);
+}
+
+}  // namespace
+
+StaleUdpMatcher::StaleUdpMatcher(const dataplane::DesiredState& state, const dataplane::DesiredState* before) {
   for (const auto& p : state.ports) {
     if (p.protocol != model::Protocol::kUDP) continue;
-    std::set<std::string> allowed;
-    for (size_t i : p.reachableEndpoints) allowed.insert(hostPort(p.endpoints[i].ip, p.endpoints[i].port));
-    auto add = [&](const std::string& ip) { servicePorts_[hostPort(ip, p.port)].insert(allowed.begin(), allowed.end()); };
-    add(p.clusterIP);
-    for (const auto& ip : p.externalIPs) add(ip);
-    for (const auto& ip : p.loadBalancerVIPs) add(ip);
+    const auto allowed = allowedRepliers(p, false);
+    forEachAddress(p, [&](const std::string& ip) { servicePorts_[hostPort(ip, p.port)].insert(allowed.begin(), allowed.end()); });
     if (p.nodePort) nodePorts_[p.nodePort].insert(allowed.begin(), allowed.end());
+  }
+  if (!before) return;
+  for (const auto& p : before->ports) {
+    if (p.protocol != model::Protocol::kUDP) continue;
+    forEachAddress(p, [&](const std::string& ip) {
+      if (!servicePorts_.count(hostPort(ip, p.port))) goneServices_.insert(hostPort(ip, p.port));
+    });
+    if (p.nodePort && !nodePorts_.count(p.nodePort)) goneNodePorts_.insert(p.nodePort);
   }
 }
 
 bool StaleUdpMatcher::stale(const FlowKey& f) const {
   std::string reply = hostPort(f.replySrc, f.replySrcPort);
+  const bool translated = !(f.replySrc == f.origDst && f.replySrcPort == f.origDstPort);
   auto it = servicePorts_.find(hostPort(f.origDst, f.origDstPort));
   if (it != servicePorts_.end()) return !it->second.count(reply);
+  // A deleted Service's address: its DNATed flows would reach the old pods until they idle out.
+  if (goneServices_.count(hostPort(f.origDst, f.origDstPort))) return translated;
   auto np = nodePorts_.find(f.origDstPort);
   // A NodePort flow is one whose reply does not come back from the address it was sent to.
-  if (np != nodePorts_.end() && !(f.replySrc == f.origDst && f.replySrcPort == f.origDstPort))
-    return !np->second.count(reply);
+  if (np != nodePorts_.end() && translated) return !np->second.count(reply);
   if (np != nodePorts_.end()) return true;  // un-DNATed flow to a NodePort: held a REJECT
+  if (goneNodePorts_.count(f.origDstPort)) return translated;
   return false;
 }
 
 namespace {
-
-std::set<std::string> reachable(const dataplane::ServicePortInfo& p) {
-  std::set<std::string> out;
-  for (size_t i : p.reachableEndpoints) out.insert(p.endpoints[i].hostPort);
-  return out;
-}
 
 bool portLeavesStaleFlows(const dataplane::ServicePortInfo* before, const dataplane::ServicePortInfo& now) {
   if (!before) return !now.reachableEndpoints.empty();
   if (before->clusterIP != now.clusterIP || before->nodePort != now.nodePort || before->port != now.port ||
       before->externalIPs != now.externalIPs || before->loadBalancerVIPs != now.loadBalancerVIPs)
     return true;
-  auto was = reachable(*before), is = reachable(now);
+  auto was = allowedRepliers(*before, true), is = allowedRepliers(now, true);
   if (was.empty()) return !is.empty();
   return !std::includes(is.begin(), is.end(), was.begin(), was.end());
 }
@@ -70,13 +93,23 @@ bool udpFlowsMayBeStale(const dataplane::DesiredState* before, const dataplane::
   // Both lists are sorted by name: walk them together.
   const auto& old = before->ports.pointers();
   auto o = old.begin();
+  auto deletedUdp = [](const dataplane::ServicePortInfo& p) {
+    return p.protocol == model::Protocol::kUDP && !p.endpoints.empty();  // flows may be DNATed to its pods
+  };
   for (const auto& p : cur) {
-    while (o != old.end() && (*o)->name < p->name) ++o;
-    if (o != old.end() && *o == p) continue;  // shared: unchanged
+    for (; o != old.end() && (*o)->name < p->name; ++o)  // in `before` only: deleted
+      if (deletedUdp(**o)) return true;
+    const dataplane::ServicePortInfo* prev = nullptr;
+    if (o != old.end() && (*o)->name == p->name) {
+      prev = o->get();
+      ++o;
+      if (prev == p.get()) continue;  // shared: unchanged
+    }
     if (p->protocol != model::Protocol::kUDP) continue;
-    const dataplane::ServicePortInfo* prev = (o != old.end() && (*o)->name == p->name) ? o->get() : nullptr;
     if (portLeavesStaleFlows(prev, *p)) return true;
   }
+  for (; o != old.end(); ++o)
+    if (deletedUdp(**o)) return true;
   return false;
 }
 
@@ -116,7 +149,7 @@ int onEntry(enum nf_conntrack_msg_type, struct nf_conntrack* ct, void* data) {
 
 size_t cleanStaleUdpConntrack(const dataplane::DesiredState* before, const dataplane::DesiredState& now) {
   if (!udpFlowsMayBeStale(before, now)) return 0;
-  StaleUdpMatcher matcher(now);
+  StaleUdpMatcher matcher(now, before);
   if (matcher.empty()) return 0;
   int family = now.family == model::IPFamily::kIPv4 ? AF_INET : AF_INET6;
   nfct_handle* h = nfct_open(CONNTRACK, 0);

@@ -2,7 +2,9 @@
 # kproxy started as kube-proxy is started: installers' command lines (GKE, kops, EKS, our
 # DaemonSet) against a test API server, --init-only then a proxy with NET_ADMIN/NET_RAW only,
 # nftables mode's "primary" NodePort addresses from the Node object, the AllowServiceExternalIPs
-# gate, health-check node ports (IPv6, dual-stack, nodePortAddresses, 503 while syncs fail) and the
+# gate, health-check node ports (IPv6, dual-stack, nodePortAddresses, 503 while syncs fail), nfacct,
+# rest_client metrics, --profiling, nodePortAddresses keywords, objects upstream 1.37 serves, UDP
+# conntrack on Service deletion and termination, and the
 # exit when the config file (a ConfigMap-style symlinked mount) changes.
 # Usage: dropin_test.sh BUILD_DIR. IP plan: topology.sh, plus 10.200.0.9 on the node's c0 (a
 # local address that is not the Node's primary IP); the API server on the node's 127.0.0.1.
@@ -260,6 +262,42 @@ for mode in nftables iptables; do
   clean_node
 done
 rm -f "$work/manifests/9web.yaml"
+# A deleted UDP Service's flows end (kubernetes PR 141371): a client sending from a fixed source
+# port keeps refreshing its conntrack entry, which would DNAT to the old pod until it idles out.
+udel_reaches_pod() { [ "$(count pod-1 "$(from client udp 10.96.0.95 53 1 --src-port 40095 --timeout-ms 300)")" = 1 ]; }
+udel_gone() { ! udel_reaches_pod; }
+for mode in nftables iptables; do
+  printf 'kind: Service\nmetadata: {name: udel, namespace: t}\nspec:\n  clusterIP: 10.96.0.95\n  ports: [{name: dns, port: 53, protocol: UDP}]\n' >"$work/udel.yaml"
+  slice udel 5353 UDP 1 >>"$work/udel.yaml"
+  write udel.yaml <"$work/udel.yaml"
+  run "$log" --proxy-mode "$mode" --iptables-backend nft --manifests "$work/manifests" --hostname-override node1 --cluster-cidr 10.244.0.0/16
+  if until_ok 15 udel_reaches_pod; then
+    # pod-1 terminates (still serving) and pod-2 takes new flows: the running flow stays with
+    # pod-1, as upstream's reconciler keeps flows to serving endpoints.
+    { printf 'kind: Service\nmetadata: {name: udel, namespace: t}\nspec:\n  clusterIP: 10.96.0.95\n  ports: [{name: dns, port: 53, protocol: UDP}]\n'
+      printf -- '---\nkind: EndpointSlice\nmetadata: {name: udel-1, namespace: t, labels: {kubernetes.io/service-name: udel}}\naddressType: IPv4\n'
+      printf 'endpoints:\n- {addresses: [10.244.1.2], conditions: {ready: false, serving: true, terminating: true}, nodeName: node1}\n'
+      printf -- '- {addresses: [10.244.2.2], conditions: {ready: true}, nodeName: node1}\nports: [{name: dns, port: 5353, protocol: UDP}]\n'; } | write udel.yaml
+    fresh_port=41000
+    fresh_to_pod2() { # a new flow each try (an old one stays where it was pinned)
+      fresh_port=$((fresh_port + 1))
+      [ "$(count pod-2 "$(from client udp 10.96.0.95 53 1 --src-port "$fresh_port" --timeout-ms 300)")" = 1 ]
+    }
+    if until_ok 10 fresh_to_pod2 && udel_reaches_pod && udel_reaches_pod; then
+      ok "$mode: a UDP flow to a serving, terminating endpoint survives the sync (new flows go to pod-2)"
+    else bad "$mode: the flow to the terminating pod-1 was cut: $(from client udp 10.96.0.95 53 2 --src-port 40095 --timeout-ms 300 | tr '\n' ' ')"; fi
+    rm -f "$work/manifests/udel.yaml"
+    t0=$(date +%s%N)
+    until_ok 3 udel_gone || true
+    took=$(( ($(date +%s%N) - t0) / 1000000 ))
+    # The sync waits out the min sync period (1 s) after the previous change, as upstream's.
+    if [ "$took" -le 2000 ] && ! udel_reaches_pod; then
+      ok "$mode: UDP Service t/udel deleted: the fixed-port client's flow to pod-1 ended after ${took} ms"
+    else bad "$mode: the deleted UDP Service still reaches pod-1 from source port 40095: $(grep -m2 'conntrack' "$log" | tail -1)"; fi
+  else bad "$mode: t/udel never answered"; fi
+  stop
+  clean_node
+done
 rm -f "$work/manifests/lb4.yaml" "$work/manifests/lb6.yaml"
 { service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2 3; } | write web.yaml
 

@@ -107,7 +107,44 @@ ports: [{port: 8080}]
   EXPECT_TRUE(udpFlowsMayBeStale(&dnsNone, a)) << "first endpoints: flows that held a REJECT";
   dataplane::DesiredState empty;
   EXPECT_TRUE(udpFlowsMayBeStale(&empty, a)) << "a new UDP service with endpoints";
-  EXPECT_FALSE(udpFlowsMayBeStale(&a, empty)) << "a deleted service leaves nothing to match";
+  EXPECT_TRUE(udpFlowsMayBeStale(&a, empty)) << "a deleted UDP service: its DNATed flows still reach the old pod";
+  auto noDns = build("", "{addresses: [10.0.1.2]}");
+  EXPECT_FALSE(udpFlowsMayBeStale(&noDns, empty)) << "a deleted UDP service without endpoints had no DNATed flow";
+}
+
+// Upstream's reconciler (1.37): a UDP flow answered by any serving endpoint stays, even one that
+// is terminating or outside the node's topology; a deleted Service's DNATed flows go
+// (kubernetes PR 141371), its un-DNATed ones (a local listener) stay.
+TEST(StaleUdp, ServingEndpointsKeepTheirFlowsAndDeletedServicesLoseThem) {
+  auto decode = [](const std::string& text) {
+    auto o = watch::decodeManifestText(text, "t");
+    EXPECT_TRUE(o.errors.empty());
+    return dataplane::buildDesiredState(o.services, o.slices, {"node1", {}}, model::IPFamily::kIPv4);
+  };
+  const std::string dns = R"(kind: Service
+metadata: {name: dns, namespace: ns}
+spec: {type: NodePort, clusterIP: 10.96.0.10, ports: [{port: 53, protocol: UDP, nodePort: 30053}]}
+)";
+  auto withEndpoints = decode(dns + R"(---
+kind: EndpointSlice
+metadata: {name: dns-1, namespace: ns, labels: {kubernetes.io/service-name: dns}}
+addressType: IPv4
+endpoints:
+- {addresses: [10.0.0.2]}
+- {addresses: [10.0.0.3], conditions: {ready: false, serving: true, terminating: true}}
+- {addresses: [10.0.0.4], conditions: {ready: false, serving: false, terminating: true}}
+ports: [{port: 5353, protocol: UDP}]
+)");
+  StaleUdpMatcher m(withEndpoints);
+  EXPECT_FALSE(m.stale({"10.96.0.10", 53, "10.0.0.3", 5353})) << "serving, terminating: kept";
+  EXPECT_TRUE(m.stale({"10.96.0.10", 53, "10.0.0.4", 5353})) << "not serving: goes";
+  dataplane::DesiredState none;
+  StaleUdpMatcher gone(none, &withEndpoints);
+  EXPECT_FALSE(gone.empty());
+  EXPECT_TRUE(gone.stale({"10.96.0.10", 53, "10.0.0.2", 5353})) << "deleted Service, DNATed flow";
+  EXPECT_FALSE(gone.stale({"10.96.0.10", 53, "10.96.0.10", 53})) << "not DNATed";
+  EXPECT_TRUE(gone.stale({"10.200.0.1", 30053, "10.0.0.2", 5353})) << "its NodePort";
+  EXPECT_FALSE(gone.stale({"10.96.0.11", 53, "10.0.0.2", 5353})) << "another address";
 }
 
 }  // namespace
