@@ -43,22 +43,31 @@ size_t DesiredState::endpointCount() const {
 
 namespace {
 
-bool hasHint(const EndpointInfo& ep, const std::string& zone) {
-  return std::binary_search(ep.zoneHints.begin(), ep.zoneHints.end(), zone);
+bool hasHint(const std::vector<std::string>& hints, const std::string& value) {
+  return std::binary_search(hints.begin(), hints.end(), value);
 }
 
-// Topology hints are honoured only when every ready endpoint carries hints, this node has a
-// zone, and some endpoint is hinted for it; otherwise traffic would black-hole.
-bool canUseTopology(const ServicePortInfo& port, const NodeContext& node) {
+enum class Topology { kNone, kSameZone, kSameNode };
+
+// kube-proxy's topologyModeFromHints: PreferSameNode when every ready endpoint carries node hints
+// and one is hinted for this node; else PreferSameZone when every ready endpoint carries zone
+// hints and one is hinted for this node's zone; else none (traffic would black-hole otherwise).
+Topology topologyMode(const ServicePortInfo& port, const NodeContext& node) {
   auto zoneIt = node.nodeLabels.find(model::kLabelTopologyZone);
-  bool hasEndpointForZone = false;
+  const std::string zone = zoneIt == node.nodeLabels.end() ? std::string() : zoneIt->second;
+  bool anyReady = false, allNode = true, forNode = false, allZone = true, forZone = false;
   for (const auto& ep : port.endpoints) {
     if (!ep.ready) continue;
-    if (ep.zoneHints.empty()) return false;
-    if (zoneIt != node.nodeLabels.end() && hasHint(ep, zoneIt->second)) hasEndpointForZone = true;
+    anyReady = true;
+    if (ep.nodeHints.empty()) allNode = false;
+    else if (!node.nodeName.empty() && hasHint(ep.nodeHints, node.nodeName)) forNode = true;
+    if (ep.zoneHints.empty()) allZone = false;
+    else if (!zone.empty() && hasHint(ep.zoneHints, zone)) forZone = true;
   }
-  if (zoneIt == node.nodeLabels.end() || zoneIt->second.empty()) return false;
-  return hasEndpointForZone;
+  if (!anyReady) return Topology::kNone;
+  if (allNode && forNode) return Topology::kSameNode;
+  if (allZone && forZone) return Topology::kSameZone;
+  return Topology::kNone;
 }
 
 template <typename Pred>
@@ -79,10 +88,13 @@ void categorizeEndpoints(ServicePortInfo& port, const NodeContext& node) {
   port.hasAnyEndpoints = false;
 
   if (port.usesClusterEndpoints()) {
-    bool useTopology = canUseTopology(port, node);
-    std::string zone = useTopology ? node.nodeLabels.at(model::kLabelTopologyZone) : std::string();
+    const Topology mode = topologyMode(port, node);
+    const std::string zone = mode == Topology::kSameZone ? node.nodeLabels.at(model::kLabelTopologyZone) : std::string();
     port.clusterEndpoints = filterEndpoints(eps, [&](const EndpointInfo& ep) {
-      return ep.ready && (!useTopology || hasHint(ep, zone));
+      if (!ep.ready) return false;
+      if (mode == Topology::kSameNode) return hasHint(ep.nodeHints, node.nodeName);
+      if (mode == Topology::kSameZone) return hasHint(ep.zoneHints, zone);
+      return true;
     });
     // No ready endpoint anywhere: fall back to terminating ones that still serve.
     if (port.clusterEndpoints.empty())
@@ -176,6 +188,8 @@ void addEndpoints(ServicePortInfo& info, const std::vector<const model::Endpoint
       e.zone = ep.zone;
       e.zoneHints = ep.hintsForZones;
       std::sort(e.zoneHints.begin(), e.zoneHints.end());
+      e.nodeHints = ep.hintsForNodes;
+      std::sort(e.nodeHints.begin(), e.nodeHints.end());
       if (fresh) info.endpoints.push_back(std::move(e));
       else info.endpoints[at->second] = std::move(e);
     }

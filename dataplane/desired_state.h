@@ -41,6 +41,7 @@ struct EndpointInfo {
   std::string nodeName;
   std::string zone;
   std::vector<std::string> zoneHints;  // sorted
+  std::vector<std::string> nodeHints;  // sorted
   bool operator==(const EndpointInfo&) const = default;
 };
 

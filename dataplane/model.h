@@ -93,6 +93,7 @@ struct Endpoint {
   std::string nodeName;
   std::string zone;
   std::vector<std::string> hintsForZones;
+  std::vector<std::string> hintsForNodes;  // trafficDistribution PreferSameNode
   bool operator==(const Endpoint&) const = default;
 };
 

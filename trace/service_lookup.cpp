@@ -97,6 +97,8 @@ void explain(Finding& f, const dataplane::NodeContext& node) {
       v.whyNot = "terminating and not serving";
     } else if (!e.ready) {
       v.whyNot = "not ready";
+    } else if (!e.nodeHints.empty() && std::find(e.nodeHints.begin(), e.nodeHints.end(), node.nodeName) == e.nodeHints.end()) {
+      v.whyNot = "topology hints for node " + e.nodeHints.front() + " (PreferSameNode), this node is " + node.nodeName;
     } else if (zone != node.nodeLabels.end() && !hasHint(e, zone->second)) {
       v.whyNot = "topology hints for zone " + (e.zoneHints.empty() ? std::string("none") : e.zoneHints.front()) +
                  ", this node is in " + zone->second;

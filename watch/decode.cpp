@@ -456,13 +456,20 @@ Decoded<model::EndpointSlice> decodeEndpointSlice(const json& obj) {
         throw FieldError{e.at("nodeName"), show(ep.nodeName) + " is not a valid node name"};
       ep.zone = e.str("zone");
       if (!isLabelValue(ep.zone)) throw FieldError{e.at("zone"), show(ep.zone) + " is not a valid zone"};
-      if (auto hints = e.obj("hints"))
+      if (auto hints = e.obj("hints")) {
         hints->list("forZones", 8, [&](const json& z, const std::string& zpath) {
           Obj zo(z, zpath);
           std::string zone = zo.str("name");
           if (zone.empty() || !isLabelValue(zone)) throw FieldError{zo.at("name"), show(zone) + " is not a valid zone"};
           ep.hintsForZones.push_back(zone);
         });
+        hints->list("forNodes", 8, [&](const json& n, const std::string& npath) {
+          Obj no(n, npath);
+          std::string name = no.str("name");
+          if (name.empty() || !isDnsSubdomain(name)) throw FieldError{no.at("name"), show(name) + " is not a valid node name"};
+          ep.hintsForNodes.push_back(name);
+        });
+      }
       es.endpoints.push_back(std::move(ep));
     });
 

@@ -298,6 +298,21 @@ for mode in nftables iptables; do
   stop
   clean_node
 done
+# trafficDistribution PreferSameNode (GA): EndpointSlice hints.forNodes pick this node's pod.
+{ printf 'kind: Service\nmetadata: {name: psn, namespace: t}\nspec:\n  clusterIP: 10.96.0.96\n  trafficDistribution: PreferSameNode\n  ports: [{name: http, port: 80, targetPort: 8080}]\n'
+  printf -- '---\nkind: EndpointSlice\nmetadata: {name: psn-1, namespace: t, labels: {kubernetes.io/service-name: psn}}\naddressType: IPv4\nendpoints:\n'
+  printf -- '- {addresses: [10.244.1.2], nodeName: node1, hints: {forNodes: [{name: node1}]}}\n'
+  printf -- '- {addresses: [10.244.2.2], nodeName: node2, hints: {forNodes: [{name: node2}]}}\n'
+  printf -- '- {addresses: [10.244.3.2], nodeName: node3, hints: {forNodes: [{name: node3}]}}\nports: [{name: http, port: 8080}]\n'; } | write psn.yaml
+for mode in nftables iptables; do
+  run "$log" --proxy-mode "$mode" --iptables-backend nft --manifests "$work/manifests" --hostname-override node1 --cluster-cidr 10.244.0.0/16
+  psn_local() { out=$(from client tcp 10.96.0.96 80 12 --timeout-ms 1000); [ "$(count pod-1 "$out")" = 12 ]; }
+  if until_ok 15 psn_local; then ok "$mode: PreferSameNode: 12 of 12 connections to t/psn went to node1's pod-1"
+  else bad "$mode: PreferSameNode: $(tr '\n' ' ' <<<"$out")"; fi
+  stop
+  clean_node
+done
+rm -f "$work/manifests/psn.yaml"
 rm -f "$work/manifests/lb4.yaml" "$work/manifests/lb6.yaml"
 { service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2 3; } | write web.yaml
 

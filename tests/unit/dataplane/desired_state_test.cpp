@@ -23,6 +23,7 @@ struct Ep {
   std::optional<bool> ready = true, serving = std::nullopt, terminating = std::nullopt;
   std::string node = "node2";
   std::vector<std::string> hints = {};
+  std::vector<std::string> nodeHints = {};
 };
 
 EndpointSlice slice(const std::string& service, const std::string& name, std::vector<Ep> eps,
@@ -39,6 +40,7 @@ EndpointSlice slice(const std::string& service, const std::string& name, std::ve
     ep.conditions = {e.ready, e.serving, e.terminating};
     ep.nodeName = e.node;
     ep.hintsForZones = e.hints;
+    ep.hintsForNodes = e.nodeHints;
     s.endpoints.push_back(ep);
   }
   s.ports = std::move(ports);
@@ -175,6 +177,33 @@ TEST(DesiredState, TopologyHintsOnlyWhenEveryEndpointHasThem) {
                                      {slice("web", "s", {{"10.0.0.2", true, {}, {}, "node3", {"zone-b"}}})}, n,
                                      IPFamily::kIPv4);
   EXPECT_EQ(otherZone.ports[0].clusterEndpoints.size(), 1u);  // no hint for our zone: hints ignored
+}
+
+// upstream topology_test.go's PreferSameNode cases: node hints win over zone hints when every
+// ready endpoint has one and one is for this node; otherwise zone hints, otherwise none.
+TEST(DesiredState, PreferSameNodeHintsPickThisNodesEndpoints) {
+  NodeContext n = node1();
+  n.nodeLabels[model::kLabelTopologyZone] = "zone-a";
+  auto build = [&](std::vector<Ep> eps) {
+    auto st = buildDesiredState({svc("web", "10.96.0.10")}, {slice("web", "s", std::move(eps))}, n, IPFamily::kIPv4);
+    return ips(st.ports[0], st.ports[0].clusterEndpoints);
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(build({{"10.0.0.1", true, {}, {}, "node1", {"zone-a"}, {"node1"}},
+                   {"10.0.0.2", true, {}, {}, "node2", {"zone-a"}, {"node2"}},
+                   {"10.0.0.3", true, {}, {}, "node3", {"zone-b"}, {"node3"}}}),
+            V{"10.0.0.1:8080"}) << "same node";
+  EXPECT_EQ(build({{"10.0.0.2", true, {}, {}, "node2", {"zone-a"}, {"node2"}},
+                   {"10.0.0.3", true, {}, {}, "node3", {"zone-b"}, {"node3"}}}),
+            V{"10.0.0.2:8080"}) << "no endpoint for this node: the zone's";
+  EXPECT_EQ(build({{"10.0.0.1", true, {}, {}, "node1", {"zone-a"}, {"node1"}},
+                   {"10.0.0.2", true, {}, {}, "node2", {"zone-a"}, {}},
+                   {"10.0.0.3", true, {}, {}, "node3", {"zone-b"}, {"node3"}}}),
+            (V{"10.0.0.1:8080", "10.0.0.2:8080"})) << "one without a node hint: zone hints";
+  EXPECT_EQ(build({{"10.0.0.1", true, {}, {}, "node1", {}, {"node1"}}, {"10.0.0.2", true, {}, {}, "node2", {}, {}}}),
+            (V{"10.0.0.1:8080", "10.0.0.2:8080"})) << "incomplete hints of both kinds: every endpoint";
+  EXPECT_EQ(build({{"10.0.0.1", false, true, true, "node1", {}, {"node1"}}, {"10.0.0.2", true, {}, {}, "node2", {}, {"node2"}}}),
+            V{"10.0.0.2:8080"}) << "the local one is not ready: only ready endpoints count, no hint for node1 among them";
 }
 
 TEST(DesiredState, MatchesSlicePortsByNameAndProtocol) {

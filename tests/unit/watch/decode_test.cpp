@@ -57,7 +57,7 @@ TEST(DecodeEndpointSlice, HandlesWhatApiServersSend) {
     "addressType": "IPv4",
     "endpoints": [
       {"addresses": ["10.0.1.1"], "conditions": {"ready": true, "serving": true, "terminating": false},
-       "nodeName": "node1", "zone": "zone-a", "hints": {"forZones": [{"name": "zone-a"}]}},
+       "nodeName": "node1", "zone": "zone-a", "hints": {"forZones": [{"name": "zone-a"}], "forNodes": [{"name": "node1"}]}},
       {"addresses": ["10.0.1.2"], "conditions": {}},
       {"addresses": ["10.0.1.3"]}
     ],
@@ -69,6 +69,7 @@ TEST(DecodeEndpointSlice, HandlesWhatApiServersSend) {
   ASSERT_EQ(s.endpoints.size(), 3u);
   EXPECT_EQ(s.endpoints[0].conditions.ready, true);
   EXPECT_EQ(s.endpoints[0].hintsForZones, (std::vector<std::string>{"zone-a"}));
+  EXPECT_EQ(s.endpoints[0].hintsForNodes, (std::vector<std::string>{"node1"}));
   EXPECT_FALSE(s.endpoints[1].conditions.ready.has_value());
   EXPECT_EQ(s.ports[0].port, 8080);
   EXPECT_FALSE(s.ports[1].port.has_value());
