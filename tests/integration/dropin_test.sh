@@ -313,6 +313,21 @@ for mode in nftables iptables; do
   clean_node
 done
 rm -f "$work/manifests/psn.yaml"
+# loadBalancerSourceRanges holding only the node's primary IP: the node itself reaches the LB IP
+# (upstream allows the node IP), the client does not.
+{ printf 'kind: Service\nmetadata: {name: lbsr, namespace: t}\nspec:\n  type: LoadBalancer\n  clusterIP: 10.96.0.97\n  loadBalancerSourceRanges: [10.200.0.1/32]\n'
+  printf '  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30097}]\nstatus:\n  loadBalancer:\n    ingress: [{ip: 10.50.0.7}]\n'
+  slice lbsr 8080 TCP 1 2 3; } | write lbsr.yaml
+for mode in nftables iptables; do
+  run "$log" --proxy-mode "$mode" --iptables-backend nft --manifests "$work/manifests" --hostname-override node1 --cluster-cidr 10.244.0.0/16
+  node_lb() { out=$(from node tcp 10.50.0.7 80 6 --timeout-ms 1000); [ "$(( $(count pod-1 "$out") + $(count pod-2 "$out") + $(count pod-3 "$out") ))" = 6 ]; }
+  if until_ok 15 node_lb && none_on 10.50.0.7 80; then
+    ok "$mode: loadBalancerSourceRanges [the node's IP]: the node reaches LB IP 10.50.0.7, the client does not"
+  else bad "$mode: source ranges: node $(tr '\n' ' ' <<<"$out"), client $(from client tcp 10.50.0.7 80 2 --timeout-ms 500 | tr '\n' ' ')"; fi
+  stop
+  clean_node
+done
+rm -f "$work/manifests/lbsr.yaml"
 rm -f "$work/manifests/lb4.yaml" "$work/manifests/lb6.yaml"
 { service web 10.96.0.80 '  type: NodePort' ', nodePort: 30080'; slice web 8080 TCP 1 2 3; } | write web.yaml
 
