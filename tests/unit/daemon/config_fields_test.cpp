@@ -10,6 +10,7 @@
 
 #include "daemon/config.h"
 #include "daemon/config_fields.h"
+#include "tests/unit/daemon/readme_section.h"
 #include "watch/yaml_json.h"
 
 namespace kproxy::daemon {
@@ -110,17 +111,9 @@ TEST(ConfigFields, TheWriterWritesUpstreamsDefaults) {
 }
 
 TEST(ConfigFields, ReadmeConfigTableIsTheGeneratedOne) {
-  std::ifstream in(std::string(KPROXY_SOURCE_DIR) + "/README.md");
-  ASSERT_TRUE(in);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string readme = ss.str();
-  const std::string begin = "<!-- config-table:begin (generated: kproxy --help-markdown=config) -->\n",
-                    end = "<!-- config-table:end -->";
-  auto b = readme.find(begin), e = readme.find(end);
-  ASSERT_NE(b, std::string::npos) << "README has no config table markers";
-  ASSERT_NE(e, std::string::npos);
-  EXPECT_EQ(readme.substr(b + begin.size(), e - b - begin.size()), configTableMarkdown())
+  auto table = readmeSection("config-table");
+  ASSERT_TRUE(table) << "README has no config table markers";
+  EXPECT_EQ(*table, configTableMarkdown())
       << "README's config table is stale: replace it with the output of `kproxy --help-markdown=config`";
 }
 

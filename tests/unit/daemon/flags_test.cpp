@@ -9,6 +9,7 @@
 
 #include "daemon/flag_table.h"
 #include "daemon/flags.h"
+#include "tests/unit/daemon/readme_section.h"
 
 namespace kproxy::daemon {
 namespace {
@@ -174,17 +175,9 @@ TEST(FlagTable, InstallersCommandLinesParse) {
 }
 
 TEST(FlagTable, ReadmeFlagTableIsTheGeneratedOne) {
-  std::ifstream in(std::string(KPROXY_SOURCE_DIR) + "/README.md");
-  ASSERT_TRUE(in);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string readme = ss.str();
-  const std::string begin = "<!-- flag-table:begin (generated: kproxy --help-markdown) -->\n", end = "<!-- flag-table:end -->";
-  auto b = readme.find(begin), e = readme.find(end);
-  ASSERT_NE(b, std::string::npos) << "README has no flag table markers";
-  ASSERT_NE(e, std::string::npos);
-  EXPECT_EQ(readme.substr(b + begin.size(), e - b - begin.size()), flagTableMarkdown())
-      << "README's flag table is stale: replace it with the output of `kproxy --help-markdown`";
+  auto table = readmeSection("flag-table");
+  ASSERT_TRUE(table) << "README has no flag table markers";
+  EXPECT_EQ(*table, flagTableMarkdown()) << "README's flag table is stale: replace it with the output of `kproxy --help-markdown`";
 }
 
 }  // namespace

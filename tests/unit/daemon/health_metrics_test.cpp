@@ -220,14 +220,13 @@ TEST(Metrics, NumbersPrintAsGosFormatFloatG) {
   }
 }
 
-// Loopback only: a real socket against the server on 127.0.0.1, port picked by the kernel.
-std::string get(uint16_t port, const std::string& request) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "connect failed";
+// One request over a real socket to `addr` (loopback only), the whole answer back.
+std::string exchange(int family, const sockaddr* addr, socklen_t len, const std::string& request) {
+  int fd = ::socket(family, SOCK_STREAM, 0);
+  if (fd < 0 || ::connect(fd, addr, len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return "connect failed";
+  }
   (void)!::write(fd, request.data(), request.size());
   std::string out;
   char buf[4096];
@@ -235,6 +234,15 @@ std::string get(uint16_t port, const std::string& request) {
   while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
   ::close(fd);
   return out;
+}
+
+// To the server on 127.0.0.1 (port picked by the kernel).
+std::string get(uint16_t port, const std::string& request) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return exchange(AF_INET, reinterpret_cast<sockaddr*>(&a), sizeof a, request);
 }
 
 TEST(HttpServer, ServesPathsAndRejectsOtherMethods) {
@@ -429,22 +437,11 @@ TEST(ServiceHealth, ListenAddressesFollowNodePortAddresses) {
 }
 
 std::string get6(uint16_t port, const std::string& request) {
-  int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
   sockaddr_in6 a{};
   a.sin6_family = AF_INET6;
   a.sin6_port = htons(port);
   a.sin6_addr = in6addr_loopback;
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    if (fd >= 0) ::close(fd);
-    return "connect failed";
-  }
-  (void)!::write(fd, request.data(), request.size());
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return out;
+  return exchange(AF_INET6, reinterpret_cast<sockaddr*>(&a), sizeof a, request);
 }
 
 uint16_t freePort() {
