@@ -31,7 +31,10 @@ void SyncScheduler::requestFullSync(TimePoint now) {
 std::optional<SyncScheduler::TimePoint> SyncScheduler::nextRunAt() const {
   if (!ready_ || running_) return std::nullopt;
   if (failures_ > 0) return retryAt_;
-  TimePoint periodic = lastFullStart_ + fullSyncInterval();
+  // Every sync period a sync runs (upstream's periodic sync): partial, which rewrites nothing that
+  // did not change but lets a mode finish its own business (IPVS's drained destinations); full
+  // when the budgeted interval since the last full one has passed.
+  TimePoint periodic = std::min(lastStart_ + opt_.syncPeriod, lastFullStart_ + fullSyncInterval());
   if (!pending_ && !needFull_) return periodic;
   if (lastStart_ == TimePoint{}) return requestedAt_;  // the very first sync: at once
   // Changes batch up: never two syncs closer than minSyncPeriod.

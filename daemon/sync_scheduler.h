@@ -26,8 +26,9 @@ class SyncScheduler {
   // Periodic full resyncs take at most this share of wall time: a full sync of F seconds comes
   // round every F / kFullSyncBudget, kept within [syncPeriod, maxFullSyncPeriod]. A small
   // cluster (F = 50 ms) keeps its 30 s self-repair; 10k Services on iptables-nft (F = 9 s) resync
-  // every 15 min instead of holding the xtables lock 30% of the time. Drift in between is caught
-  // by the canary and generation checks, which force a full sync.
+  // every 15 min instead of holding the xtables lock 30% of the time; the periodic syncs between
+  // are partial. Drift in between is caught by the canary and generation checks, which force a
+  // full sync.
   static constexpr double kFullSyncBudget = 0.01;
   static Duration fullSyncInterval(Duration lastFullSync, const Options& options);
 

@@ -114,7 +114,10 @@ TEST(SyncScheduler, PeriodicFullSyncsAreSpacedToAOnePercentBudget) {
   s.setReady(t0);
   ASSERT_EQ(s.begin(t0), SyncKind::kFull);
   s.finished(t0 + seconds(9), true);  // a 9 s full sync
-  EXPECT_EQ(*s.nextRunAt(), t0 + seconds(900));
+  EXPECT_EQ(*s.nextRunAt(), t0 + seconds(30)) << "the periodic sync...";
+  EXPECT_EQ(s.begin(t0 + seconds(30)), SyncKind::kPartial) << "...is partial until the budgeted full one";
+  s.finished(t0 + seconds(30), true);
+  EXPECT_EQ(*s.nextRunAt(), t0 + seconds(60));
   // One change per second: all partial until the budgeted full sync is due.
   TP now = t0 + seconds(10);
   int fulls = 0, partials = 0;
