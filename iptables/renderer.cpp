@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "iptables/chain_names.h"
+#include "iptables/nfacct.h"
 
 namespace kproxy::iptables {
 
@@ -189,7 +190,8 @@ class RenderPass {
 
     if (!opt_.conntrackTCPLiberal)
       filterRules_.line({"-A", kForwardChain, "-m conntrack --ctstate INVALID",
-                         opt_.nfacctInvalidDropped ? "-m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP" : "-j DROP"});
+                         opt_.nfacctInvalidDropped ? "-m nfacct --nfacct-name" : "", opt_.nfacctInvalidDropped ? kCtStateInvalidDroppedCounter : "",
+                         "-j DROP"});
     filterRules_.line({"-A", kForwardChain, "-m comment --comment", "\"kubernetes forwarding rules\"",
                        "-m mark --mark", markMask, "-j ACCEPT"});
     filterRules_.line({"-A", kForwardChain, "-m comment --comment", "\"kubernetes forwarding conntrack rule\"",
@@ -440,7 +442,7 @@ class RenderPass {
       // object, with a rule of their own ahead of the general one.
       if (plan.hasEndpoints && localhostNodePorts_ && opt_.nfacctLocalhostNodePorts)
         topNat_->line({"-A", kNodePortsChain, "-m comment --comment", name, "-m", proto, "-p", proto, "-d 127.0.0.0/8 --dport",
-                        nodePort.view(), "-m nfacct --nfacct-name localhost_nps_accepted_pkts -j", chains.ext});
+                        nodePort.view(), "-m nfacct --nfacct-name", kLocalhostNodePortsAcceptedCounter, "-j", chains.ext});
       if (plan.hasEndpoints)
         topNat_->line({"-A", kNodePortsChain, "-m comment --comment", name, "-m", proto, "-p", proto, "--dport",
                         nodePort.view(), "-j", chains.ext});
