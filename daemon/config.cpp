@@ -301,6 +301,7 @@ const std::map<std::string, bool>& knownFeatureGates() {
       {"AllowServiceExternalIPs", true},               // KEP-5707: off, nothing is programmed for spec.externalIPs
       {"KubeProxyIPVS", true},                         // deprecated in 1.37: off, ipvs mode is refused
       {"KubeProxyNFTablesLocalhostNodePorts", false},  // alpha: localhost NodePorts in nftables mode (not in kproxy)
+      {"MultiCIDRServiceAllocator", true},             // GA: ServiceCIDRs are watched (nftables mode drops unallocated ClusterIPs)
   };
   return gates;
 }

@@ -59,6 +59,7 @@ HttpResponse debugResponse(const std::string& path, const DebugView& view) {
                  {"node", view.node},
                  {"primaryNodeIPs", view.nodeInfo.primaryIPs},
                  {"podCIDRs", view.nodeInfo.podCIDRs},
+                 {"serviceCIDRs", view.nodeInfo.serviceCIDRs},
                  {"applied", families},
                  {"healthCheckNodePorts", view.healthCheckPorts}});
   }

@@ -58,7 +58,7 @@ const std::vector<FlagSpec>& buildTable() {
        [](Ctx& c, const std::string& v) { c.boolean(v, c.flags.cleanup); }},
       {"init-only", FT::kBool, "false", "", true, H::kSupported, "Do the start-up that needs full root (sysctls, conntrack limits, cleanup of other modes) and exit; the proxy can then run with CAP_NET_ADMIN only.",
        [](Ctx& c, const std::string& v) { c.boolean(v, c.flags.initOnly); }},
-      {"feature-gates", FT::kGates, "", "featureGates", false, H::kSupported, "key=value pairs of feature gates. AllowServiceExternalIPs=false stops serving spec.externalIPs; KubeProxyIPVS=false refuses ipvs mode; KubeProxyNFTablesLocalhostNodePorts is known and warned about (kproxy serves no loopback NodePorts in nftables mode); gates kproxy does not know are warned about, not fatal.",
+      {"feature-gates", FT::kGates, "", "featureGates", false, H::kSupported, "key=value pairs of feature gates. AllowServiceExternalIPs=false stops serving spec.externalIPs; KubeProxyIPVS=false refuses ipvs mode; KubeProxyNFTablesLocalhostNodePorts is known and warned about (kproxy serves no loopback NodePorts in nftables mode); MultiCIDRServiceAllocator=false stops watching ServiceCIDRs; gates kproxy does not know are warned about, not fatal.",
        [](Ctx& c, const std::string& v) {
          std::stringstream ss(v);
          std::string item;
@@ -235,7 +235,7 @@ const std::vector<FlagSpec>& buildTable() {
       {"forward-healthcheck-vip", FT::kBool, "false", "winkernel.forwardHealthCheckVip", true, H::kNoEffect, "Windows only.",
        checkedBool},
       // kproxy's own.
-      {"manifests", FT::kString, "", "", true, H::kKproxy, "Instead of an API server: Services, EndpointSlices and Nodes from manifests in this directory, following changes.",
+      {"manifests", FT::kString, "", "", true, H::kKproxy, "Instead of an API server: Services, EndpointSlices, Nodes and ServiceCIDRs from manifests in this directory, following changes.",
        [](Ctx& c, const std::string& v) { c.flags.manifests = v; }},
       {"watch-timeout", FT::kDuration, "5m0s", "", true, H::kKproxy, "How long each watch runs before it is renewed (a silent stream is dropped after that plus up to 30s).",
        [](Ctx& c, const std::string& v) {

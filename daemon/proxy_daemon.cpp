@@ -82,6 +82,9 @@ void ProxyDaemon::onBatch(watch::SourceBatch b) {
   }
   for (auto& n : b.upsertNodes) changed |= state_.upsertNode(std::move(n));
   for (auto& n : b.deleteNodes) changed |= state_.deleteNode(n);
+  // A new set of ranges reaches the backends with the NodeInfo, in a full sync.
+  for (auto& c : b.upsertServiceCIDRs) changed |= state_.upsertServiceCIDR(std::move(c));
+  for (auto& n : b.deleteServiceCIDRs) changed |= state_.deleteServiceCIDR(n);
   // kube-proxy: a Node being deleted fails /healthz so that load balancers drain it.
   if (health_ && (!b.upsertNodes.empty() || !b.deleteNodes.empty()))
     health_->setNodeEligible(!state_.node() || nodeEligible(*state_.node()));
@@ -127,13 +130,16 @@ void ProxyDaemon::runSync() {
   if (changes.needFull) kind = SyncKind::kFull;
   // What the Node says (primary IPs, pod CIDRs), re-read when it changes (upstream restarts).
   std::optional<dataplane::NodeInfo> newNodeInfo;
-  if (auto info = dataplane::nodeInfoOf(state_.node() ? &*state_.node() : nullptr, bindAddress_); !nodeInfo_ || *nodeInfo_ != info) {
+  auto info = dataplane::nodeInfoOf(state_.node() ? &*state_.node() : nullptr, bindAddress_);
+  info.serviceCIDRs = state_.serviceCIDRs();
+  if (!nodeInfo_ || *nodeInfo_ != info) {
     auto join = [](const std::vector<std::string>& v) {
       std::string out;
       for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
       return out.empty() ? std::string("none known") : out;
     };
-    log::info("primary node IPs: " + join(info.primaryIPs) + "; pod CIDRs: " + join(info.podCIDRs));
+    log::info("primary node IPs: " + join(info.primaryIPs) + "; pod CIDRs: " + join(info.podCIDRs) +
+              "; service CIDRs: " + join(info.serviceCIDRs));
     nodeInfo_ = info;
     newNodeInfo = std::move(info);
     kind = SyncKind::kFull;

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <ostream>
+#include <set>
 #include <sstream>
 
 #include "daemon/flags.h"
@@ -178,9 +179,18 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
       opts.localInterface.empty())
     return usageError(std::string("--detect-local-mode needs ") +
                       (opts.localMode == dataplane::LocalMode::kBridgeInterface ? "--pod-bridge-interface" : "--pod-interface-name-prefix"));
-  // The Node's pod CIDRs and primary IPs ("primary" NodePort addresses), as the daemon takes them.
-  for (const auto& n : objects.nodes)
-    if (n.meta.name == node) opts.setNodeInfo(dataplane::nodeInfoOf(&n, ""));
+  // The Node's pod CIDRs and primary IPs ("primary" NodePort addresses) and the ServiceCIDRs'
+  // ranges, as the daemon takes them.
+  {
+    const model::Node* self = nullptr;
+    for (const auto& n : objects.nodes)
+      if (n.meta.name == node) self = &n;
+    dataplane::NodeInfo info = dataplane::nodeInfoOf(self, "");
+    std::set<std::string> cidrs;
+    for (const auto& c : objects.serviceCIDRs) cidrs.insert(c.cidrs.begin(), c.cidrs.end());
+    info.serviceCIDRs.assign(cidrs.begin(), cidrs.end());
+    opts.setNodeInfo(info);
+  }
 
   dataplane::DesiredState state = dataplane::buildDesiredState(objects.services, objects.slices, ctx, opts.family);
   if (mode == "nftables") {

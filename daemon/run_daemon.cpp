@@ -261,6 +261,8 @@ int runDaemon(const std::vector<std::string>& args) {
     o.client = *apiClient;
     o.nodeName = node;
     o.reflector.minWatchTimeout = std::chrono::duration_cast<std::chrono::seconds>(flags.watchTimeout);
+    // Only nftables mode has a rule for them; the other modes save every node the watch.
+    o.serviceCIDRs = nftMode && featureEnabled(cfg, "MultiCIDRServiceAllocator");
     source = std::make_unique<watch::ApiSource>(io, std::move(o));
   } else {
     source = std::make_unique<watch::FileSource>(io, flags.manifests);

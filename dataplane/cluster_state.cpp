@@ -135,6 +135,24 @@ bool ClusterState::deleteNode(const std::string& name) {
   return true;
 }
 
+bool ClusterState::upsertServiceCIDR(model::ServiceCIDR c) {
+  auto before = serviceCIDRs();
+  serviceCIDRs_[c.meta.name] = std::move(c.cidrs);
+  return serviceCIDRs() != before;
+}
+
+bool ClusterState::deleteServiceCIDR(const std::string& name) {
+  auto before = serviceCIDRs();
+  serviceCIDRs_.erase(name);
+  return serviceCIDRs() != before;
+}
+
+std::vector<std::string> ClusterState::serviceCIDRs() const {
+  std::set<std::string> all;
+  for (const auto& [name, cidrs] : serviceCIDRs_) all.insert(cidrs.begin(), cidrs.end());
+  return {all.begin(), all.end()};
+}
+
 ClusterState::Changes ClusterState::takeChanges() {
   Changes c{std::move(changed_), nodeChanged_, std::move(triggerTimes_), endpointChanges_};
   changed_.clear();

@@ -1,4 +1,4 @@
-// ClusterState: the cache of Services, EndpointSlices and this Node, fed by events from any
+// ClusterState: the cache of Services, EndpointSlices, this Node and the ServiceCIDRs, fed by events from any
 // source, tracking which Services changed since the last sync (kube-proxy's change trackers).
 #pragma once
 
@@ -36,6 +36,12 @@ class ClusterState {
   // Only this node's object is kept; label (zone) and address changes force a full sync.
   bool upsertNode(model::Node n);
   bool deleteNode(const std::string& name);
+  // ServiceCIDR objects; what matters is the union of their ranges (serviceCIDRs()).
+  bool upsertServiceCIDR(model::ServiceCIDR c);
+  bool deleteServiceCIDR(const std::string& name);
+  // Every ServiceCIDR's ranges, sorted, each once: two objects naming the same range (as while
+  // one replaces the other) keep it until both are gone.
+  std::vector<std::string> serviceCIDRs() const;
 
   // Services whose rules may differ since the last take, and whether the next sync must be
   // full (node labels changed). Clears both.
@@ -72,6 +78,7 @@ class ClusterState {
   std::map<model::NamespacedName, model::Service> services_;
   std::map<model::NamespacedName, model::EndpointSlice> slices_;
   std::optional<model::Node> node_;
+  std::map<std::string, std::vector<std::string>> serviceCIDRs_;  // by object name
   std::set<model::NamespacedName> changed_;
   bool nodeChanged_ = false;
   bool serveExternalIPs_ = true;

@@ -132,6 +132,14 @@ struct Node {
   bool operator==(const Node&) const = default;
 };
 
+// networking.k8s.io/v1 ServiceCIDR: ranges the cluster allocates ClusterIPs from. nftables mode
+// drops traffic to an address in them that no Service holds.
+struct ServiceCIDR {
+  ObjectMeta meta;
+  std::vector<std::string> cidrs;  // spec.cidrs, canonical ("10.96.0.0/16"), at most one per family
+  bool operator==(const ServiceCIDR&) const = default;
+};
+
 // kube-proxy lists with the selector
 // "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless":
 // objects carrying either label belong to another proxy or to no proxy.

@@ -51,6 +51,9 @@ void ProxyOptions::setNodeInfo(const NodeInfo& info) {
   for (const auto& c : info.podCIDRs)
     if (auto cidr = net::parseCidr(c)) podCIDRs.push_back(*cidr);
   primaryNodeIPs = info.primaryIPs;
+  serviceCIDRs.clear();
+  for (const auto& c : info.serviceCIDRs)
+    if (auto cidr = net::parseCidr(c); cidr && cidr->network.family == family) serviceCIDRs.push_back(*cidr);
   if (nodePortPrimary) setNodePortAddresses(nodePortEntries);
 }
 

@@ -13,9 +13,12 @@ namespace kproxy::dataplane {
 
 // What the proxy knows from its Node object (and bindAddress), handed to the backends when it
 // changes; the next sync is then full.
+// What the backends learn from API objects other than Services and EndpointSlices: the Node,
+// and the cluster's ServiceCIDRs. A change is applied in a full sync.
 struct NodeInfo {
   std::vector<std::string> primaryIPs;  // primaryNodeIPsOf
   std::vector<std::string> podCIDRs;    // spec.podCIDRs
+  std::vector<std::string> serviceCIDRs;  // every ServiceCIDR's ranges, both families, sorted
   bool operator==(const NodeInfo&) const = default;
 };
 
@@ -50,6 +53,9 @@ struct ProxyOptions {
   std::vector<std::string> nodePortEntries;  // as configured, for setNodeInfo to expand again
   // The node's local addresses, matched against nodePortAddresses.
   std::vector<std::string> nodeIPs;
+  // This family's ServiceCIDR ranges (setNodeInfo): nftables mode drops traffic to addresses in
+  // them that are not ClusterIPs, as upstream's "Drop traffic to unallocated ClusterIPs".
+  std::vector<net::Cidr> serviceCIDRs;
   // The Node's primary IPs (its status addresses, or bindAddress): the node IP that
   // loadBalancerSourceRanges allow traffic from, and "primary" NodePorts' addresses.
   std::vector<std::string> primaryNodeIPs;

@@ -157,6 +157,11 @@ Table Renderer::base() const {
   chain(kClusterIPsCheckChain)
       .rules.push_back(rule({Stmt::addrInSet(false, kClusterIPsSet), Stmt::reject()},
                             "Reject traffic to invalid ports of ClusterIPs"));
+  // Upstream writes one rule with an anonymous set of the ranges; one rule per range (at most a
+  // few) drops the same packets without anonymous interval sets in our codec.
+  for (const auto& c : options_.serviceCIDRs)
+    chain(kClusterIPsCheckChain)
+        .rules.push_back(rule({Stmt::addr(false, c), Stmt::verdictOf(Verdict::drop())}, "Drop traffic to unallocated ClusterIPs"));
 
   if (!matchAllNodePorts)
     for (const auto& s : options_.nodeIPs) {

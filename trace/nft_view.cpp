@@ -315,6 +315,14 @@ std::vector<NftOutcome> evaluateNftUnchecked(const NftView& view, const Target& 
       fw.out.push_back(f);
     }
     if (!fw.out.empty()) return fw.out;
+    // An address in a ServiceCIDR that no Service holds: the check chain's range rules drop it.
+    Walk cw{view, target, source, destinationLocal, {}};
+    cw.rules("cluster-ips-check", start, 0);
+    for (auto& o : cw.out)
+      if (o.fate == NftOutcome::Fate::kDrop) {
+        o.steps.back() = "drop: in a ServiceCIDR, not a ClusterIP (unallocated)";
+        return {o};
+      }
   }
   if (w.out.empty()) w.out.push_back(start);
   // Hairpin: a pod reaching itself through the Service is masqueraded in postrouting.

@@ -84,11 +84,17 @@ Status loadCluster(const daemon::DaemonFlags& flags, const std::string& node, da
     for (auto& s : b.upsertServices) state.upsertService(std::move(s));
     for (auto& s : b.upsertSlices) state.upsertSlice(std::move(s));
     for (auto& n : b.upsertNodes) state.upsertNode(std::move(n));
+    for (auto& c : b.upsertServiceCIDRs) state.upsertServiceCIDR(std::move(c));
   };
   if (!flags.manifests.empty()) {
     watch::Objects o = watch::loadManifests({flags.manifests});
     for (const auto& e : o.errors) log::warning(e.str() + " (skipped)");
-    watch::SourceBatch b{std::move(o.services), {}, std::move(o.slices), {}, std::move(o.nodes), {}, true};
+    watch::SourceBatch b;
+    b.upsertServices = std::move(o.services);
+    b.upsertSlices = std::move(o.slices);
+    b.upsertNodes = std::move(o.nodes);
+    b.upsertServiceCIDRs = std::move(o.serviceCIDRs);
+    b.listComplete = true;
     apply(b);
     return Status::ok();
   }
@@ -101,6 +107,7 @@ Status loadCluster(const daemon::DaemonFlags& flags, const std::string& node, da
   watch::ApiSource::Options o;
   o.client = client.value();
   o.nodeName = node;
+  o.serviceCIDRs = false;  // the kernel's rules show them; the listing need not wait for them
   watch::ApiSource source(io, std::move(o));
   bool complete = false;
   // The streams post from their own threads: keep run_for waiting for them.

@@ -4,22 +4,26 @@
 #include <boost/asio/post.hpp>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "dataplane/log.h"
+#include "watch/bounded_json.h"
 #include "watch/decode.h"
 
 namespace kproxy::watch {
 
 namespace {
-enum class Kind { kServices, kSlices, kEndpoints, kNode };
-constexpr size_t kStreams = 3;  // services, slices (or endpoints), node
+enum class Kind { kServices, kSlices, kEndpoints, kNode, kServiceCIDRs };
+// Streams whose first listing gates the first sync: services, slices (or endpoints), node. The
+// ServiceCIDRs (optional, as upstream's informer for them) come after, and only refine.
+constexpr size_t kGatingStreams = 3;
 }  // namespace
 
 struct ApiSource::Shared {
   std::atomic<bool> stopped{false};
   // Only on the io thread:
   Sink sink;
-  std::array<bool, kStreams> listed{};
+  std::array<bool, kGatingStreams> listed{};
   bool complete = false;
 };
 
@@ -52,8 +56,12 @@ void ApiSource::start(Sink sink) {
       {"endpointslices", "/apis/discovery.k8s.io/v1/endpointslices", kProxyLabelSelector, ""},
       {"node " + options_.nodeName, "/api/v1/nodes", "", "metadata.name=" + options_.nodeName},
   };
-  Kind kinds[] = {Kind::kServices, Kind::kSlices, Kind::kNode};
-  for (size_t i = 0; i < kStreams; ++i) {
+  std::vector<Kind> kinds = {Kind::kServices, Kind::kSlices, Kind::kNode};
+  if (options_.serviceCIDRs) {
+    requests.push_back({"servicecidrs", "/apis/networking.k8s.io/v1/servicecidrs", "", ""});
+    kinds.push_back(Kind::kServiceCIDRs);
+  }
+  for (size_t i = 0; i < kinds.size(); ++i) {
     auto s = std::make_unique<Stream>();
     s->index = i;
     s->kind = kinds[i];
@@ -127,6 +135,15 @@ SourceBatch toBatch(Kind kind, std::vector<ReflectorEvent>& events,
         else endpointsSlices.erase(ev.key);
         break;
       }
+      case Kind::kServiceCIDRs:
+        if (!upsert) {
+          b.deleteServiceCIDRs.push_back(ev.key.name);
+        } else if (auto d = decodeServiceCIDR(ev.object); auto* c = std::get_if<model::ServiceCIDR>(&d)) {
+          b.upsertServiceCIDRs.push_back(std::move(*c));
+        } else {
+          logSkipped(std::get<DecodeError>(d));
+        }
+        break;
       case Kind::kNode:
         if (!upsert) {
           b.deleteNodes.push_back(ev.key.name);
@@ -143,27 +160,47 @@ SourceBatch toBatch(Kind kind, std::vector<ReflectorEvent>& events,
 
 }  // namespace
 
+std::optional<bool> ApiSource::discover(Stream& s, const std::string& groupVersion, const std::string& resource) {
+  int failures = 0;
+  while (true) {
+    HttpReply r = s.http->get("/apis/" + groupVersion, std::chrono::seconds(30));
+    if (shared_->stopped) return std::nullopt;
+    if (r.status == 404) return false;
+    // An APIResourceList; the group may exist without this resource (older servers).
+    if (r.status == 200) {
+      nlohmann::json list = parseJson(r.body).value;
+      if (list.is_object() && list.contains("resources") && list["resources"].is_array())
+        for (const auto& res : list["resources"])
+          if (res.is_object() && res.contains("name") && res["name"] == resource) return true;
+      return false;
+    }
+    ++failures;
+    auto delay = std::min(options_.reflector.backoffInitial * (1 << std::min(failures - 1, 10)),
+                          options_.reflector.backoffMax);
+    log::warning("API discovery of " + groupVersion + " failed: " +
+                 (r.transportFailed() ? r.error : "HTTP " + std::to_string(r.status)) + "; retrying in " +
+                 std::to_string(delay.count()) + "ms");
+    if (!s.clock.wait(delay)) return std::nullopt;
+  }
+}
+
 void ApiSource::runStream(Stream& s) {
   if (s.kind == Kind::kSlices) {
     // kube-proxy needs EndpointSlices; only a cluster without that API gets Endpoints.
-    int failures = 0;
-    while (true) {
-      HttpReply r = s.http->get("/apis/discovery.k8s.io/v1", std::chrono::seconds(30));
-      if (shared_->stopped) return;
-      if (r.status == 200) break;
-      if (r.status == 404) {
-        log::warning("the API server has no discovery.k8s.io/v1 (EndpointSlices); following core/v1 Endpoints");
-        s.kind = Kind::kEndpoints;
-        s.request = {"endpoints", "/api/v1/endpoints", kProxyLabelSelector, ""};
-        break;
-      }
-      ++failures;
-      auto delay = std::min(options_.reflector.backoffInitial * (1 << std::min(failures - 1, 10)),
-                            options_.reflector.backoffMax);
-      log::warning("API discovery failed: " +
-                   (r.transportFailed() ? r.error : "HTTP " + std::to_string(r.status)) + "; retrying in " +
-                   std::to_string(delay.count()) + "ms");
-      if (!s.clock.wait(delay)) return;
+    auto found = discover(s, "discovery.k8s.io/v1", "endpointslices");
+    if (!found) return;
+    if (!*found) {
+      log::warning("the API server has no discovery.k8s.io/v1 (EndpointSlices); following core/v1 Endpoints");
+      s.kind = Kind::kEndpoints;
+      s.request = {"endpoints", "/api/v1/endpoints", kProxyLabelSelector, ""};
+    }
+  }
+  if (s.kind == Kind::kServiceCIDRs) {
+    auto found = discover(s, "networking.k8s.io/v1", "servicecidrs");
+    if (!found) return;
+    if (!*found) {
+      log::info("the API server has no networking.k8s.io/v1 ServiceCIDRs; traffic to unallocated ClusterIPs is not dropped");
+      return;
     }
   }
   auto shared = shared_;
@@ -172,7 +209,7 @@ void ApiSource::runStream(Stream& s) {
     SourceBatch batch = toBatch(s.kind, events, s.endpointsSlices);
     boost::asio::post(io_, [shared, index, listed, batch = std::move(batch)]() mutable {
       if (shared->stopped) return;
-      if (listed && !shared->listed[index]) {
+      if (listed && index < kGatingStreams && !shared->listed[index]) {
         shared->listed[index] = true;
         if (!shared->complete && std::all_of(shared->listed.begin(), shared->listed.end(), [](bool b) { return b; })) {
           shared->complete = true;

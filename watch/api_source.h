@@ -1,11 +1,12 @@
 // The API-server source: list/watch of Services, EndpointSlices (Endpoints where the cluster has no
-// EndpointSlice API) and this Node with kube-proxy's selectors, one reflector thread each; objects
+// EndpointSlice API), this Node and the ServiceCIDRs with kube-proxy's selectors, one reflector thread each; objects
 // are decoded on those threads and delivered as batches on the daemon's io_context.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +27,9 @@ class ApiSource : public Source {
     ClientConfig client;
     std::string nodeName;
     ReflectorOptions reflector;
+    // Watch networking.k8s.io/v1 ServiceCIDRs (the MultiCIDRServiceAllocator feature gate), where
+    // the server has them; they never hold up the first sync.
+    bool serviceCIDRs = true;
   };
   // Makes one HTTP client per stream; by default libcurl with `options.client`.
   using ClientFactory = std::function<HttpClientPtr()>;
@@ -33,7 +37,7 @@ class ApiSource : public Source {
   ApiSource(boost::asio::io_context& io, Options options, ClientFactory factory = {});
   ~ApiSource() override;
 
-  // Starts the three streams. The batch that completes the last first listing has listComplete.
+  // Starts the streams. The batch that completes the last first listing has listComplete.
   void start(Sink sink) override;
   // Stops the streams and joins their threads; batches not yet delivered are dropped.
   void stop() override;
@@ -42,6 +46,9 @@ class ApiSource : public Source {
   struct Shared;
   struct Stream;
   void runStream(Stream& s);
+  // Whether the server serves `resource` in /apis/`groupVersion`; retried with backoff until it
+  // answers; nullopt when stopping.
+  std::optional<bool> discover(Stream& s, const std::string& groupVersion, const std::string& resource);
 
   boost::asio::io_context& io_;
   Options options_;

@@ -40,6 +40,7 @@ void Objects::append(Objects&& o) {
   move(services, o.services);
   move(slices, o.slices);
   move(nodes, o.nodes);
+  move(serviceCIDRs, o.serviceCIDRs);
   move(errors, o.errors);
   move(ignored, o.ignored);
 }
@@ -514,6 +515,26 @@ Decoded<model::Node> decodeNode(const json& obj) {
   });
 }
 
+Decoded<model::ServiceCIDR> decodeServiceCIDR(const json& obj) {
+  return guarded<model::ServiceCIDR>(obj, "ServiceCIDR", [](const Obj& root, DecodeError& ctx) {
+    model::ServiceCIDR sc;
+    sc.meta = decodeMeta(root, false, isSubdomainName, ctx);
+    bool family[2] = {false, false};
+    if (auto spec = root.obj("spec"))
+      spec->list("cidrs", 2, [&](const json& v, const std::string& path) {
+        if (!v.is_string()) throw FieldError{path, "expected string, got " + typeName(v)};
+        // Strict, as the API validates them: these reach a rule that drops traffic.
+        auto c = net::parseCidr(v.get<std::string>());
+        if (!c) throw FieldError{path, show(v.get<std::string>()) + " is not a valid CIDR"};
+        bool& seen = family[c->network.family == model::IPFamily::kIPv6];
+        if (seen) throw FieldError{path, "a second CIDR of the same IP family"};
+        seen = true;
+        sc.cidrs.push_back(c->str());
+      });
+    return sc;
+  });
+}
+
 Decoded<std::vector<model::EndpointSlice>> decodeEndpoints(const json& obj) {
   DecodeError ctx;
   ctx.kind = "Endpoints";
@@ -603,6 +624,7 @@ void decodeObjectAt(const json& obj, const std::string& source, Objects& out, in
   if (kind == "Service") return collect(decodeService(obj), source, out.services, out.errors);
   if (kind == "EndpointSlice") return collect(decodeEndpointSlice(obj), source, out.slices, out.errors);
   if (kind == "Node") return collect(decodeNode(obj), source, out.nodes, out.errors);
+  if (kind == "ServiceCIDR") return collect(decodeServiceCIDR(obj), source, out.serviceCIDRs, out.errors);
   if (kind == "List" || (kind.size() > 4 && kind.compare(kind.size() - 4, 4, "List") == 0)) {
     if (depth > 0) {
       out.errors.push_back({source, kind, "", "", "", "a List inside a List is not allowed"});

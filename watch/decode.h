@@ -31,6 +31,7 @@ using Decoded = std::variant<T, DecodeError>;
 Decoded<model::Service> decodeService(const nlohmann::json& obj);
 Decoded<model::EndpointSlice> decodeEndpointSlice(const nlohmann::json& obj);
 Decoded<model::Node> decodeNode(const nlohmann::json& obj);
+Decoded<model::ServiceCIDR> decodeServiceCIDR(const nlohmann::json& obj);
 // A core/v1 Endpoints object (clusters without the EndpointSlice API) as EndpointSlices, one per
 // subset and address family, named "<name>.<i>" and validated as slices are.
 Decoded<std::vector<model::EndpointSlice>> decodeEndpoints(const nlohmann::json& obj);
@@ -40,13 +41,14 @@ struct Objects {
   std::vector<model::Service> services;
   std::vector<model::EndpointSlice> slices;
   std::vector<model::Node> nodes;
+  std::vector<model::ServiceCIDR> serviceCIDRs;
   std::vector<DecodeError> errors;
   std::vector<std::string> ignored;  // "Deployment ns/name": kinds kproxy does not use
 
   void append(Objects&& other);
 };
 
-// One object with a kind (Service, EndpointSlice, Node, or a List of them).
+// One object with a kind (Service, EndpointSlice, Node, ServiceCIDR, or a List of them).
 void decodeObject(const nlohmann::json& obj, const std::string& source, Objects& out);
 
 // YAML (one or many documents) or JSON text.

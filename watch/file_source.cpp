@@ -77,14 +77,17 @@ SourceBatch ManifestSet::update(const std::map<std::string, FileObjects>& files)
   std::map<model::NamespacedName, const model::Service*> services;
   std::map<model::NamespacedName, const model::EndpointSlice*> slices;
   std::map<std::string, const model::Node*> nodes;
+  std::map<std::string, const model::ServiceCIDR*> serviceCIDRs;
   {
     std::map<model::NamespacedName, const std::string*> svcWhere, sliceWhere;
-    std::map<std::string, const std::string*> nodeWhere;
+    std::map<std::string, const std::string*> nodeWhere, cidrWhere;
     for (const auto& [file, objs] : lastGood_) {
       take(services, svcWhere, objs->services, "Service", file, [](const model::Service& s) { return s.key(); }, showKey);
       take(slices, sliceWhere, objs->slices, "EndpointSlice", file, [](const model::EndpointSlice& s) { return s.key(); },
            showKey);
       take(nodes, nodeWhere, objs->nodes, "Node", file, [](const model::Node& n) { return n.meta.name; }, showName);
+      take(serviceCIDRs, cidrWhere, objs->serviceCIDRs, "ServiceCIDR", file,
+           [](const model::ServiceCIDR& c) { return c.meta.name; }, showName);
     }
   }
 
@@ -92,9 +95,11 @@ SourceBatch ManifestSet::update(const std::map<std::string, FileObjects>& files)
   diff(services_, services, batch.upsertServices, batch.deleteServices);
   diff(slices_, slices, batch.upsertSlices, batch.deleteSlices);
   diff(nodes_, nodes, batch.upsertNodes, batch.deleteNodes);
+  diff(serviceCIDRs_, serviceCIDRs, batch.upsertServiceCIDRs, batch.deleteServiceCIDRs);
   services_ = std::move(services);
   slices_ = std::move(slices);
   nodes_ = std::move(nodes);
+  serviceCIDRs_ = std::move(serviceCIDRs);
   return batch;
 }
 

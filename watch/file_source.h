@@ -33,6 +33,7 @@ class ManifestSet {
   std::map<model::NamespacedName, const model::Service*> services_;
   std::map<model::NamespacedName, const model::EndpointSlice*> slices_;
   std::map<std::string, const model::Node*> nodes_;
+  std::map<std::string, const model::ServiceCIDR*> serviceCIDRs_;
 };
 
 class FileSource : public Source {

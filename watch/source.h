@@ -1,4 +1,4 @@
-// The Source seam: whatever feeds Services, EndpointSlices and the Node into the daemon (a
+// The Source seam: whatever feeds Services, EndpointSlices, the Node and ServiceCIDRs into the daemon (a
 // manifests directory now, the API server later) delivers batches of changes through it.
 #pragma once
 
@@ -16,12 +16,14 @@ struct SourceBatch {
   std::vector<model::NamespacedName> deleteSlices;
   std::vector<model::Node> upsertNodes;
   std::vector<std::string> deleteNodes;
+  std::vector<model::ServiceCIDR> upsertServiceCIDRs;
+  std::vector<std::string> deleteServiceCIDRs;
   // True on the batch that completes the first full listing: only then may rules be programmed.
   bool listComplete = false;
 
   bool empty() const {
     return upsertServices.empty() && deleteServices.empty() && upsertSlices.empty() && deleteSlices.empty() &&
-           upsertNodes.empty() && deleteNodes.empty();
+           upsertNodes.empty() && deleteNodes.empty() && upsertServiceCIDRs.empty() && deleteServiceCIDRs.empty();
   }
 };
 

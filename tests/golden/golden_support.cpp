@@ -235,6 +235,9 @@ GoldenCase loadGoldenCase(const std::string& dir) {
   watch::Objects objects;
   for (const auto& item : input.at("items")) watch::decodeObject(item, dir, objects);
   for (const auto& e : objects.errors) c.decodeErrors.push_back(e.str());
+  for (const auto& sc : objects.serviceCIDRs)
+    for (const auto& text : sc.cidrs)
+      if (auto cidr = net::parseCidr(text); cidr && cidr->network.family == c.opts.family) c.opts.serviceCIDRs.push_back(*cidr);
   dataplane::NodeContext node;
   node.nodeName = o.value("node", "node1");
   for (const auto& n : objects.nodes)

@@ -4,7 +4,7 @@
 # nftables mode's "primary" NodePort addresses from the Node object, the AllowServiceExternalIPs
 # gate, health-check node ports (IPv6, dual-stack, nodePortAddresses, 503 while syncs fail), nfacct,
 # rest_client metrics, --profiling, nodePortAddresses keywords, objects upstream 1.37 serves, UDP
-# conntrack on Service deletion and termination, and the
+# conntrack on Service deletion and termination, ServiceCIDRs (nftables drops unallocated ClusterIPs), and the
 # exit when the config file (a ConfigMap-style symlinked mount) changes.
 # Usage: dropin_test.sh BUILD_DIR. IP plan: topology.sh, plus 10.200.0.9 on the node's c0 (a
 # local address that is not the Node's primary IP); the API server on the node's 127.0.0.1.
@@ -404,6 +404,45 @@ hc=$(python3 -c 'import json, sys; e = json.loads(sys.argv[1]); print(sum(1 for 
 if [ "$starting" -ge 4 ] && [ "$hc" -ge 1 ]; then
   ok "Events: Starting on Node node1 ($starting, one per start), FailedToStartServiceHealthcheck on t/lbhc ($hc)"
 else bad "events: Starting $starting, FailedToStartServiceHealthcheck $hc; port 32009: $(in_node ss -ltnp 'sport = :32009' | tail -n +2); $(grep -h 'health check node port\|32009' "$work"/gke.log | head -3)"; fi
+
+# 3b. ServiceCIDRs (networking.k8s.io/v1) watched in nftables mode: an address of a range that no
+#     Service holds is dropped (upstream's "Drop traffic to unallocated ClusterIPs"), from a client
+#     and from the node; allocated ClusterIPs still answer; ranges added and removed at run time
+#     follow. Whether a SYN left the node: a dropped one never confirms its conntrack entry (the
+#     topology routes unknown addresses back to the client, so without the rule SYNs go out).
+left_node() { # FROM IP: a SYN to IP:80 from the client or the node got out of the node
+  in_node conntrack -D -d "$2" >/dev/null 2>&1 || true
+  from "$1" tcp "$2" 80 1 --timeout-ms 300 >/dev/null
+  [ -n "$(in_node conntrack -L -d "$2" 2>/dev/null)" ]
+}
+in_node "$build/kproxy" cleanup >/dev/null 2>&1 || true
+: >"$work/cidr.log"
+run "$work/cidr.log" --proxy-mode nftables --kubeconfig "$work/kubeconfig" --hostname-override node1 \
+  --cluster-cidr 10.244.0.0/16 --v 2
+until_ok 20 nft_has 'ip daddr @cluster-ips reject' || bad "nftables run never programmed: $(tail -3 "$work/cidr.log")"
+left_node client 10.96.0.77 && left_node node 10.96.0.77 && before=out || before=dropped
+printf '{"apiVersion":"networking.k8s.io/v1","kind":"ServiceCIDR","metadata":{"name":"kubernetes"},"spec":{"cidrs":["10.96.0.0/16","fd00:10:96::/112"]}}' |
+  api_apply >/dev/null
+if until_ok 10 nft_has 'ip daddr 10.96.0.0/16 drop comment "Drop traffic to unallocated ClusterIPs"' &&
+   [ "$before" = out ] && ! left_node client 10.96.0.77 && ! left_node node 10.96.0.77 && left_node client 10.98.0.77 &&
+   answers_on 10.96.0.80 80 && [ "$(from client tcp 10.96.0.80 81 1 --timeout-ms 700 | awk 'NR == 1 {print $1}')" = refused ]; then
+  ok "ServiceCIDR 10.96.0.0/16 watched: unallocated 10.96.0.77 dropped from client and node (went out before), 10.98.0.77 not; 10.96.0.80:80 served, :81 rejected"
+else bad "ServiceCIDR drop: before $before; $(in_node nft list chain ip kube-proxy cluster-ips-check 2>&1 | tr '\n' ' ')"; fi
+if in_node nft list chain ip6 kube-proxy cluster-ips-check 2>/dev/null | grep -q 'ip6 daddr fd00:10:96::/112 drop'; then
+  ok "the IPv6 range of the same ServiceCIDR is dropped in table ip6 kube-proxy"
+else bad "no IPv6 ServiceCIDR rule: $(in_node nft list chain ip6 kube-proxy cluster-ips-check 2>&1 | tr '\n' ' ')"; fi
+printf '{"apiVersion":"networking.k8s.io/v1","kind":"ServiceCIDR","metadata":{"name":"extra"},"spec":{"cidrs":["10.97.0.0/24"]}}' |
+  api_apply >/dev/null
+until_ok 10 nft_has 'ip daddr 10.97.0.0/24 drop' && added=yes || added=no
+in_node curl -sS -m 5 -X POST "http://127.0.0.1:$API_CONTROL/delete?kind=ServiceCIDR&name=kubernetes" >/dev/null
+gone() { ! nft_has 'ip daddr 10.96.0.0/16 drop'; }
+if [ "$added" = yes ] && until_ok 10 gone && nft_has 'ip daddr 10.97.0.0/24 drop' && left_node client 10.96.0.77 &&
+   ! left_node client 10.97.0.7; then
+  ok "ServiceCIDRs follow the watch: 10.97.0.0/24 added (dropped), 10.96.0.0/16 deleted (its addresses go out again)"
+else bad "ServiceCIDR changes: added $added; $(in_node nft list chain ip kube-proxy cluster-ips-check 2>&1 | tr '\n' ' ')"; fi
+in_node curl -sS -m 5 -X POST "http://127.0.0.1:$API_CONTROL/delete?kind=ServiceCIDR&name=extra" >/dev/null
+stop
+clean_node
 
 # 4. The config file is a ConfigMap mount (..data symlink swapped on update): the same content
 #    again changes nothing; new content ends the process, rules left in place.

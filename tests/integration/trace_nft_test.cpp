@@ -79,5 +79,30 @@ TEST(TraceNft, EveryGoldensAddressesLeadWhereTheDesiredStateSays) {
   EXPECT_GE(checked, 35u);
 }
 
+TEST(TraceNft, UnallocatedAddressesOfServiceCIDRsAreDropped) {
+  auto dir = fs::path(KPROXY_SOURCE_DIR) / "tests/golden/clusterip-basic";
+  auto c = testing::loadGoldenCase(dir.string());
+  ASSERT_EQ(c.opts.serviceCIDRs.size(), 1u) << "the golden's input holds a ServiceCIDR";
+  run("nft flush ruleset");
+  std::string err = run("nft -f " + (dir / "nftables.golden").string() + " 2>&1");
+  ASSERT_TRUE(err.empty()) << err;
+  NftView view;
+  std::string why;
+  ASSERT_TRUE(parseNftJson(run("nft -j list table ip kube-proxy"), view, why)) << why;
+  NftSource pod{*net::parseIP("10.0.5.5"), false};
+  const auto& p = *c.state.ports.begin();
+  auto fate = [&](const std::string& ip, uint16_t port) {
+    auto outs = evaluateNft(view, Target{*net::parseIP(ip), port, model::Protocol::kTCP}, pod, false);
+    EXPECT_FALSE(outs.empty()) << ip;
+    for (const auto& o : outs) EXPECT_EQ(o.fate, outs.front().fate) << ip << ": one fate for every branch";
+    return outs.empty() ? NftOutcome::Fate::kAccept : outs.front().fate;
+  };
+  ASSERT_TRUE(c.opts.serviceCIDRs[0].contains(*net::parseIP(p.clusterIP)));
+  EXPECT_EQ(fate(p.clusterIP, p.port), NftOutcome::Fate::kDnat);
+  EXPECT_EQ(fate(p.clusterIP, static_cast<uint16_t>(p.port + 1)), NftOutcome::Fate::kReject) << "a ClusterIP's other port";
+  EXPECT_EQ(fate("172.30.200.1", 80), NftOutcome::Fate::kDrop) << "in the ServiceCIDR, no Service's";
+  EXPECT_EQ(fate("172.31.0.1", 80), NftOutcome::Fate::kAccept) << "outside every ServiceCIDR: not kproxy's";
+}
+
 }  // namespace
 }  // namespace kproxy::trace

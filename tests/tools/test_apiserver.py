@@ -3,8 +3,10 @@
 benchmarks (not a fake in the unit-test sense: kproxy talks to it over real HTTP(S)).
 
 Served (JSON only, as kube-apiserver serves it):
-  GET /api, /apis/discovery.k8s.io/v1 (404 with --no-endpointslices), /version
-  GET /api/v1/{services,endpoints,nodes}, /apis/discovery.k8s.io/v1/endpointslices
+  GET /api, /apis/discovery.k8s.io/v1 (404 with --no-endpointslices), /apis/networking.k8s.io/v1
+      (without servicecidrs with --no-servicecidrs), /version
+  GET /api/v1/{services,endpoints,nodes}, /apis/discovery.k8s.io/v1/endpointslices,
+      /apis/networking.k8s.io/v1/servicecidrs
       list: {"kind":"ServiceList","metadata":{"resourceVersion","continue"},"items":[...]}, items
       without kind/apiVersion, sorted by namespace/name; limit/continue paging from a snapshot;
       labelSelector (k, !k, k=v, k!=v) and fieldSelector (metadata.name, metadata.namespace);
@@ -63,9 +65,10 @@ RESOURCES = {
     "/api/v1/endpoints": ("Endpoints", "v1"),
     "/apis/discovery.k8s.io/v1/endpointslices": ("EndpointSlice", "discovery.k8s.io/v1"),
     "/api/v1/nodes": ("Node", "v1"),
+    "/apis/networking.k8s.io/v1/servicecidrs": ("ServiceCIDR", "networking.k8s.io/v1"),
 }
 API_VERSION = {kind: api for kind, api in RESOURCES.values()}
-CLUSTER_SCOPED = {"Node"}
+CLUSTER_SCOPED = {"Node", "ServiceCIDR"}
 
 
 def now_rfc3339(nanos=False):
@@ -369,8 +372,14 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "discovery.k8s.io/v1",
                                         "resources": [{"name": "endpointslices", "namespaced": True,
                                                        "kind": "EndpointSlice", "verbs": ["list", "watch"]}]})
+        if url.path == "/apis/networking.k8s.io/v1":
+            resources = [] if self.server.opts.no_servicecidrs else [
+                {"name": "servicecidrs", "namespaced": False, "kind": "ServiceCIDR", "verbs": ["list", "watch"]}]
+            return self.send_json(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "networking.k8s.io/v1",
+                                        "resources": resources})
         res = RESOURCES.get(url.path)
-        if res is None or (res[0] == "EndpointSlice" and self.server.opts.no_endpointslices):
+        if res is None or (res[0] == "EndpointSlice" and self.server.opts.no_endpointslices) or \
+                (res[0] == "ServiceCIDR" and self.server.opts.no_servicecidrs):
             return self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
         kind, api = res
         labels = parse_label_selector(q.get("labelSelector"))
@@ -648,6 +657,7 @@ def main():
     p.add_argument("--state", help="persist objects here across restarts")
     p.add_argument("--bookmark-interval", type=float, default=0)
     p.add_argument("--no-endpointslices", action="store_true", help="act as a cluster without that API")
+    p.add_argument("--no-servicecidrs", action="store_true", help="act as a cluster without networking.k8s.io/v1 ServiceCIDRs")
     opts = p.parse_args()
 
     store = Store(opts.state)

@@ -249,7 +249,7 @@ TEST(ProxyConfig, NodePortAddressKeywordsExpandPerFamily) {
   o.setNodePortAddresses({"primary", "localhost"});
   EXPECT_TRUE(o.nodePortPrimary);
   EXPECT_EQ(str(o.nodePortAddresses), "127.0.0.0/8") << "before the Node is known";
-  o.setNodeInfo({{"10.200.0.9"}, {}});
+  o.setNodeInfo({{"10.200.0.9"}, {}, {}});
   EXPECT_EQ(str(o.nodePortAddresses), "10.200.0.9/32,127.0.0.0/8") << "the Node's primary IP joins";
 }
 

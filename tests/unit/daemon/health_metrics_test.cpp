@@ -526,12 +526,13 @@ TEST(DebugEndpoint, ShowsWhatWasProgrammedPerServiceAsEscapedJson) {
   hostile.nameString = "x/evil\"\n\xff";
   v4->ports = dataplane::PortList(dataplane::PortList::Vec{std::make_shared<const dataplane::ServicePortInfo>(p),
                                                             std::make_shared<const dataplane::ServicePortInfo>(hostile)});
-  DebugView view{"0.16.0", "iptables", "node1", {v4}, {{"10.200.0.1"}, {"10.244.0.0/24"}}, {32000}};
+  DebugView view{"0.16.0", "iptables", "node1", {v4}, {{"10.200.0.1"}, {"10.244.0.0/24"}, {"10.96.0.0/16"}}, {32000}};
   auto state = debugResponse("/state", view);
   EXPECT_EQ(state.status, 200);
   auto j = nlohmann::json::parse(state.body);
   EXPECT_EQ(j["applied"][0]["servicePorts"], 2);
   EXPECT_EQ(j["primaryNodeIPs"][0], "10.200.0.1");
+  EXPECT_EQ(j["serviceCIDRs"][0], "10.96.0.0/16");
   EXPECT_EQ(j["healthCheckNodePorts"][0], 32000);
   auto one = debugResponse("/services/shop/web", view);
   ASSERT_EQ(one.status, 200) << one.body;

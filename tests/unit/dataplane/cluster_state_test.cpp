@@ -86,6 +86,28 @@ TEST(ClusterState, CollectsTriggerTimesAfterItsStartAndCountsEndpointChanges) {
   EXPECT_TRUE(st.takeChanges().triggerTimes.empty());
 }
 
+TEST(ClusterState, ServiceCIDRsAreTheUnionOfEveryObjectsRanges) {
+  ClusterState st("node1");
+  auto cidr = [](const std::string& name, std::vector<std::string> cidrs) {
+    model::ServiceCIDR c;
+    c.meta.name = name;
+    c.cidrs = std::move(cidrs);
+    return c;
+  };
+  EXPECT_TRUE(st.serviceCIDRs().empty());
+  EXPECT_TRUE(st.upsertServiceCIDR(cidr("kubernetes", {"10.96.0.0/16", "fd00:10:96::/112"})));
+  EXPECT_FALSE(st.upsertServiceCIDR(cidr("kubernetes", {"10.96.0.0/16", "fd00:10:96::/112"}))) << "a resend changes nothing";
+  // A second object naming the same range, as while one replaces another: deleting either keeps it.
+  EXPECT_FALSE(st.upsertServiceCIDR(cidr("replacement", {"10.96.0.0/16"})));
+  EXPECT_TRUE(st.upsertServiceCIDR(cidr("more", {"10.100.0.0/24"})));
+  EXPECT_EQ(st.serviceCIDRs(), (std::vector<std::string>{"10.100.0.0/24", "10.96.0.0/16", "fd00:10:96::/112"}));
+  EXPECT_TRUE(st.deleteServiceCIDR("kubernetes")) << "its IPv6 range goes";
+  EXPECT_EQ(st.serviceCIDRs(), (std::vector<std::string>{"10.100.0.0/24", "10.96.0.0/16"}));
+  EXPECT_FALSE(st.deleteServiceCIDR("unknown"));
+  EXPECT_TRUE(st.deleteServiceCIDR("replacement"));
+  EXPECT_EQ(st.serviceCIDRs(), std::vector<std::string>{"10.100.0.0/24"});
+}
+
 TEST(ParseRFC3339, ApiTimesWithFractionsAndOffsets) {
   auto base = parseRFC3339("2026-11-25T09:13:16Z");
   ASSERT_TRUE(base);

@@ -74,7 +74,7 @@ TEST(DetectLocal, EachModeGivesUpstreamsMatch) {
   // NodeCIDR: nothing until the Node's pod CIDRs are known, then the first of the family.
   ProxyOptions node = options(LocalMode::kNodeCIDR);
   EXPECT_FALSE(node.localMatch());
-  node.setNodeInfo({{"10.200.0.1"}, {"fd00:1::/64", "10.244.7.0/24"}});
+  node.setNodeInfo({{"10.200.0.1"}, {"fd00:1::/64", "10.244.7.0/24"}, {}});
   EXPECT_EQ(node.localMatch().iptables(false), "-s 10.244.7.0/24");
   node.family = model::IPFamily::kIPv6;
   EXPECT_EQ(node.localMatch().iptables(false), "-s fd00:1::/64");

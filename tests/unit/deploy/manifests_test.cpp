@@ -102,6 +102,7 @@ TEST_F(DeployManifests, ServiceAccountIsBoundToARoleThatCanListAndWatchWhatKprox
     EXPECT_TRUE(allows("discovery.k8s.io", "endpointslices", verb)) << verb;
     EXPECT_TRUE(allows("", "nodes", verb)) << verb;
     EXPECT_TRUE(allows("", "endpoints", verb)) << verb << " (the fallback)";
+    EXPECT_TRUE(allows("networking.k8s.io", "servicecidrs", verb)) << verb << " (nftables mode)";
   }
 }
 

@@ -17,6 +17,7 @@ using nlohmann::json;
 // until cancelled (as a quiet real watch does).
 struct FakeApi {
   bool hasSlices = true;
+  bool hasServiceCIDRs = false;
   std::map<std::string, std::string> lists;                   // path -> list body
   std::map<std::string, std::vector<std::string>> watchLines;  // path -> event lines
   std::mutex mu;
@@ -28,7 +29,11 @@ class FakeApiClient : public HttpClient {
   explicit FakeApiClient(FakeApi& api) : api_(api) {}
   HttpReply get(const std::string& target, std::chrono::seconds) override {
     record(target);
-    if (target == "/apis/discovery.k8s.io/v1") return {api_.hasSlices ? 200 : 404, "{}", ""};
+    if (target == "/apis/discovery.k8s.io/v1")
+      return {api_.hasSlices ? 200 : 404, R"({"kind":"APIResourceList","resources":[{"name":"endpointslices"}]})", ""};
+    if (target == "/apis/networking.k8s.io/v1")
+      return {200, api_.hasServiceCIDRs ? R"({"resources":[{"name":"ingresses"},{"name":"servicecidrs"}]})"
+                                        : R"({"resources":[{"name":"ingresses"}]})", ""};
     auto it = api_.lists.find(path(target));
     if (it == api_.lists.end()) return {404, R"({"message":"not found"})", ""};
     return {200, it->second, ""};
@@ -167,6 +172,54 @@ TEST(ApiSource, FallsBackToEndpointsWithoutTheEndpointSliceApi) {
   EXPECT_EQ(first.ports[0].port, 8080);
   EXPECT_EQ(slices["web.1"].ports[0].port, 9090);
   EXPECT_EQ(deleted, (std::vector<model::NamespacedName>{{"default", "web.1"}}));
+}
+
+TEST(ApiSource, WatchesServiceCIDRsWhereServedWithoutWaitingForThem) {
+  for (bool served : {true, false}) {
+    FakeApi api;
+    api.hasServiceCIDRs = served;
+    api.lists["/api/v1/services"] = listOf("Service", {service("web", 80)});
+    api.lists["/apis/discovery.k8s.io/v1/endpointslices"] = listOf("EndpointSlice", {});
+    api.lists["/api/v1/nodes"] = listOf("Node", {});
+    json good = {{"metadata", {{"name", "kubernetes"}, {"resourceVersion", "3"}}},
+                 {"spec", {{"cidrs", {"10.96.0.0/16", "fd00:10:96::/112"}}}}};
+    json bad = {{"metadata", {{"name", "typo"}, {"resourceVersion", "4"}}}, {"spec", {{"cidrs", {"10.97.0.0/33"}}}}};
+    if (served) api.lists["/apis/networking.k8s.io/v1/servicecidrs"] = listOf("ServiceCIDR", {good, bad});
+    json removed = good;
+    api.watchLines["/apis/networking.k8s.io/v1/servicecidrs"] = {json{{"type", "DELETED"}, {"object", removed}}.dump()};
+    boost::asio::io_context io;
+    ApiSource::Options opts;
+    opts.nodeName = "node1";
+    ApiSource src(io, opts, [&] { return std::make_unique<FakeApiClient>(api); });
+    bool sawComplete = false;
+    auto got = collect(io, src, [&](const auto& g) {
+      for (const auto& b : g) sawComplete |= b.listComplete;
+      if (!served) return sawComplete;
+      for (const auto& b : g)
+        if (!b.deleteServiceCIDRs.empty()) return sawComplete;
+      return false;
+    });
+    EXPECT_TRUE(sawComplete);
+    std::vector<model::ServiceCIDR> upserts;
+    std::vector<std::string> deletes;
+    for (auto& b : got) {
+      upserts.insert(upserts.end(), b.upsertServiceCIDRs.begin(), b.upsertServiceCIDRs.end());
+      deletes.insert(deletes.end(), b.deleteServiceCIDRs.begin(), b.deleteServiceCIDRs.end());
+    }
+    std::lock_guard<std::mutex> lock(api.mu);
+    bool listed = std::any_of(api.targets.begin(), api.targets.end(),
+                              [](const std::string& t) { return t.rfind("/apis/networking.k8s.io/v1/servicecidrs?", 0) == 0; });
+    if (served) {
+      ASSERT_EQ(upserts.size(), 1u) << "the object with an invalid CIDR is skipped";
+      EXPECT_EQ(upserts[0].meta.name, "kubernetes");
+      EXPECT_EQ(upserts[0].cidrs, (std::vector<std::string>{"10.96.0.0/16", "fd00:10:96::/112"}));
+      EXPECT_EQ(deletes, std::vector<std::string>{"kubernetes"});
+      EXPECT_TRUE(listed);
+    } else {
+      EXPECT_TRUE(upserts.empty());
+      EXPECT_FALSE(listed) << "a server without the resource is not asked for it";
+    }
+  }
 }
 
 }  // namespace

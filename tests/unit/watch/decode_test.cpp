@@ -261,6 +261,40 @@ metadata: {name: app, namespace: ns1}
   EXPECT_EQ(o.ignored, (std::vector<std::string>{"Deployment ns1/app"}));
 }
 
+TEST(DecodeServiceCIDR, RangesCanonicalAndBadOnesNamed) {
+  auto ok = decodeServiceCIDR(json::parse(R"({"metadata":{"name":"kubernetes"},
+      "spec":{"cidrs":["10.96.0.0/16","fd00:10:96::/112"]},
+      "status":{"conditions":[{"type":"Ready","status":"True"}]}})"));
+  ASSERT_TRUE(std::holds_alternative<model::ServiceCIDR>(ok)) << std::get<DecodeError>(ok).str();
+  EXPECT_EQ(std::get<model::ServiceCIDR>(ok).cidrs, (std::vector<std::string>{"10.96.0.0/16", "fd00:10:96::/112"}));
+  auto masked = decodeServiceCIDR(json::parse(R"({"metadata":{"name":"x"},"spec":{"cidrs":["10.96.7.1/16"]}})"));
+  ASSERT_TRUE(std::holds_alternative<model::ServiceCIDR>(masked));
+  EXPECT_EQ(std::get<model::ServiceCIDR>(masked).cidrs, std::vector<std::string>{"10.96.0.0/16"});
+  struct Bad {
+    const char* json;
+    const char* error;
+  };
+  for (const Bad& b : {Bad{R"({"metadata":{"name":"x"},"spec":{"cidrs":["10.96.0.0/33"]}})",
+                           "ServiceCIDR x: spec.cidrs[0]: \"10.96.0.0/33\" is not a valid CIDR"},
+                       Bad{R"({"metadata":{"name":"x"},"spec":{"cidrs":["10.96.0.0/16","10.97.0.0/16"]}})",
+                           "ServiceCIDR x: spec.cidrs[1]: a second CIDR of the same IP family"},
+                       Bad{R"({"metadata":{"name":"x"},"spec":{"cidrs":["10.0.0.0/8","fd00::/64","10.1.0.0/16"]}})",
+                           "ServiceCIDR x: spec.cidrs: 3 items, more than the limit of 2"},
+                       Bad{R"({"metadata":{"name":"x"},"spec":{"cidrs":[16]}})",
+                           "ServiceCIDR x: spec.cidrs[0]: expected string, got integer"},
+                       Bad{R"({"metadata":{"name":"x\nforged"},"spec":{"cidrs":[]}})", "ServiceCIDR"}}) {
+    auto d = decodeServiceCIDR(json::parse(b.json));
+    ASSERT_TRUE(std::holds_alternative<DecodeError>(d)) << b.json;
+    EXPECT_NE(std::get<DecodeError>(d).str().find(b.error), std::string::npos) << std::get<DecodeError>(d).str();
+    EXPECT_EQ(std::get<DecodeError>(d).str().find('\n'), std::string::npos) << "names are escaped";
+  }
+  Objects o = decodeManifestText("apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata: {name: extra}\n"
+                                 "spec: {cidrs: [10.100.0.0/24]}\n", "cidr.yaml");
+  ASSERT_EQ(o.serviceCIDRs.size(), 1u);
+  EXPECT_EQ(o.serviceCIDRs[0].cidrs, std::vector<std::string>{"10.100.0.0/24"});
+  EXPECT_TRUE(o.ignored.empty());
+}
+
 TEST(DecodeManifests, MalformedInputIsReportedNotFatal) {
   Objects bad = decodeManifestText("kind: Service\nmetadata: {name: [unclosed\n", "bad.yaml");
   ASSERT_EQ(bad.errors.size(), 1u);
