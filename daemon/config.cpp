@@ -318,8 +318,9 @@ std::vector<std::string> validateProxyConfig(const ProxyConfig& c) {
   if (!kModes.count(c.mode)) errors.push_back("mode: \"" + c.mode + "\" is not iptables, ipvs or nftables");
   if (c.mode == "ipvs" && !featureEnabled(c, "KubeProxyIPVS"))
     errors.push_back("mode: \"ipvs\" is not allowed with the feature gate KubeProxyIPVS=false (ipvs mode is deprecated since kube-proxy 1.37)");
-  if (!c.ipvs.scheduler.empty() && !ipvs::isScheduler(c.ipvs.scheduler))
-    errors.push_back("ipvs.scheduler: \"" + c.ipvs.scheduler + "\" is not an IPVS scheduler (" + ipvs::kSchedulerNames + ")");
+  if (!c.ipvs.scheduler.empty() && !ipvs::isSchedulerName(c.ipvs.scheduler))
+    errors.push_back("ipvs.scheduler: \"" + c.ipvs.scheduler + "\" is not an IPVS scheduler name (1-15 of a-z, 0-9, _; Linux has " +
+                     ipvs::kSchedulerNames + ")");
   for (auto [name, bit] : {std::pair{"iptables", c.iptables.masqueradeBit}, std::pair{"nftables", c.nftables.masqueradeBit}})
     if (bit < 0 || bit > 31)
       errors.push_back(std::string(name) + ".masqueradeBit: " + std::to_string(bit) + " is not in 0-31");

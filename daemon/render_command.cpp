@@ -147,8 +147,8 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
     }
   }
   if (manifests.empty()) return usageError("--manifests is required");
-  if (!ipvs::isScheduler(scheduler))
-    return usageError("--ipvs-scheduler: \"" + scheduler + "\" is not an IPVS scheduler (" + ipvs::kSchedulerNames + ")");
+  if (!ipvs::isSchedulerName(scheduler))
+    return usageError("--ipvs-scheduler: \"" + scheduler + "\" is not an IPVS scheduler name (Linux has " + ipvs::kSchedulerNames + ")");
   if (mode != "iptables" && mode != "nftables" && mode != "ipvs")
     return usageError("--proxy-mode " + mode + ": iptables, nftables or ipvs can be rendered");
   for (const auto& c : cidrArgs) {

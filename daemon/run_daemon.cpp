@@ -1,5 +1,7 @@
 #include "daemon/run_daemon.h"
 
+#include <sys/utsname.h>
+
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -111,6 +113,16 @@ bool privilegedStart(const DaemonFlags& flags, iptables::XtablesBackend backend)
                  "such as ip_vs_rr); nothing was changed\n";
     return false;
   }
+  // Any scheduler the kernel has, as upstream: asked before anything is removed.
+  if (ipvsMode) {
+    auto client = ipvs::NetlinkIpvsClient::open();
+    Status s = client ? ipvs::probeScheduler(*client.value(), cfg.ipvs.scheduler.empty() ? "rr" : cfg.ipvs.scheduler)
+                      : Status::error(client.error());
+    if (!s) {
+      std::cerr << "kproxy: --proxy-mode ipvs: " << s.message() << "; nothing was changed\n";
+      return false;
+    }
+  }
   if (flags.cleanupOtherModes) printReport(cleanupOtherModes(cfg.mode, backend), "cleanup of other modes");
   applyHostSettings(cfg);
   // NodePorts on 127.0.0.1 exist in iptables mode only (as upstream: not in nftables mode), and
@@ -125,6 +137,17 @@ bool privilegedStart(const DaemonFlags& flags, iptables::XtablesBackend backend)
     for (const char* path : {"net/ipv4/vs/conntrack", "net/ipv4/vs/expire_nodest_conn",
                              "net/ipv4/vs/expire_quiescent_template", "net/ipv4/ip_forward"})
       ensureSysctl(path, 1);
+  if (ipvsMode) {
+    struct utsname u {};
+    const std::string release = ::uname(&u) == 0 ? u.release : "";
+    switch (ipvs::connReuseModeFor(release)) {
+      case ipvs::ConnReuse::kSetZero: ensureSysctl("net/ipv4/vs/conn_reuse_mode", 0); break;
+      case ipvs::ConnReuse::kLeave: log::v(2, "net/ipv4/vs/conn_reuse_mode left as it is (kernel " + release + " >= 5.9)"); break;
+      case ipvs::ConnReuse::kUnsupported:
+        log::error("net/ipv4/vs/conn_reuse_mode cannot be set: kernel " + release + " is older than 4.1");
+        break;
+    }
+  }
   // Strict ARP: the node answers ARP only for addresses on the receiving interface, so the
   // Service IPs on kube-ipvs0 are not announced (MetalLB's ARP mode needs this).
   if (ipvsMode && cfg.ipvs.strictARP) {
@@ -291,6 +314,7 @@ int runDaemon(const std::vector<std::string>& args) {
       ipvs::IpvsOptions ipvsOpts;
       ipvsOpts.proxy = std::move(opts);
       ipvsOpts.scheduler = cfg.ipvs.scheduler.empty() ? "rr" : cfg.ipvs.scheduler;
+
       for (const auto& c : cfg.ipvs.excludeCIDRs)
         if (auto cidr = net::parseCidr(c)) ipvsOpts.excludeCIDRs.push_back(*cidr);
       backends.push_back({family, std::make_unique<ipvs::IpvsBackend>(std::move(ipvsOpts), std::move(client).value(),

@@ -44,7 +44,7 @@ std::string withJumps(std::string rules, const std::vector<iptables::JumpRule>& 
   return rules;
 }
 
-std::string renderHelperRules(const IpvsOptions& opts) {
+std::string renderHelperRules(const IpvsOptions& opts, const std::set<std::string>& nodeDenied) {
   const IPFamily f = opts.proxy.family;
   auto set = [&](const char* name) { return setName(name, f); };
   char mark[32];
@@ -63,6 +63,7 @@ std::string renderHelperRules(const IpvsOptions& opts) {
   line("-A KUBE-SOURCE-RANGES-FIREWALL " + comment("KUBE-LOAD-BALANCER-SOURCE-IP") + "-m set --match-set " +
        set("KUBE-LOAD-BALANCER-SOURCE-IP") + " dst,dst,src -j RETURN");
   line("-A KUBE-SOURCE-RANGES-FIREWALL -j DROP");
+  for (const auto& match : nodeDenied) line("-A KUBE-IPVS-OUT-FILTER " + match + " -j DROP");
   line(std::string("-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark ") + mark + "/" +
        mark + " -j ACCEPT");
   line("-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate "

@@ -3,6 +3,7 @@
 // other ports on Service IPs, and the jumps from the built-in chains into them.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,8 +13,10 @@
 namespace kproxy::ipvs {
 
 // Restore input (filter, then nat) that rewrites every chain of ours. The rules match ipsets,
-// so they do not change with Services: IPVS mode restores them once per full sync.
-std::string renderHelperRules(const IpvsOptions& opts);
+// so they do not change with Services, except KUBE-IPVS-OUT-FILTER's drops for `nodeDenied`
+// (Fragment::nodeDenied): IPVS mode restores them in full syncs, and a partial sync that would
+// change those drops becomes a full one.
+std::string renderHelperRules(const IpvsOptions& opts, const std::set<std::string>& nodeDenied = {});
 
 // Upstream IPVS mode's jumps from built-in chains.
 std::vector<iptables::JumpRule> ipvsJumpRules();

@@ -137,14 +137,13 @@ dataplane::SyncReport IpvsBackend::syncFull(std::shared_ptr<const dataplane::Des
     const auto& saved = j.table == "nat" ? nat : filter;
     if (!saved || !iptables::hasJumpRule(saved.value(), j)) missing.push_back(j);
   }
-  const std::string rules = withJumps(renderHelperRules(effective), missing);
-  if (report.error.empty())
-    if (Status s = iptables_->restore(rules); !s) fail(report, "helper iptables rules: " + s.message());
-  report.renderSeconds = secondsSince(start);
-
   // What every Service needs.
   std::map<model::NamespacedName, Fragment> fragments;
   Fragment desired = planState(*state, effective, otherLocal_, &fragments);
+  const std::string rules = withJumps(renderHelperRules(effective, desired.nodeDenied), missing);
+  if (report.error.empty())
+    if (Status s = iptables_->restore(rules); !s) fail(report, "helper iptables rules: " + s.message());
+  report.renderSeconds = secondsSince(start);
 
   // Ours in the kernel, compared with it.
   std::set<std::string> boundSet = bound.value();
@@ -231,10 +230,14 @@ dataplane::SyncReport IpvsBackend::syncPartial(std::shared_ptr<const dataplane::
   std::map<model::NamespacedName, Fragment> planned;
   std::map<ServiceKey, int> delta;
   for (const auto& svc : changed) {
-    if (auto it = fragments_.find(svc); it != fragments_.end())
-      for (const auto& [key, s] : it->second.servers) --delta[key];
+    auto old = fragments_.find(svc);
+    if (old != fragments_.end())
+      for (const auto& [key, s] : old->second.servers) --delta[key];
     const Fragment& f = planned[svc] = planPorts(state->portsOf(svc), effective, otherLocal_);
     for (const auto& [key, s] : f.servers) ++delta[key];
+    // KUBE-IPVS-OUT-FILTER is rewritten whole, with the other helper rules, in a full sync.
+    if (f.nodeDenied != (old != fragments_.end() ? old->second.nodeDenied : std::set<std::string>{}))
+      return syncFull(std::move(state));
   }
   for (const auto& [key, d] : delta) {
     auto it = serverRefs_.find(key);

@@ -1,9 +1,11 @@
 #include "ipvs/planner.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 
 #include "dataplane/ip.h"
+#include "ipvs/ipvs_client.h"
 
 namespace kproxy::ipvs {
 
@@ -30,9 +32,34 @@ const std::vector<SetInfo>& ipsetInfo() {
   return kSets;
 }
 
-bool isScheduler(const std::string& name) {
-  static const std::set<std::string> kNames = {"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh"};
-  return kNames.count(name) > 0;
+bool isSchedulerName(const std::string& name) {
+  if (name.empty() || name.size() > 15) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+Status probeScheduler(IpvsClient& client, const std::string& scheduler) {
+  Operation add;
+  add.kind = OpKind::kAddService;
+  add.server.key = ServiceKey{IPFamily::kIPv4, Protocol::kTCP, "198.51.100.1", 20000};
+  add.server.scheduler = scheduler;
+  ApplyResult r = client.apply({add});
+  if (!r.ok())
+    return Status::error("the kernel has no IPVS scheduler \"" + scheduler + "\" (load its module, ip_vs_" + scheduler +
+                         "; schedulers of Linux: " + kSchedulerNames + "): " + r.errors.front());
+  Operation del;
+  del.kind = OpKind::kDeleteService;
+  del.server.key = add.server.key;
+  client.apply({del});
+  return Status::ok();
+}
+
+ConnReuse connReuseModeFor(const std::string& release) {
+  int major = 0, minor = 0;
+  if (std::sscanf(release.c_str(), "%d.%d", &major, &minor) != 2) return ConnReuse::kLeave;
+  auto before = [&](int M, int m) { return major < M || (major == M && minor < m); };
+  if (before(4, 1)) return ConnReuse::kUnsupported;
+  if (!before(5, 9)) return ConnReuse::kLeave;
+  return ConnReuse::kSetZero;
 }
 
 std::string setName(const char* ipv4Name, IPFamily family) {
@@ -44,7 +71,8 @@ std::string setName(const char* ipv4Name, IPFamily family) {
 }
 
 bool Fragment::operator==(const Fragment& o) const {
-  if (addresses != o.addresses || sets != o.sets || servers.size() != o.servers.size()) return false;
+  if (addresses != o.addresses || sets != o.sets || nodeDenied != o.nodeDenied || servers.size() != o.servers.size())
+    return false;
   for (auto a = servers.begin(), b = o.servers.begin(); a != servers.end(); ++a, ++b) {
     if (a->first != b->first || !a->second.server.sameSettings(b->second.server)) return false;
     const auto& da = a->second.destinations;
@@ -60,6 +88,7 @@ void Fragment::merge(const Fragment& o) {
   for (const auto& [k, s] : o.servers) servers.emplace(k, s);
   addresses.insert(o.addresses.begin(), o.addresses.end());
   for (const auto& [name, members] : o.sets) sets[name].insert(members.begin(), members.end());
+  nodeDenied.insert(o.nodeDenied.begin(), o.nodeDenied.end());
 }
 
 IpvsOptions withLocalNodeIPs(const IpvsOptions& opts, const std::set<std::string>& local) {
@@ -161,6 +190,7 @@ Fragment planPorts(dataplane::PortList::Range ports, const IpvsOptions& opts, co
           allowFromNode = allowFromNode || (c && nodeIP && c->contains(*nodeIP));
         }
         if (allowFromNode) add("KUBE-LOAD-BALANCER-SOURCE-IP", ipPort(ip, p.port) + "," + ip);
+        else f.nodeDenied.insert("-s " + ip + " -m ipvs --vaddr " + ip + " --vproto " + proto + " --vport " + std::to_string(p.port));
       }
     }
     if (p.nodePort != 0) {

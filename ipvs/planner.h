@@ -11,6 +11,7 @@
 
 #include "dataplane/desired_state.h"
 #include "dataplane/proxy_options.h"
+#include "dataplane/status.h"
 #include "ipvs/ipvs_types.h"
 
 namespace kproxy::ipvs {
@@ -22,9 +23,22 @@ struct IpvsOptions {
   std::vector<net::Cidr> excludeCIDRs;
 };
 
-// The schedulers IPVS has (--ipvs-scheduler).
-bool isScheduler(const std::string& name);
-inline constexpr const char* kSchedulerNames = "rr, wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh";
+// Whether `name` can name an IPVS scheduler (--ipvs-scheduler): 1-15 of [a-z0-9_], as the
+// kernel's IP_VS_SCHEDNAME_MAXLEN. Which ones exist is the kernel's to say (probeScheduler).
+bool isSchedulerName(const std::string& name);
+// The schedulers of mainline Linux, for messages.
+inline constexpr const char* kSchedulerNames = "rr, wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, fo, ovf, mh, twos";
+
+class IpvsClient;
+// Whether the kernel has `scheduler`, asked as upstream's CanUseIPVSProxier does: a virtual
+// server using it (198.51.100.1:20000/tcp, documentation space) is created and deleted again.
+Status probeScheduler(IpvsClient& client, const std::string& scheduler);
+
+// net/ipv4/vs/conn_reuse_mode, as upstream decides it from the kernel release: before 4.1 the
+// sysctl does not exist; from 5.9 the kernel's default (1) no longer stalls reused ports
+// (kubernetes issue 93297) and is left as it is; in between it is set to 0.
+enum class ConnReuse { kUnsupported, kLeave, kSetZero };
+ConnReuse connReuseModeFor(const std::string& kernelRelease);
 
 // Upstream's ipset names, for one family ("KUBE-6-..." for IPv6).
 struct SetInfo {
@@ -50,6 +64,10 @@ struct Fragment {
   std::map<ServiceKey, ObservedService> servers;        // destinations at weight 1
   std::set<std::string> addresses;                      // for kube-ipvs0
   std::map<std::string, std::set<std::string>> sets;    // set name -> members (ipset save text)
+  // LB IP:ports whose loadBalancerSourceRanges leave the node out, as KUBE-IPVS-OUT-FILTER's
+  // matches ("-s IP -m ipvs --vaddr IP --vproto tcp --vport 80"): IPVS takes the node's own
+  // connections in OUTPUT, before the INPUT firewall could see them (upstream issue 119656).
+  std::set<std::string> nodeDenied;
   bool operator==(const Fragment&) const;
   void merge(const Fragment& o);
 };

@@ -35,7 +35,7 @@ std::string renderScript(const dataplane::DesiredState& state, const IpvsOptions
   for (const auto& op : ops) out += op.args() + "\n";
   out += "EOF\n";
   out += std::string(v6 ? "ip6tables" : "iptables") + "-restore --noflush <<'EOF'\n";
-  out += withJumps(renderHelperRules(effective), ipvsJumpRules());
+  out += withJumps(renderHelperRules(effective, all.nodeDenied), ipvsJumpRules());
   out += "EOF\n";
   return out;
 }

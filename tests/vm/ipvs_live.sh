@@ -118,6 +118,47 @@ else bad "eTP Local NodePort 30086: $(tr '\n' ' ' <<<"$out")"; fi
 out=$(from client tcp 10.96.0.80 22 1 --timeout-ms 1500)
 [ "$(count refused "$out")" = 1 ] && ok "other ports on a Service IP are refused (KUBE-IPVS-FILTER)" || bad "10.96.0.80:22: $out"
 
+# loadBalancerSourceRanges: t/lbsr's [10.200.0.2/32] leaves every node address out, t/lbnode's
+# [10.0.0.0/8] holds them. IPVS takes the node's own connections in OUTPUT, before the INPUT
+# firewall: KUBE-IPVS-OUT-FILTER drops them for lbsr only (upstream issue 119656).
+lbsvc() { # NAME CLUSTERIP RANGE LBIP NODEPORT
+  printf 'kind: Service\nmetadata: {name: %s, namespace: t}\nspec:\n  type: LoadBalancer\n  clusterIP: %s\n  loadBalancerSourceRanges: [%s]\n' "$1" "$2" "$3"
+  printf '  ports: [{name: http, port: 80, targetPort: 8080, nodePort: %s}]\nstatus:\n  loadBalancer:\n    ingress: [{ip: %s}]\n' "$5" "$4"
+  slice "$1" 8080 TCP 1 2 3
+}
+{ lbsvc lbsr 10.96.0.91 10.200.0.2/32 10.50.0.7 30091; echo ---; lbsvc lbnode 10.96.0.92 10.0.0.0/8 10.50.0.8 30092; } | write lbsr.yaml
+wait_rules '10.50.0.8:80' 15 || true
+answered() { # NS IP: of 3 connections, how many a pod answered
+  local o
+  o=$(from "$1" tcp "$2" 80 3 --timeout-ms 700)
+  echo $(( $(count pod-1 "$o") + $(count pod-2 "$o") + $(count pod-3 "$o") ))
+}
+filter=$(in_node iptables-save -t filter 2>/dev/null || true)
+if grep -q -- '-A KUBE-IPVS-OUT-FILTER -s 10.50.0.7/32 -m ipvs --vproto 6 --vaddr 10.50.0.7 --vport 80 -j DROP' <<<"$filter" &&
+   ! grep -q -- '-A KUBE-IPVS-OUT-FILTER.*10.50.0.8' <<<"$filter" &&
+   [ "$(answered client 10.50.0.7)" = 3 ] && [ "$(answered node 10.50.0.7)" = 0 ] && [ "$(answered node 10.50.0.8)" = 3 ]; then
+  ok "loadBalancerSourceRanges without the node: KUBE-IPVS-OUT-FILTER drops the node's connections to 10.50.0.7 (client served); 10.50.0.8 (node in range) served"
+else bad "OUT-FILTER: client->.7 $(answered client 10.50.0.7)/3, node->.7 $(answered node 10.50.0.7)/3, node->.8 $(answered node 10.50.0.8)/3; $(grep -- 'IPVS-OUT' <<<"$filter" | tr '\n' ' ')"; fi
+# The rule is what stops them: flushed by hand, the node gets through (until a full sync).
+in_node iptables -F KUBE-IPVS-OUT-FILTER
+[ "$(answered node 10.50.0.7)" = 3 ] && ok "with KUBE-IPVS-OUT-FILTER flushed by hand the node reaches 10.50.0.7: the rule is what drops it" ||
+  bad "node->.7 still dropped with KUBE-IPVS-OUT-FILTER empty"
+rm -f "$work/manifests/lbsr.yaml"
+
+# Any scheduler the kernel has, as upstream; one it lacks stops kproxy before it changes anything.
+sns=kproxy-vm-sched-$$
+ip netns add "$sns"
+set +e
+serr=$(ip netns exec "$sns" "$build/kproxy" --proxy-mode ipvs --ipvs-scheduler nosuch --manifests "$work/manifests" \
+  --hostname-override node1 2>&1 >/dev/null)
+src=$?
+set -e
+if [ "$src" = 1 ] && grep -q 'the kernel has no IPVS scheduler "nosuch" (load its module, ip_vs_nosuch' <<<"$serr" &&
+   [ -z "$(ip netns exec "$sns" ipvsadm -Sn)" ]; then
+  ok "--ipvs-scheduler nosuch: exit 1 naming the scheduler, nothing left in IPVS"
+else bad "scheduler probe: exit $src: $serr"; fi
+ip netns del "$sns"
+
 live_common_scenarios
 
 # Graceful termination, on a Service no earlier scenario used: IPVS counts a closed connection

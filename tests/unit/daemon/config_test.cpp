@@ -352,9 +352,9 @@ TEST(ProxyConfig, IpvsFlagsAndFile) {
   EXPECT_EQ(g.value().config.ipvs.scheduler, "lc");
   EXPECT_EQ(g.value().config.ipvs.tcpTimeout, std::chrono::minutes(15));
   EXPECT_EQ(g.value().config.syncPeriod(), std::chrono::seconds(5));
-  auto bad = parseDaemonFlags({"--ipvs-scheduler", "fastest", "--ipvs-exclude-cidrs", "10.1.0.0/99", "--ipvs-udp-timeout", "soon"});
+  auto bad = parseDaemonFlags({"--ipvs-scheduler", "Fast-est", "--ipvs-exclude-cidrs", "10.1.0.0/99", "--ipvs-udp-timeout", "soon"});
   ASSERT_FALSE(bad);
-  for (const char* want : {"ipvs.scheduler: \"fastest\" is not an IPVS scheduler", "ipvs.excludeCIDRs[0]: \"10.1.0.0/99\"",
+  for (const char* want : {"ipvs.scheduler: \"Fast-est\" is not an IPVS scheduler name", "ipvs.excludeCIDRs[0]: \"10.1.0.0/99\"",
                            "--ipvs-udp-timeout: \"soon\" is not a duration"})
     EXPECT_NE(bad.error().find(want), std::string::npos) << bad.error();
 }

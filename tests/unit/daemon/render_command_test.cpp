@@ -75,8 +75,8 @@ TEST_F(RenderCommand, UsageErrors) {
   EXPECT_EQ(run({"--manifests", "x", "--cluster-cidr", "10.0.0.0/99"}), 2);
   EXPECT_NE(err_.str().find("10.0.0.0/99"), std::string::npos);
   EXPECT_EQ(run({"--manifests", "x", "--proxy-mode", "userspace"}), 2);
-  EXPECT_EQ(run({"--manifests", "x", "--proxy-mode", "ipvs", "--ipvs-scheduler", "fastest"}), 2);
-  EXPECT_NE(err_.str().find("\"fastest\" is not an IPVS scheduler"), std::string::npos) << err_.str();
+  EXPECT_EQ(run({"--manifests", "x", "--proxy-mode", "ipvs", "--ipvs-scheduler", "fast/est"}), 2);
+  EXPECT_NE(err_.str().find("\"fast/est\" is not an IPVS scheduler name"), std::string::npos) << err_.str();
   EXPECT_EQ(run({"--manifests", (dir_ / "missing.yaml").string()}), 1);
   EXPECT_NE(err_.str().find("no such file"), std::string::npos);
 }

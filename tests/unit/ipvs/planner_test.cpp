@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "ipvs/helper_rules.h"
+#include "tests/fakes/fake_ipvs.h"
+
 namespace kproxy::ipvs {
 namespace {
 
@@ -73,8 +76,43 @@ TEST(IpvsPlannerTest, LoadBalancerSourceRangesAndLocalExternalIPs) {
   EXPECT_EQ(f.sets.at("KUBE-LOAD-BALANCER-SOURCE-CIDR"), (std::set<std::string>{"203.0.113.5,tcp:80,198.51.100.0/24"}));
   EXPECT_EQ(f.sets.at("KUBE-LOAD-BALANCER-SOURCE-IP"), (std::set<std::string>{"203.0.113.5,tcp:80,203.0.113.5"}));
   EXPECT_EQ(f.sets.at("KUBE-EXTERNAL-IP"), (std::set<std::string>{"192.0.2.10,tcp:80"}));
+  EXPECT_TRUE(f.nodeDenied.empty());
   o.proxy.nodeIPs = {"192.0.2.99"};
-  EXPECT_FALSE(plan({p}, o, {"192.0.2.10"}).sets.count("KUBE-LOAD-BALANCER-SOURCE-IP")) << "node outside the ranges";
+  Fragment denied = plan({p}, o, {"192.0.2.10"});
+  EXPECT_FALSE(denied.sets.count("KUBE-LOAD-BALANCER-SOURCE-IP")) << "node outside the ranges";
+  // Upstream's KUBE-IPVS-OUT-FILTER rule: the node's own connections, which IPVS takes in OUTPUT.
+  EXPECT_EQ(denied.nodeDenied, std::set<std::string>{"-s 203.0.113.5 -m ipvs --vaddr 203.0.113.5 --vproto tcp --vport 80"});
+  std::string rules = renderHelperRules(o, denied.nodeDenied);
+  EXPECT_NE(rules.find("\n-A KUBE-IPVS-OUT-FILTER -s 203.0.113.5 -m ipvs --vaddr 203.0.113.5 --vproto tcp --vport 80 -j DROP\n"),
+            std::string::npos) << rules;
+  EXPECT_LT(rules.find(":KUBE-IPVS-OUT-FILTER - [0:0]"), rules.find("-A KUBE-IPVS-OUT-FILTER")) << "declared (flushed) first";
+  EXPECT_EQ(renderHelperRules(o).find("-A KUBE-IPVS-OUT-FILTER"), std::string::npos);
+}
+
+TEST(IpvsPlannerTest, AnySchedulerTheKernelHasAsUpstreamProbesIt) {
+  for (const char* ok : {"rr", "mh", "fo", "twos", "my_sched2"}) EXPECT_TRUE(isSchedulerName(ok)) << ok;
+  for (const char* bad : {"", "RR", "round robin", "a/b", "sixteen_letters_"}) EXPECT_FALSE(isSchedulerName(bad)) << bad;
+  testing::FakeIpvsKernel k;
+  testing::FakeIpvsClient c(k);
+  EXPECT_TRUE(probeScheduler(c, "fo"));
+  EXPECT_TRUE(k.servers.empty()) << "the probe's virtual server is deleted again";
+  ASSERT_EQ(k.applied.size(), 2u);
+  EXPECT_NE(k.applied[0].find("-A -t 198.51.100.1:20000 -s fo"), std::string::npos) << k.applied[0];
+  k.failNext = 1;
+  Status s = probeScheduler(c, "nosuch");
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("the kernel has no IPVS scheduler \"nosuch\" (load its module, ip_vs_nosuch"), std::string::npos) << s.message();
+}
+
+TEST(IpvsPlannerTest, ConnReuseModeByKernelReleaseAsUpstream) {
+  EXPECT_EQ(connReuseModeFor("3.10.0-1160.el7.x86_64"), ConnReuse::kUnsupported);
+  EXPECT_EQ(connReuseModeFor("4.0.9"), ConnReuse::kUnsupported);
+  EXPECT_EQ(connReuseModeFor("4.1.0"), ConnReuse::kSetZero);
+  EXPECT_EQ(connReuseModeFor("4.19.0-26-amd64"), ConnReuse::kSetZero);
+  EXPECT_EQ(connReuseModeFor("5.8.18"), ConnReuse::kSetZero);
+  EXPECT_EQ(connReuseModeFor("5.9.0"), ConnReuse::kLeave);
+  EXPECT_EQ(connReuseModeFor("6.1.0-28-amd64"), ConnReuse::kLeave);
+  EXPECT_EQ(connReuseModeFor("garbage"), ConnReuse::kLeave) << "unknown: the kernel's default stays";
 }
 
 TEST(IpvsPlannerTest, OperationsDrainTcpAndDeleteUdp) {
