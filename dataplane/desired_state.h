@@ -74,9 +74,9 @@ struct ServicePortInfo {
   bool externallyAccessible() const {
     return nodePort != 0 || !loadBalancerVIPs.empty() || !externalIPs.empty();
   }
-  bool usesClusterEndpoints() const {
-    return !internalPolicyLocal || (externallyAccessible() && !externalPolicyLocal);
-  }
+  // As upstream's: also with externalTrafficPolicy Local, external traffic from this node and
+  // its pods short-circuits to the Cluster endpoints, so an externally reachable port needs them.
+  bool usesClusterEndpoints() const { return !internalPolicyLocal || externallyAccessible(); }
   bool usesLocalEndpoints() const {
     return internalPolicyLocal || (externallyAccessible() && externalPolicyLocal);
   }
