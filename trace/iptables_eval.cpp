@@ -412,6 +412,16 @@ Evaluation evaluate(const IptDump& dump, const Packet& packet) {
     } else {
       const char* chain = packet.fromLocal ? "OUTPUT" : (isLocal(s.p, s.p.dst) ? "INPUT" : "FORWARD");
       w.runChain("filter", chain, s, 0, afterFilter);
+      // The node's own packet to one of its addresses comes back in through lo: filter INPUT
+      // sees it too (health-check node ports' ACCEPT, a firewall's DROP).
+      if (packet.fromLocal) {
+        std::vector<std::pair<State, Flow>> looped;
+        for (auto& [f, fflow] : afterFilter) {
+          if (fflow == Flow::kDrop || fflow == Flow::kReject || !isLocal(f.p, f.p.dst)) looped.push_back({f, fflow});
+          else w.runChain("filter", "INPUT", f, 0, looped);
+        }
+        afterFilter = std::move(looped);
+      }
     }
     for (auto& [f, fflow] : afterFilter) {
       Outcome o;

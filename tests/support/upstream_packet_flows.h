@@ -1,0 +1,313 @@
+// Upstream's packet-flow tables, as facts: the Services and EndpointSlices of tests in
+// kubernetes/kubernetes pkg/proxy/iptables/proxier_test.go (commit 2bb4b10) and
+// nftables/proxier_test.go (stored version; the same tests and flows) written as manifests, and each test packet with the
+// destination upstream's tracer finds ("ip:port, ip:port", "REJECT", "DROP", "ACCEPT", or "" for
+// no rule of ours) and whether it is masqueraded. kproxy renders its own rules for the same
+// objects and its trace evaluators (iptables and nftables) must find the same outcomes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/model.h"
+
+namespace kproxy::testing::upstream {
+
+// Upstream's conventions (NewFakeProxier): pods 10.0.0.0/8, node test-node at 192.168.0.2 with
+// 192.168.1.2 and 192.168.99.11 also local, clients 203.0.113.2 (in the LB source range
+// 203.0.113.0/25) and 203.0.113.130 (outside it).
+inline constexpr const char* kNodeName = "test-node";
+inline constexpr const char* kNodeIP = "192.168.0.2";
+inline constexpr const char* kNodeIPAlt = "192.168.1.2";
+inline constexpr const char* kExternalIP = "192.168.99.11";
+inline constexpr const char* kExternalClient = "203.0.113.2";
+inline constexpr const char* kExternalClientBlocked = "203.0.113.130";
+inline constexpr const char* kPodCIDR = "10.0.0.0/8";
+inline const std::vector<std::string> kNodeIPs = {kNodeIP, kNodeIPAlt, kExternalIP};
+
+struct Flow {
+  const char* name;
+  std::string source;
+  model::Protocol protocol;
+  std::string dest;
+  uint16_t port;
+  std::string output;
+  bool masq;
+};
+
+struct FlowTest {
+  const char* test;       // upstream's test function
+  std::string manifests;  // YAML
+  std::vector<Flow> flows;
+  // Where upstream's nftables test expects something else (its fake proxier serves NodePorts
+  // on 192.168.0.2 only and nftables has no localhost NodePorts): flow name -> output, or
+  // kNotInNftables for a flow that test does not have.
+  std::vector<std::pair<std::string, std::string>> nftablesOutput = {};
+  bool inNftables = true;  // upstream's nftables tests have it
+};
+
+inline constexpr const char* kNotInNftables = "(not in upstream's nftables test)";
+
+using P = model::Protocol;
+
+inline std::vector<FlowTest> flowTests() {
+  return {
+      // TestTracePacket's flows, over the rules TestOverallIPTablesRules' Services produce.
+      {"TestOverallIPTablesRules (TestTracePacket flows)", R"(
+kind: Service
+metadata: {name: svc1, namespace: ns1}
+spec: {clusterIP: 172.30.0.41, ports: [{name: p80, port: 80, protocol: TCP}]}
+---
+kind: Service
+metadata: {name: svc2, namespace: ns2}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  clusterIP: 172.30.0.42
+  ports: [{name: p80, port: 80, protocol: TCP, nodePort: 3001}]
+  externalIPs: [192.168.99.22]
+  healthCheckNodePort: 30000
+status: {loadBalancer: {ingress: [{ip: 1.2.3.4}]}}
+---
+kind: Service
+metadata: {name: svc3, namespace: ns3}
+spec: {type: NodePort, clusterIP: 172.30.0.43, ports: [{name: p80, port: 80, protocol: TCP, nodePort: 3003}]}
+---
+kind: Service
+metadata: {name: svc4, namespace: ns4}
+spec: {type: NodePort, clusterIP: 172.30.0.44, externalIPs: [192.168.99.33], ports: [{name: p80, port: 80, protocol: TCP, targetPort: 80}]}
+---
+kind: Service
+metadata: {name: svc5, namespace: ns5}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Cluster
+  clusterIP: 172.30.0.45
+  ports: [{name: p80, port: 80, protocol: TCP, nodePort: 3002}]
+  healthCheckNodePort: 30000
+  loadBalancerSourceRanges: [" 203.0.113.0/25"]
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 10800}}
+status: {loadBalancer: {ingress: [{ip: 5.6.7.8}]}}
+---
+kind: Service
+metadata: {name: svc6, namespace: ns6}
+spec: {type: ClusterIP, clusterIP: 172.30.0.46, ports: [{name: p80, port: 80, protocol: TCP, targetPort: 80}]}
+---
+kind: EndpointSlice
+metadata: {name: svc1-1, namespace: ns1, labels: {kubernetes.io/service-name: svc1}}
+addressType: IPv4
+endpoints: [{addresses: [10.180.0.1]}]
+ports: [{name: p80, port: 80, protocol: TCP}]
+---
+kind: EndpointSlice
+metadata: {name: svc2-1, namespace: ns2, labels: {kubernetes.io/service-name: svc2}}
+addressType: IPv4
+endpoints: [{addresses: [10.180.0.2]}]
+ports: [{name: p80, port: 80, protocol: TCP}]
+---
+kind: EndpointSlice
+metadata: {name: svc3-1, namespace: ns3, labels: {kubernetes.io/service-name: svc3}}
+addressType: IPv4
+endpoints: [{addresses: [10.180.0.3]}]
+ports: [{name: p80, port: 80, protocol: TCP}]
+---
+kind: EndpointSlice
+metadata: {name: svc4-1, namespace: ns4, labels: {kubernetes.io/service-name: svc4}}
+addressType: IPv4
+endpoints: [{addresses: [10.180.0.4]}, {addresses: [10.180.0.5], nodeName: test-node}]
+ports: [{name: p80, port: 80, protocol: TCP}]
+---
+kind: EndpointSlice
+metadata: {name: svc5-1, namespace: ns5, labels: {kubernetes.io/service-name: svc5}}
+addressType: IPv4
+endpoints: [{addresses: [10.180.0.3]}]
+ports: [{name: p80, port: 80, protocol: TCP}]
+)",
+       {
+           {"no match", "10.0.0.2", P::kTCP, "10.0.0.3", 80, "", false},
+           {"single endpoint", "10.0.0.2", P::kTCP, "172.30.0.41", 80, "10.180.0.1:80", false},
+           {"multiple endpoints", "10.0.0.2", P::kTCP, "172.30.0.44", 80, "10.180.0.4:80, 10.180.0.5:80", false},
+           {"LOCAL, KUBE-MARK-MASQ", kNodeIP, P::kTCP, "192.168.99.22", 80, "10.180.0.2:80", true},
+           {"DROP", kExternalClient, P::kTCP, "192.168.99.22", 80, "DROP", false},
+           {"ACCEPT (NodePortHealthCheck)", kNodeIP, P::kTCP, kNodeIP, 30000, "ACCEPT", false},
+           {"REJECT", "10.0.0.2", P::kTCP, "172.30.0.46", 80, "REJECT", false},
+       },
+       {},
+       false},
+      {"TestNoEndpointsReject", R"(
+kind: Service
+metadata: {name: svc1, namespace: ns1}
+spec:
+  type: LoadBalancer
+  clusterIP: 172.30.0.41
+  externalIPs: [192.168.99.11]
+  ports: [{name: p80, protocol: TCP, port: 80, nodePort: 3001}]
+status: {loadBalancer: {ingress: [{ip: 1.2.3.4}]}}
+)",
+       {
+           {"pod to cluster IP with no endpoints", "10.0.0.2", P::kTCP, "172.30.0.41", 80, "REJECT", false},
+           {"external to external IP with no endpoints", kExternalClient, P::kTCP, "192.168.99.11", 80, "REJECT", false},
+           {"pod to NodePort with no endpoints", "10.0.0.2", P::kTCP, kNodeIP, 3001, "REJECT", false},
+           {"external to NodePort with no endpoints", kExternalClient, P::kTCP, kNodeIP, 3001, "REJECT", false},
+           {"pod to LoadBalancer IP with no endpoints", "10.0.0.2", P::kTCP, "1.2.3.4", 80, "REJECT", false},
+           {"external to LoadBalancer IP with no endpoints", kExternalClient, P::kTCP, "1.2.3.4", 80, "REJECT", false},
+       }},
+      {"TestClusterIPGeneral", R"(
+kind: Service
+metadata: {name: svc1, namespace: ns1}
+spec: {clusterIP: 172.30.0.41, ports: [{name: http, port: 80, protocol: TCP}]}
+---
+kind: Service
+metadata: {name: svc2, namespace: ns2}
+spec:
+  clusterIP: 172.30.0.42
+  ports:
+  - {name: http, port: 80, protocol: TCP}
+  - {name: https, port: 443, protocol: TCP, targetPort: 8443}
+  - {name: dns-udp, port: 53, protocol: UDP}
+  - {name: dns-tcp, port: 53, protocol: TCP, targetPort: 5353}
+  - {name: dns-sctp, port: 53, protocol: SCTP}
+---
+kind: EndpointSlice
+metadata: {name: svc1-1, namespace: ns1, labels: {kubernetes.io/service-name: svc1}}
+addressType: IPv4
+endpoints: [{addresses: [10.180.0.1], nodeName: test-node}]
+ports: [{name: http, port: 80, protocol: TCP}]
+---
+kind: EndpointSlice
+metadata: {name: svc2-1, namespace: ns2, labels: {kubernetes.io/service-name: svc2}}
+addressType: IPv4
+endpoints: [{addresses: [10.180.0.1], nodeName: test-node}, {addresses: [10.180.2.1], nodeName: node2}]
+ports:
+- {name: http, port: 80, protocol: TCP}
+- {name: https, port: 8443, protocol: TCP}
+- {name: dns-udp, port: 53, protocol: UDP}
+- {name: dns-tcp, port: 5353, protocol: TCP}
+- {name: dns-sctp, port: 53, protocol: SCTP}
+)",
+       {
+           {"simple clusterIP", "10.180.0.2", P::kTCP, "172.30.0.41", 80, "10.180.0.1:80", false},
+           {"hairpin to cluster IP", "10.180.0.1", P::kTCP, "172.30.0.41", 80, "10.180.0.1:80", true},
+           {"clusterIP with multiple endpoints", "10.180.0.2", P::kTCP, "172.30.0.42", 80, "10.180.0.1:80, 10.180.2.1:80", false},
+           {"clusterIP with TargetPort", "10.180.0.2", P::kTCP, "172.30.0.42", 443, "10.180.0.1:8443, 10.180.2.1:8443", false},
+           {"clusterIP with TCP, UDP, and SCTP on same port (TCP)", "10.180.0.2", P::kTCP, "172.30.0.42", 53,
+            "10.180.0.1:5353, 10.180.2.1:5353", false},
+           {"clusterIP with TCP, UDP, and SCTP on same port (UDP)", "10.180.0.2", P::kUDP, "172.30.0.42", 53,
+            "10.180.0.1:53, 10.180.2.1:53", false},
+           {"clusterIP with TCP, UDP, and SCTP on same port (SCTP)", "10.180.0.2", P::kSCTP, "172.30.0.42", 53,
+            "10.180.0.1:53, 10.180.2.1:53", false},
+           {"TCP-only port does not match UDP traffic", "10.180.0.2", P::kUDP, "172.30.0.42", 80, "", false},
+           {"svc1 does not accept svc2's ports", "10.180.0.2", P::kTCP, "172.30.0.41", 443, "", false},
+       }},
+      {"TestLoadBalancer", R"(
+kind: Service
+metadata: {name: svc1, namespace: ns1}
+spec:
+  type: LoadBalancer
+  clusterIP: 172.30.0.41
+  ports: [{name: p80, port: 80, protocol: TCP, nodePort: 3001}]
+  loadBalancerSourceRanges: [192.168.0.0/24, " 203.0.113.0/25"]
+status: {loadBalancer: {ingress: [{ip: 1.2.3.4}, {ip: 5.6.7.8}]}}
+---
+kind: EndpointSlice
+metadata: {name: svc1-1, namespace: ns1, labels: {kubernetes.io/service-name: svc1}}
+addressType: IPv4
+endpoints: [{addresses: [10.180.0.1]}]
+ports: [{name: p80, port: 80, protocol: TCP}]
+)",
+       {
+           {"pod to cluster IP", "10.0.0.2", P::kTCP, "172.30.0.41", 80, "10.180.0.1:80", false},
+           {"external to nodePort", kExternalClient, P::kTCP, kNodeIP, 3001, "10.180.0.1:80", true},
+           {"nodePort bypasses LoadBalancerSourceRanges", kExternalClientBlocked, P::kTCP, kNodeIP, 3001, "10.180.0.1:80", true},
+           {"accepted external to LB1", kExternalClient, P::kTCP, "1.2.3.4", 80, "10.180.0.1:80", true},
+           {"accepted external to LB2", kExternalClient, P::kTCP, "5.6.7.8", 80, "10.180.0.1:80", true},
+           {"blocked external to LB1", kExternalClientBlocked, P::kTCP, "1.2.3.4", 80, "DROP", false},
+           {"blocked external to LB2", kExternalClientBlocked, P::kTCP, "5.6.7.8", 80, "DROP", false},
+           {"pod to LB1 (blocked by LoadBalancerSourceRanges)", "10.0.0.2", P::kTCP, "1.2.3.4", 80, "DROP", false},
+           {"pod to LB2 (blocked by LoadBalancerSourceRanges)", "10.0.0.2", P::kTCP, "5.6.7.8", 80, "DROP", false},
+           {"node to LB1 (allowed by LoadBalancerSourceRanges)", kNodeIP, P::kTCP, "1.2.3.4", 80, "10.180.0.1:80", true},
+           {"node to LB2 (allowed by LoadBalancerSourceRanges)", kNodeIP, P::kTCP, "5.6.7.8", 80, "10.180.0.1:80", true},
+           {"same node to LB1, SNATted to LB1 (implicitly allowed)", "1.2.3.4", P::kTCP, "1.2.3.4", 80, "10.180.0.1:80", true},
+           {"same node to LB2, SNATted to LB2 (implicitly allowed)", "5.6.7.8", P::kTCP, "5.6.7.8", 80, "10.180.0.1:80", true},
+       }},
+      // TestNodePorts' case "ipv4, localhost-nodeports enabled" (nodePortAddresses unset).
+      {"TestNodePorts (ipv4, localhost-nodeports enabled)", R"(
+kind: Service
+metadata: {name: svc1, namespace: ns1}
+spec: {type: NodePort, clusterIP: 172.30.0.41, ports: [{name: p80, port: 80, protocol: TCP, nodePort: 3001}]}
+---
+kind: EndpointSlice
+metadata: {name: svc1-1, namespace: ns1, labels: {kubernetes.io/service-name: svc1}}
+addressType: IPv4
+endpoints: [{addresses: [10.180.0.1]}, {addresses: [10.180.2.1], nodeName: test-node}]
+ports: [{name: p80, port: 80, protocol: TCP}]
+)",
+       {
+           {"pod to cluster IP", "10.0.0.2", P::kTCP, "172.30.0.41", 80, "10.180.0.1:80, 10.180.2.1:80", false},
+           {"external to nodePort", kExternalClient, P::kTCP, kNodeIP, 3001, "10.180.0.1:80, 10.180.2.1:80", true},
+           {"node to nodePort", kNodeIP, P::kTCP, kNodeIP, 3001, "10.180.0.1:80, 10.180.2.1:80", true},
+           {"localhost to nodePort gets masqueraded", "127.0.0.1", P::kTCP, "127.0.0.1", 3001, "10.180.0.1:80, 10.180.2.1:80", true},
+           {"external to nodePort on secondary IP", kExternalClient, P::kTCP, kNodeIPAlt, 3001, "10.180.0.1:80, 10.180.2.1:80", true},
+       },
+       // nftables: no localhost NodePorts, and NodePorts on the primary IP only (upstream's
+       // nftables TestNodePorts with its fake proxier's nodePortAddresses).
+       {{"localhost to nodePort gets masqueraded", kNotInNftables}, {"external to nodePort on secondary IP", ""}}},
+      {"TestExternalTrafficPolicyLocal", R"(
+kind: Service
+metadata: {name: svc1, namespace: ns1}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  clusterIP: 172.30.0.41
+  externalIPs: [192.168.99.11]
+  ports: [{name: p80, port: 80, protocol: TCP, nodePort: 3001, targetPort: 80}]
+  healthCheckNodePort: 30000
+status: {loadBalancer: {ingress: [{ip: 1.2.3.4}]}}
+---
+kind: EndpointSlice
+metadata: {name: svc1-1, namespace: ns1, labels: {kubernetes.io/service-name: svc1}}
+addressType: IPv4
+endpoints: [{addresses: [10.180.0.1]}, {addresses: [10.180.2.1], nodeName: test-node}]
+ports: [{name: p80, port: 80, protocol: TCP}]
+)",
+       {
+           {"pod to cluster IP hits both endpoints, unmasqueraded", "10.0.0.2", P::kTCP, "172.30.0.41", 80, "10.180.0.1:80, 10.180.2.1:80", false},
+           {"pod to external IP hits both endpoints, unmasqueraded", "10.0.0.2", P::kTCP, "192.168.99.11", 80, "10.180.0.1:80, 10.180.2.1:80", false},
+           {"external to external IP hits only local endpoint, unmasqueraded", kExternalClient, P::kTCP, "192.168.99.11", 80, "10.180.2.1:80", false},
+           {"pod to LB IP hits only both endpoints, unmasqueraded", "10.0.0.2", P::kTCP, "1.2.3.4", 80, "10.180.0.1:80, 10.180.2.1:80", false},
+           {"external to LB IP hits only local endpoint, unmasqueraded", kExternalClient, P::kTCP, "1.2.3.4", 80, "10.180.2.1:80", false},
+           {"pod to NodePort hits both endpoints, unmasqueraded", "10.0.0.2", P::kTCP, kNodeIP, 3001, "10.180.0.1:80, 10.180.2.1:80", false},
+           {"external to NodePort hits only local endpoint, unmasqueraded", kExternalClient, P::kTCP, kNodeIP, 3001, "10.180.2.1:80", false},
+       }},
+      {"TestExternalTrafficPolicyCluster", R"(
+kind: Service
+metadata: {name: svc1, namespace: ns1}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Cluster
+  clusterIP: 172.30.0.41
+  externalIPs: [192.168.99.11]
+  ports: [{name: p80, port: 80, protocol: TCP, nodePort: 3001, targetPort: 80}]
+status: {loadBalancer: {ingress: [{ip: 1.2.3.4}]}}
+---
+kind: EndpointSlice
+metadata: {name: svc1-1, namespace: ns1, labels: {kubernetes.io/service-name: svc1}}
+addressType: IPv4
+endpoints: [{addresses: [10.180.0.1]}, {addresses: [10.180.2.1], nodeName: test-node}]
+ports: [{name: p80, port: 80, protocol: TCP}]
+)",
+       {
+           {"pod to cluster IP hits both endpoints, unmasqueraded", "10.0.0.2", P::kTCP, "172.30.0.41", 80, "10.180.0.1:80, 10.180.2.1:80", false},
+           {"pod to external IP hits both endpoints, masqueraded", "10.0.0.2", P::kTCP, "192.168.99.11", 80, "10.180.0.1:80, 10.180.2.1:80", true},
+           {"external to external IP hits both endpoints, masqueraded", kExternalClient, P::kTCP, "192.168.99.11", 80, "10.180.0.1:80, 10.180.2.1:80", true},
+           {"pod to LB IP hits both endpoints, masqueraded", "10.0.0.2", P::kTCP, "1.2.3.4", 80, "10.180.0.1:80, 10.180.2.1:80", true},
+           {"external to LB IP hits both endpoints, masqueraded", kExternalClient, P::kTCP, "1.2.3.4", 80, "10.180.0.1:80, 10.180.2.1:80", true},
+           {"pod to NodePort hits both endpoints, masqueraded", "10.0.0.2", P::kTCP, kNodeIP, 3001, "10.180.0.1:80, 10.180.2.1:80", true},
+           {"external to NodePort hits both endpoints, masqueraded", kExternalClient, P::kTCP, kNodeIP, 3001, "10.180.0.1:80, 10.180.2.1:80", true},
+       }},
+  };
+}
+
+}  // namespace kproxy::testing::upstream
