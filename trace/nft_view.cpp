@@ -299,7 +299,11 @@ std::vector<NftOutcome> evaluateNftUnchecked(const NftView& view, const Target& 
   }
   w.verdictLookup("service-ips", key, start, hit);
   bool loopback = target.ip.isLoopback();
-  if (!hit && destinationLocal && !loopback) w.verdictLookup("service-nodeports", npKey, start, hit);
+  // NodePorts answer on the nodeport-ips set's addresses where the table has one (nodePortAddresses),
+  // else on every local address.
+  const bool nodePortAddress = destinationLocal && !loopback &&
+                               (!view.sets.count("nodeport-ips") || find(view, "nodeport-ips", {target.ip.str()}));
+  if (!hit && nodePortAddress) w.verdictLookup("service-nodeports", npKey, start, hit);
   bool dnatted = std::any_of(w.out.begin(), w.out.end(), [](const NftOutcome& o) { return o.fate == NftOutcome::Fate::kDnat; });
   if (!dnatted) {
     // Not DNATed: the filter checks for services without endpoints see the original address.
@@ -308,7 +312,7 @@ std::vector<NftOutcome> evaluateNftUnchecked(const NftView& view, const Target& 
     NftOutcome f = start;
     Walk fw{view, target, source, destinationLocal, {}};
     fw.verdictLookup("no-endpoint-services", key, f, any);
-    if (!any && destinationLocal && !loopback) fw.verdictLookup("no-endpoint-nodeports", npKey, f, any);
+    if (!any && nodePortAddress) fw.verdictLookup("no-endpoint-nodeports", npKey, f, any);
     if (!any && find(view, "cluster-ips", {target.ip.str()})) {
       f.fate = NftOutcome::Fate::kReject;
       f.steps.push_back("cluster-ips-check: a ClusterIP without this port: reject");

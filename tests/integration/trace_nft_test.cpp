@@ -4,10 +4,16 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
+#include "nftables/renderer.h"
 #include "tests/golden/golden_support.h"
+#include "tests/support/upstream_packet_flows.h"
+#include "tests/unit/dataplane/upstream_cases.h"
+#include "watch/decode.h"
 #include "tests/support/run_command.h"
 #include "trace/nft_view.h"
 
@@ -102,6 +108,67 @@ TEST(TraceNft, UnallocatedAddressesOfServiceCIDRsAreDropped) {
   EXPECT_EQ(fate(p.clusterIP, static_cast<uint16_t>(p.port + 1)), NftOutcome::Fate::kReject) << "a ClusterIP's other port";
   EXPECT_EQ(fate("172.30.200.1", 80), NftOutcome::Fate::kDrop) << "in the ServiceCIDR, no Service's";
   EXPECT_EQ(fate("172.31.0.1", 80), NftOutcome::Fate::kAccept) << "outside every ServiceCIDR: not kproxy's";
+}
+
+// Upstream's nftables packet-flow tables (tests/support/upstream_packet_flows.h): the same
+// Services rendered by kproxy's nftables renderer, loaded into the kernel, listed, and each test
+// packet followed by trace's nftables evaluator; outcomes as upstream's tracer writes them.
+TEST(TraceNft, UpstreamPacketFlows) {
+  namespace up = testing::upstream;
+  size_t total = 0, held = 0;
+  for (const auto& t : up::flowTests()) {
+    if (!t.inNftables) continue;
+    SCOPED_TRACE(t.test);
+    watch::Objects objs = watch::decodeManifestText(t.manifests, t.test);
+    ASSERT_TRUE(objs.errors.empty()) << objs.errors.front().str();
+    dataplane::ProxyOptions opts;
+    opts.family = model::IPFamily::kIPv4;
+    opts.clusterCIDRs = {*net::parseCidr(up::kPodCIDR)};
+    opts.nodeIPs = up::kNodeIPs;
+    opts.primaryNodeIPs = {up::kNodeIP};
+    opts.setNodePortAddresses({std::string(up::kNodeIP) + "/32"});  // upstream's nftables fake proxier
+    opts.serviceCIDRs = {*net::parseCidr(up::kServiceCIDR)};
+    dataplane::NodeContext node{up::kNodeName, {}};
+    auto state = dataplane::buildDesiredState(objs.services, objs.slices, node, opts.family);
+    const std::string file = ::testing::TempDir() + "/upstream-flows.nft";
+    std::ofstream(file) << nftables::toText(nftables::Renderer(opts).renderFull(state));
+    run("nft flush ruleset");
+    std::string err = run("nft -f " + file + " 2>&1");
+    ASSERT_TRUE(err.empty()) << err;
+    NftView view;
+    std::string why;
+    ASSERT_TRUE(parseNftJson(run("nft -j list table ip kube-proxy"), view, why)) << why;
+    std::vector<std::string> local = up::kNodeIPs;
+    local.push_back("127.0.0.1");
+    auto isLocal = [&](const std::string& ip) { return std::find(local.begin(), local.end(), ip) != local.end(); };
+    std::vector<up::Flow> flows = t.flows;
+    flows.insert(flows.end(), t.nftablesOnly.begin(), t.nftablesOnly.end());
+    for (const auto& f : flows) {
+      std::string want = f.output;
+      for (const auto& [name, out] : t.nftablesOutput)
+        if (name == f.name) want = out;
+      if (want == up::kNotInNftables) continue;
+      SCOPED_TRACE(f.name);
+      NftSource src{*net::parseIP(f.source), isLocal(f.source)};
+      auto outs = evaluateNft(view, Target{*net::parseIP(f.dest), f.port, f.protocol}, src, isLocal(f.dest));
+      std::set<std::string> dnat;
+      std::string got;
+      bool masq = false;
+      for (const auto& o : outs) {
+        if (o.fate == NftOutcome::Fate::kReject) got = "REJECT";
+        if (o.fate == NftOutcome::Fate::kDrop) got = "DROP";
+        if (o.fate == NftOutcome::Fate::kDnat) dnat.insert(o.dnatTo);
+        masq = masq || o.masquerade;
+      }
+      if (got.empty())
+        for (const auto& d : dnat) got += (got.empty() ? "" : ", ") + d;
+      EXPECT_EQ(got, want);
+      EXPECT_EQ(masq, f.masq && want == f.output) << got;
+      ++total;
+      held += got == want && masq == (f.masq && want == f.output);
+    }
+  }
+  testing::reportUpstreamCases("packet flows, nftables mode", "pkg/proxy/nftables/proxier_test.go", up::kNftablesSource, held, total);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Upstream's packet-flow tables, as facts: the Services and EndpointSlices of tests in
-// kubernetes/kubernetes pkg/proxy/iptables/proxier_test.go (commit 2bb4b10) and
-// nftables/proxier_test.go (stored version; the same tests and flows) written as manifests, and each test packet with the
+// kubernetes/kubernetes pkg/proxy/iptables/proxier_test.go and nftables/proxier_test.go (the
+// newest versions the reference corpus holds: 1.33 or later, with nfacct rules and testNodeIPs;
+// the nftables file's stored commit is 81810de) written as manifests, and each test packet with the
 // destination upstream's tracer finds ("ip:port, ip:port", "REJECT", "DROP", "ACCEPT", or "" for
 // no rule of ours) and whether it is masqueraded. kproxy renders its own rules for the same
 // objects and its trace evaluators (iptables and nftables) must find the same outcomes.
@@ -25,6 +26,7 @@ inline constexpr const char* kExternalClient = "203.0.113.2";
 inline constexpr const char* kExternalClientBlocked = "203.0.113.130";
 inline constexpr const char* kPodCIDR = "10.0.0.0/8";
 inline const std::vector<std::string> kNodeIPs = {kNodeIP, kNodeIPAlt, kExternalIP};
+inline constexpr const char* kServiceCIDR = "172.30.0.0/16";  // nftables' fake proxier's
 
 struct Flow {
   const char* name;
@@ -45,8 +47,11 @@ struct FlowTest {
   // kNotInNftables for a flow that test does not have.
   std::vector<std::pair<std::string, std::string>> nftablesOutput = {};
   bool inNftables = true;  // upstream's nftables tests have it
+  std::vector<Flow> nftablesOnly = {};  // flows upstream's nftables test adds
 };
 
+inline constexpr const char* kIptablesSource = "1.33+ (nfacct, testNodeIPs)";
+inline constexpr const char* kNftablesSource = "81810de";
 inline constexpr const char* kNotInNftables = "(not in upstream's nftables test)";
 
 using P = model::Protocol;
@@ -200,7 +205,12 @@ ports:
             "10.180.0.1:53, 10.180.2.1:53", false},
            {"TCP-only port does not match UDP traffic", "10.180.0.2", P::kUDP, "172.30.0.42", 80, "", false},
            {"svc1 does not accept svc2's ports", "10.180.0.2", P::kTCP, "172.30.0.41", 443, "", false},
-       }},
+       },
+       // nftables rejects other ports of a ClusterIP (cluster-ips-check) and drops unallocated
+       // addresses of the ServiceCIDR (its fake proxier's 172.30.0.0/16).
+       {{"TCP-only port does not match UDP traffic", "REJECT"}, {"svc1 does not accept svc2's ports", "REJECT"}},
+       true,
+       {{"packet to unallocated cluster ip", "10.180.0.2", P::kTCP, "172.30.0.50", 80, "DROP", false}}},
       {"TestLoadBalancer", R"(
 kind: Service
 metadata: {name: svc1, namespace: ns1}

@@ -98,7 +98,7 @@ TEST(UpstreamPacketFlows, IptablesMode) {
       held += got == f.output && masq == f.masq;
     }
   }
-  testing::reportUpstreamCases("packet flows, iptables mode", "pkg/proxy/iptables/proxier_test.go", "2bb4b10", held, total);
+  testing::reportUpstreamCases("packet flows, iptables mode", "pkg/proxy/iptables/proxier_test.go", up::kIptablesSource, held, total);
 }
 
 }  // namespace
