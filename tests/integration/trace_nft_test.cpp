@@ -116,14 +116,15 @@ TEST(TraceNft, UnallocatedAddressesOfServiceCIDRsAreDropped) {
 TEST(TraceNft, UpstreamPacketFlows) {
   namespace up = testing::upstream;
   size_t total = 0, held = 0;
-  for (const auto& t : up::flowTests()) {
+  for (const auto& t : up::allFlowTests()) {
     if (!t.inNftables) continue;
-    SCOPED_TRACE(t.test);
+    SCOPED_TRACE(t.test + (t.variant.empty() ? "" : " / " + t.variant));
     watch::Objects objs = watch::decodeManifestText(t.manifests, t.test);
     ASSERT_TRUE(objs.errors.empty()) << objs.errors.front().str();
     dataplane::ProxyOptions opts;
     opts.family = model::IPFamily::kIPv4;
-    opts.clusterCIDRs = {*net::parseCidr(up::kPodCIDR)};
+    if (t.localDetector) opts.clusterCIDRs = {*net::parseCidr(up::kPodCIDR)};
+    opts.masqueradeAll = t.masqueradeAll;
     opts.nodeIPs = up::kNodeIPs;
     opts.primaryNodeIPs = {up::kNodeIP};
     opts.setNodePortAddresses({std::string(up::kNodeIP) + "/32"});  // upstream's nftables fake proxier

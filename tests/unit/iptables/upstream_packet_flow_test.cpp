@@ -60,13 +60,14 @@ std::string upstreamOutput(const trace::Evaluation& ev) {
 
 TEST(UpstreamPacketFlows, IptablesMode) {
   size_t total = 0, held = 0;
-  for (const auto& t : up::flowTests()) {
-    SCOPED_TRACE(t.test);
+  for (const auto& t : up::allFlowTests()) {
+    SCOPED_TRACE(t.test + (t.variant.empty() ? "" : " / " + t.variant));
     watch::Objects objs = watch::decodeManifestText(t.manifests, t.test);
     ASSERT_TRUE(objs.errors.empty()) << objs.errors.front().str();
     RenderOptions opts;
     opts.family = model::IPFamily::kIPv4;
-    opts.clusterCIDRs = {*net::parseCidr(up::kPodCIDR)};
+    if (t.localDetector) opts.clusterCIDRs = {*net::parseCidr(up::kPodCIDR)};
+    opts.masqueradeAll = t.masqueradeAll;
     opts.nodeIPs = up::kNodeIPs;
     opts.primaryNodeIPs = {up::kNodeIP};
     opts.localhostNodePorts = true;
