@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "iptables/jump_rules.h"
+#include "tests/support/with_jump_rules.h"
 #include "iptables/renderer.h"
 #include "tests/support/upstream_packet_flows.h"
 #include "tests/unit/dataplane/upstream_cases.h"
@@ -18,21 +18,10 @@
 namespace kproxy::iptables {
 namespace {
 
+using kproxy::testing::withJumpRules;
+
 namespace up = testing::upstream;
 
-// The built-in chains' jumps, which the daemon adds to what the renderer writes.
-std::string withJumpRules(const std::string& rules) {
-  std::string out, table;
-  std::istringstream in(rules);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line[0] == '*') table = line.substr(1);
-    if (line == "COMMIT")
-      for (const auto& j : jumpRules(true))
-        if (j.table == table) out += "-A " + j.srcChain + " " + j.spec() + "\n";
-    out += line + "\n";
-  }
-  return out;
-}
 
 // Upstream's tracer output: the DNAT destinations, or the REJECT/DROP/ACCEPT of one of kube-proxy's
 // filter chains; "" when nothing of ours decided.

@@ -8,27 +8,16 @@
 #include <set>
 #include <sstream>
 
-#include "iptables/jump_rules.h"
+#include "tests/support/with_jump_rules.h"
 #include "tests/golden/golden_support.h"
 
 namespace kproxy::trace {
 namespace {
 
+using kproxy::testing::withJumpRules;
+
 namespace fs = std::filesystem;
 
-// A golden holds kproxy's chains only; the built-in chains' jumps come from the backend.
-std::string withJumpRules(const std::string& golden) {
-  std::string out, table;
-  std::istringstream in(golden);
-  for (std::string line; std::getline(in, line);) {
-    if (line[0] == '*') table = line.substr(1);
-    if (line == "COMMIT")
-      for (const auto& j : iptables::jumpRules(true))
-        if (j.table == table) out += "-A " + j.srcChain + " " + j.spec() + "\n";
-    out += line + "\n";
-  }
-  return out;
-}
 
 std::string read(const fs::path& p) {
   std::ifstream f(p);
