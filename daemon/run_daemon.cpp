@@ -284,6 +284,7 @@ int runDaemon(const std::vector<std::string>& args) {
     o.client = *apiClient;
     o.nodeName = node;
     o.reflector.minWatchTimeout = std::chrono::duration_cast<std::chrono::seconds>(flags.watchTimeout);
+    o.reflector.streamingLists = true;  // where the server has them; paginated lists otherwise
     // Only nftables mode has a rule for them; the other modes save every node the watch.
     o.serviceCIDRs = nftMode && featureEnabled(cfg, "MultiCIDRServiceAllocator");
     source = std::make_unique<watch::ApiSource>(io, std::move(o));

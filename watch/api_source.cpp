@@ -160,7 +160,8 @@ SourceBatch toBatch(Kind kind, std::vector<ReflectorEvent>& events,
 
 }  // namespace
 
-std::optional<bool> ApiSource::discover(Stream& s, const std::string& groupVersion, const std::string& resource) {
+std::optional<bool> ApiSource::discover(Stream& s, const std::string& groupVersion, const std::string& resource,
+                                        bool ifUnsure) {
   int failures = 0;
   while (true) {
     HttpReply r = s.http->get("/apis/" + groupVersion, std::chrono::seconds(30));
@@ -169,9 +170,9 @@ std::optional<bool> ApiSource::discover(Stream& s, const std::string& groupVersi
     // An APIResourceList; the group may exist without this resource (older servers).
     if (r.status == 200) {
       nlohmann::json list = parseJson(r.body).value;
-      if (list.is_object() && list.contains("resources") && list["resources"].is_array())
-        for (const auto& res : list["resources"])
-          if (res.is_object() && res.contains("name") && res["name"] == resource) return true;
+      if (!list.is_object() || !list.contains("resources") || !list["resources"].is_array()) return ifUnsure;
+      for (const auto& res : list["resources"])
+        if (res.is_object() && res.contains("name") && res["name"] == resource) return true;
       return false;
     }
     ++failures;
@@ -187,7 +188,7 @@ std::optional<bool> ApiSource::discover(Stream& s, const std::string& groupVersi
 void ApiSource::runStream(Stream& s) {
   if (s.kind == Kind::kSlices) {
     // kube-proxy needs EndpointSlices; only a cluster without that API gets Endpoints.
-    auto found = discover(s, "discovery.k8s.io/v1", "endpointslices");
+    auto found = discover(s, "discovery.k8s.io/v1", "endpointslices", true);
     if (!found) return;
     if (!*found) {
       log::warning("the API server has no discovery.k8s.io/v1 (EndpointSlices); following core/v1 Endpoints");
@@ -196,7 +197,7 @@ void ApiSource::runStream(Stream& s) {
     }
   }
   if (s.kind == Kind::kServiceCIDRs) {
-    auto found = discover(s, "networking.k8s.io/v1", "servicecidrs");
+    auto found = discover(s, "networking.k8s.io/v1", "servicecidrs", false);
     if (!found) return;
     if (!*found) {
       log::info("the API server has no networking.k8s.io/v1 ServiceCIDRs; traffic to unallocated ClusterIPs is not dropped");

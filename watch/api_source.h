@@ -46,9 +46,9 @@ class ApiSource : public Source {
   struct Shared;
   struct Stream;
   void runStream(Stream& s);
-  // Whether the server serves `resource` in /apis/`groupVersion`; retried with backoff until it
-  // answers; nullopt when stopping.
-  std::optional<bool> discover(Stream& s, const std::string& groupVersion, const std::string& resource);
+  // Whether the server serves `resource` in /apis/`groupVersion` (404: no); retried with backoff
+  // until it answers; nullopt when stopping. A 200 that is not an APIResourceList says `ifUnsure`.
+  std::optional<bool> discover(Stream& s, const std::string& groupVersion, const std::string& resource, bool ifUnsure);
 
   boost::asio::io_context& io_;
   Options options_;

@@ -122,6 +122,17 @@ void Reflector::run() {
   int expiredInARow = 0;
   while (!stop_) {
     if (needList) {
+      if (streaming()) {
+        Outcome o = watchList();
+        if (o == Outcome::kUnsupported) {
+          watchListRefused_ = true;
+          continue;
+        }
+        if (o != Outcome::kOk) continue;  // watchList() backed off already
+        needList = false;
+        expiredInARow = 0;
+        continue;  // its stream went on as a watch; the next one resumes from where it ended
+      }
       if (list() != Outcome::kOk) continue;  // list() backed off already
       needList = false;
     }
@@ -208,23 +219,116 @@ Reflector::Outcome Reflector::list() {
     }
     bool last = next.empty();
     if (last) {
-      // What we knew and the list no longer has was deleted while we were not watching.
-      for (auto it = store_.begin(); it != store_.end();) {
-        if (fresh.count(it->first)) {
-          ++it;
-          continue;
-        }
-        events.push_back({ReflectorEvent::Type::kDelete, it->first, nullptr});
-        it = store_.erase(it);
-      }
+      finishList(events, fresh);
       resourceVersion_ = version;
-      failures_ = 0;
     }
     sink_(std::move(events), last);
     if (last) return Outcome::kOk;
     cont = next;
   }
   return Outcome::kFailed;
+}
+
+void Reflector::finishList(std::vector<ReflectorEvent>& events, const std::set<model::NamespacedName>& fresh) {
+  // What we knew and the list no longer has was deleted while we were not watching.
+  for (auto it = store_.begin(); it != store_.end();) {
+    if (fresh.count(it->first)) {
+      ++it;
+      continue;
+    }
+    events.push_back({ReflectorEvent::Type::kDelete, it->first, nullptr});
+    it = store_.erase(it);
+  }
+  failures_ = 0;
+}
+
+Reflector::Outcome Reflector::watchList() {
+  // Short, so that a server that ignores sendInitialEvents (it watches from now on, with no end
+  // bookmark) is found out within listIdleTimeout; after the initial events the stream is an
+  // ordinary watch until then, and the next watch resumes from its last version.
+  const auto timeout = options_.listIdleTimeout;
+  std::string target = query({{"watch", "true"},
+                              {"sendInitialEvents", "true"},
+                              {"resourceVersionMatch", "NotOlderThan"},
+                              {"allowWatchBookmarks", "true"},
+                              {"timeoutSeconds", std::to_string(timeout.count())}});
+  std::set<model::NamespacedName> fresh;
+  std::vector<ReflectorEvent> pending;
+  bool synced = false, delivered = false;
+  Outcome ended = Outcome::kOk;
+  HttpReply r = http_.stream(target, timeout + std::chrono::seconds(30), [&](std::string_view line) {
+    if (ended != Outcome::kOk || stop_) return;
+    if (synced) {
+      ended = onLine(line, delivered);
+      return;
+    }
+    json ev = parseJson(line).value;
+    if (!ev.is_object() || !ev.contains("type") || !ev["type"].is_string() || !ev.contains("object") || !ev["object"].is_object()) {
+      log::error(resource_.name + ": initial event skipped: " + std::string(line.substr(0, 120)));
+      return;
+    }
+    const std::string type = ev["type"].get<std::string>();
+    json& obj = ev["object"];
+    if (type == "BOOKMARK") {
+      auto md = obj.find("metadata");
+      bool end = false;
+      if (md != obj.end() && md->is_object())
+        if (auto an = md->find("annotations"); an != md->end() && an->is_object())
+          if (auto e = an->find("k8s.io/initial-events-end"); e != an->end() && *e == "true") end = true;
+      if (!end) return;
+      if (std::string rv = objectVersion(obj); !rv.empty()) resourceVersion_ = rv;
+      finishList(pending, fresh);
+      sink_(std::move(pending), true);
+      pending.clear();
+      synced = true;
+      return;
+    }
+    if (type == "ERROR") {
+      int code = obj.contains("code") && obj["code"].is_number_integer() ? obj["code"].get<int>() : 0;
+      log::warning(resource_.name + ": streaming list ERROR event (code " + std::to_string(code) + ")");
+      ended = Outcome::kFailed;
+      return;
+    }
+    if (type != "ADDED" && type != "MODIFIED") return;  // only ADDED is sent before the bookmark
+    std::string why;
+    auto key = objectKey(obj, &why);
+    if (!key) {
+      log::error(resource_.name + ": initial event skipped: " + why);
+      return;
+    }
+    std::string rv = objectVersion(obj);
+    auto [known, added] = store_.try_emplace(*key, rv);
+    bool unchanged = !added && !rv.empty() && known->second == rv;
+    known->second = rv;
+    fresh.insert(*key);
+    if (!unchanged) pending.push_back({ReflectorEvent::Type::kUpsert, std::move(*key), std::move(obj)});
+    // Delivered in pages, as a paginated list would be: memory stays bounded by a page.
+    if (pending.size() >= options_.pageSize) {
+      sink_(std::move(pending), false);
+      pending.clear();
+    }
+  });
+  if (stop_) return Outcome::kFailed;
+  if (!synced) {
+    // Objects already delivered stay known; the paginated list that follows settles the rest.
+    if (!pending.empty()) sink_(std::move(pending), false);
+    if (r.status >= 400 && r.status < 500 && r.status != 410 && r.status != 429 && r.status != 401 && r.status != 403) {
+      log::info(resource_.name + ": the API server refuses streaming lists (" + describeReply(r) + "); using paginated lists");
+      return Outcome::kUnsupported;
+    }
+    if (r.status == 200 && ended == Outcome::kOk) {
+      log::info(resource_.name + ": the API server sent no initial-events-end bookmark; using paginated lists");
+      return Outcome::kUnsupported;
+    }
+    backoff("streaming list failed: " + (ended == Outcome::kFailed ? std::string("an ERROR event") : describeReply(r)));
+    return Outcome::kFailed;
+  }
+  // Synced: the state is complete. Whatever ended the stream, the next watch resumes from the
+  // last version seen (a 410 there relists).
+  if (ended == Outcome::kExpired || r.status == 410) return Outcome::kOk;
+  if (ended == Outcome::kFailed || r.transportFailed() || (r.status != 200 && r.status != 0))
+    backoff("watch after the streaming list failed: " + describeReply(r));
+  return Outcome::kOk;
 }
 
 Reflector::Outcome Reflector::onLine(std::string_view line, bool& delivered) {

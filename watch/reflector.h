@@ -12,6 +12,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,11 @@ struct ReflectorOptions {
   // Failures wait base/2..base, base = initial doubling per consecutive failure, capped at max.
   std::chrono::milliseconds backoffInitial{800};
   std::chrono::milliseconds backoffMax{30000};
+  // Streaming lists (client-go's WatchList): the initial state comes as a watch with
+  // sendInitialEvents=true ending at the "k8s.io/initial-events-end" bookmark, instead of
+  // paginated lists. A server that refuses it (or sends no such bookmark within
+  // listIdleTimeout) gets paginated lists from then on.
+  bool streamingLists = false;
 };
 
 struct ResourceRequest {
@@ -88,10 +94,16 @@ class Reflector {
   const std::string& resourceVersion() const { return resourceVersion_; }
   size_t known() const { return store_.size(); }
   uint64_t relists() const { return relists_; }
+  bool streaming() const { return options_.streamingLists && !watchListRefused_; }
 
  private:
-  enum class Outcome { kOk, kFailed, kExpired, kEnded };
+  enum class Outcome { kOk, kFailed, kExpired, kEnded, kUnsupported };
   Outcome list();
+  // The streaming list; kOk once the initial events are in (the stream then goes on as a watch).
+  Outcome watchList();
+  // The end of a (re)list, paginated or streamed: what was known and is not in `fresh` was
+  // deleted meanwhile.
+  void finishList(std::vector<ReflectorEvent>& events, const std::set<model::NamespacedName>& fresh);
   Outcome watch();
   // Handles one watch line; returns kExpired or kFailed when the stream must end.
   Outcome onLine(std::string_view line, bool& delivered);
@@ -109,6 +121,7 @@ class Reflector {
   std::map<model::NamespacedName, std::string> store_;
   int failures_ = 0;
   uint64_t relists_ = 0;
+  bool watchListRefused_ = false;  // the server does not do streaming lists: paginate
 };
 
 // "ns/name" key of an API object's metadata; nullopt (with a reason) when it has none.

@@ -215,6 +215,37 @@ if until_ok 15 answers 10.96.0.91 3 && grep -q '"auth": "cert"' <<<"$(api_ctl GE
   ok "client-certificate authentication: listed, watched and applied a change"
 else bad "client certificate: $(tail -3 "$log")"; fi
 
+# 11. Streaming lists: against a server with WatchList, the initial state comes as a watch with
+# sendInitialEvents=true ending at the initial-events-end bookmark, no paginated list; a 410
+# relists the same way, and a Service deleted meanwhile is seen as absent. (Every run above went
+# to a server without it: one refused attempt per stream, then paginated lists.)
+topo_stop_kproxy
+api_stop
+api_start "$work" --bookmark-interval 1 --watch-list
+api_ctl POST /clear-requests >/dev/null
+{ service api4 10.96.0.95; slice api4 1; } | list | api_apply
+ip netns exec "$(topo_ns node)" "$build/kproxy" --kubeconfig "$work/kubeconfig" --iptables-backend nft \
+  --hostname-override node1 --cluster-cidr 10.244.0.0/16 --iptables-min-sync-period 0 --watch-timeout 2s >>"$log" 2>&1 &
+KPROXY_PID=$!
+TOPO_PIDS+=("$KPROXY_PID")
+streamed() { api_ctl GET /requests | grep -o "\"path\": \"$1\", \"query\": {[^}]*\"sendInitialEvents\": \"true\"" | wc -l; }
+paged() { api_ctl GET /requests | grep -o "\"path\": \"$1\", \"query\": {\"limit\"" | wc -l; }
+if until_ok 15 answers 10.96.0.95 1 && until_ok 15 answers 10.96.0.91 3 && [ "$(streamed /api/v1/services)" -ge 1 ] &&
+   [ "$(streamed /apis/discovery.k8s.io/v1/endpointslices)" -ge 1 ] && [ "$(streamed /api/v1/nodes)" -ge 1 ] &&
+   [ "$(paged /api/v1/services)" = 0 ] && [ "$(paged /apis/discovery.k8s.io/v1/endpointslices)" = 0 ]; then
+  ok "streaming lists: Services, EndpointSlices and the Node listed by sendInitialEvents watches, no paginated list; rules programmed"
+else bad "streaming lists: streamed $(streamed /api/v1/services), paged $(paged /api/v1/services); $(tail -3 "$log")"; fi
+before=$(streamed /api/v1/services)
+api_ctl POST /hang >/dev/null
+api_ctl POST "/delete?kind=Service&namespace=t&name=api4" >/dev/null
+api_ctl POST "/expire?drop=1" >/dev/null
+sleep 1
+api_ctl POST /unhang >/dev/null
+if until_ok 15 no_rule '10.96.0.95' && [ "$(streamed /api/v1/services)" -gt "$before" ] && [ "$(paged /api/v1/services)" = 0 ] &&
+   answers 10.96.0.91 3; then
+  ok "410 with streaming lists: relisted by a new sendInitialEvents watch; the Service deleted meanwhile is gone, the rest stays"
+else bad "streamed relist: $(streamed /api/v1/services) streamed (was $before), $(paged /api/v1/services) paged"; fi
+
 topo_stop_kproxy
 # Under a sanitizer build (tests/integration/api_watch_test.sh build-asan) reports land here.
 if grep -q 'AddressSanitizer\|LeakSanitizer\|runtime error:' "$log"; then bad "sanitizer report in kproxy's log"

@@ -15,6 +15,8 @@ Served (JSON only, as kube-apiserver serves it):
       compacted one gets an ERROR event with a 410 Expired Status), BOOKMARK events every
       --bookmark-interval seconds with allowWatchBookmarks, DELETED/ADDED when a change moves an
       object out of/into the selector, ends cleanly after timeoutSeconds.
+      sendInitialEvents=true (with --watch-list; 422 otherwise, as a server without WatchList):
+      ADDED for what exists, a BOOKMARK annotated k8s.io/initial-events-end, then the watch.
   Authentication: bearer token (--token, or --token-file re-read per request) and/or client
   certificates (--client-ca); 401 Status otherwise. HTTPS with --cert/--key.
 
@@ -465,6 +467,14 @@ class Handler(BaseHTTPRequestHandler):
         timeout = int(q.get("timeoutSeconds") or 1800)
         bookmarks = q.get("allowWatchBookmarks") == "true"
         from_rv = q.get("resourceVersion") or ""
+        initial_events = q.get("sendInitialEvents") == "true"
+        if initial_events and not opts.watch_list:
+            # As a server without the WatchList feature answers.
+            return self.send_json(422, status(422, "Invalid", "sendInitialEvents is forbidden for watch unless the "
+                                                             "WatchList feature gate is enabled"))
+        if initial_events and (q.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks):
+            return self.send_json(422, status(422, "Invalid", "sendInitialEvents requires resourceVersionMatch=NotOlderThan "
+                                                             "and allowWatchBookmarks=true"))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -488,6 +498,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             for o in initial:
                 self.event("ADDED", o)
+            if initial_events:
+                self.event("BOOKMARK", {"kind": kind, "apiVersion": api, "metadata": {
+                    "resourceVersion": str(last), "annotations": {"k8s.io/initial-events-end": "true"}}})
             deadline = time.monotonic() + timeout
             next_bookmark = time.monotonic() + opts.bookmark_interval
             while True:
@@ -657,6 +670,8 @@ def main():
     p.add_argument("--state", help="persist objects here across restarts")
     p.add_argument("--bookmark-interval", type=float, default=0)
     p.add_argument("--no-endpointslices", action="store_true", help="act as a cluster without that API")
+    p.add_argument("--watch-list", action="store_true",
+                   help="serve streaming lists (sendInitialEvents=true), as a server with the WatchList feature")
     p.add_argument("--no-servicecidrs", action="store_true", help="act as a cluster without networking.k8s.io/v1 ServiceCIDRs")
     opts = p.parse_args()
 

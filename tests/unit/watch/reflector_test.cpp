@@ -271,6 +271,74 @@ TEST_F(ReflectorTest, AnOverlongWatchLineBacksOff) {
   EXPECT_GT(clock.waits[2], clock.waits[0]) << "backoff grows";
 }
 
+std::string initialEventsEnd(const std::string& rv) {
+  return event("BOOKMARK", {{"kind", "Service"}, {"apiVersion", "v1"},
+                            {"metadata", {{"resourceVersion", rv}, {"annotations", {{"k8s.io/initial-events-end", "true"}}}}}});
+}
+
+const char* kWatchList = "/api/v1/services?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&"
+                         "allowWatchBookmarks=true&timeoutSeconds=60&labelSelector=%21a%2C%21b";
+
+TEST_F(ReflectorTest, StreamingListDeliversTheInitialEventsAsAListThenWatches) {
+  ReflectorOptions opts;
+  opts.streamingLists = true;
+  opts.pageSize = 2;
+  http.stream(kWatchList, {event("ADDED", obj("a", "5")), event("ADDED", obj("b", "7")), event("ADDED", obj("c", "8")),
+                           initialEventsEnd("10"), event("MODIFIED", obj("a", "12"))})
+      .stream("/api/v1/services?watch=true&resourceVersion=12&allowWatchBookmarks=true", {event("DELETED", obj("c", "13"))});
+  make(opts).run();
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].what, (std::vector<std::string>{"+ns/a@5", "+ns/b@7"})) << "delivered a page at a time";
+  EXPECT_FALSE(got[0].listed);
+  EXPECT_EQ(got[1].what, (std::vector<std::string>{"+ns/c@8"}));
+  EXPECT_TRUE(got[1].listed) << "the initial-events-end bookmark completes the list";
+  EXPECT_EQ(got[2].what, (std::vector<std::string>{"+ns/a@12"})) << "the same stream goes on as a watch";
+  EXPECT_EQ(got[3].what, (std::vector<std::string>{"-ns/c"}));
+  for (const auto& t : http.targets) EXPECT_EQ(t.find("limit="), std::string::npos) << "no paginated list: " << t;
+}
+
+TEST_F(ReflectorTest, AStreamingRelistDeletesWhatIsGoneAsAListDoes) {
+  ReflectorOptions opts;
+  opts.streamingLists = true;
+  http.stream(kWatchList, {event("ADDED", obj("a", "5")), event("ADDED", obj("b", "7")), initialEventsEnd("10")})
+      .stream("/api/v1/services?watch=true&resourceVersion=10&", {expired()})
+      .stream(kWatchList, {event("ADDED", obj("a", "5")), initialEventsEnd("20")});
+  make(opts).run();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].what, std::vector<std::string>{"-ns/b"}) << "a unchanged (same version); b was deleted while away";
+  EXPECT_TRUE(got[1].listed);
+  EXPECT_EQ(reflector->relists(), 1u);
+}
+
+TEST_F(ReflectorTest, AServerRefusingStreamingListsGetsPaginatedListsFromThenOn) {
+  ReflectorOptions opts;
+  opts.streamingLists = true;
+  http.status(kWatchList, 422, R"({"kind":"Status","code":422,"message":"sendInitialEvents is forbidden"})")
+      .ok("/api/v1/services?limit=500&labelSelector=%21a%2C%21b", list("10", {obj("a", "5")}))
+      .stream("/api/v1/services?watch=true&resourceVersion=10&", {expired()})
+      .ok("/api/v1/services?limit=500&labelSelector=%21a%2C%21b", list("20", {obj("a", "5")}));
+  make(opts).run();
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got[0].what, std::vector<std::string>{"+ns/a@5"});
+  EXPECT_TRUE(got[0].listed);
+  EXPECT_FALSE(reflector->streaming());
+  EXPECT_TRUE(clock.waits.empty()) << "a refusal is an answer, not a failure to back off from";
+}
+
+TEST_F(ReflectorTest, AServerIgnoringSendInitialEventsIsFoundOutByTheMissingBookmark) {
+  ReflectorOptions opts;
+  opts.streamingLists = true;
+  // An old server watches from now on: synthetic ADDED events, no end bookmark, ends at the timeout.
+  http.stream(kWatchList, {event("ADDED", obj("a", "5"))}, {200, "", ""}, std::chrono::seconds(60))
+      .ok("/api/v1/services?limit=500&labelSelector=%21a%2C%21b", list("10", {obj("a", "5"), obj("b", "6")}));
+  make(opts).run();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_FALSE(got[0].listed) << "not complete without the bookmark";
+  EXPECT_EQ(got[1].what, std::vector<std::string>{"+ns/b@6"});
+  EXPECT_TRUE(got[1].listed);
+  EXPECT_FALSE(reflector->streaming());
+}
+
 TEST(LineSplitter, SplitsAcrossChunks) {
   std::vector<std::string> lines;
   HttpClient::LineFn fn = [&](std::string_view l) { lines.emplace_back(l); };
