@@ -197,20 +197,7 @@ Reflector::Outcome Reflector::list() {
     std::vector<ReflectorEvent> events;
     if (auto items = page.find("items"); items != page.end() && items->is_array()) {
       events.reserve(items->size());
-      for (auto& item : *items) {
-        std::string why;
-        auto key = objectKey(item, &why);
-        if (!key) {
-          log::error(resource_.name + ": list item skipped: " + why);
-          continue;
-        }
-        std::string rv = objectVersion(item);
-        auto [known, added] = store_.try_emplace(*key, rv);
-        bool unchanged = !added && !rv.empty() && known->second == rv;
-        known->second = rv;
-        fresh.insert(*key);
-        if (!unchanged) events.push_back({ReflectorEvent::Type::kUpsert, std::move(*key), std::move(item)});
-      }
+      for (auto& item : *items) listItem(item, "list item", fresh, events);
     }
     std::string next, version;
     if (auto md = page.find("metadata"); md != page.end() && md->is_object()) {
@@ -227,6 +214,22 @@ Reflector::Outcome Reflector::list() {
     cont = next;
   }
   return Outcome::kFailed;
+}
+
+void Reflector::listItem(json& item, const char* what, std::set<model::NamespacedName>& fresh,
+                         std::vector<ReflectorEvent>& events) {
+  std::string why;
+  auto key = objectKey(item, &why);
+  if (!key) {
+    log::error(resource_.name + ": " + what + " skipped: " + why);
+    return;
+  }
+  std::string rv = objectVersion(item);
+  auto [known, added] = store_.try_emplace(*key, rv);
+  bool unchanged = !added && !rv.empty() && known->second == rv;
+  known->second = rv;
+  fresh.insert(*key);
+  if (!unchanged) events.push_back({ReflectorEvent::Type::kUpsert, std::move(*key), std::move(item)});
 }
 
 void Reflector::finishList(std::vector<ReflectorEvent>& events, const std::set<model::NamespacedName>& fresh) {
@@ -290,18 +293,7 @@ Reflector::Outcome Reflector::watchList() {
       return;
     }
     if (type != "ADDED" && type != "MODIFIED") return;  // only ADDED is sent before the bookmark
-    std::string why;
-    auto key = objectKey(obj, &why);
-    if (!key) {
-      log::error(resource_.name + ": initial event skipped: " + why);
-      return;
-    }
-    std::string rv = objectVersion(obj);
-    auto [known, added] = store_.try_emplace(*key, rv);
-    bool unchanged = !added && !rv.empty() && known->second == rv;
-    known->second = rv;
-    fresh.insert(*key);
-    if (!unchanged) pending.push_back({ReflectorEvent::Type::kUpsert, std::move(*key), std::move(obj)});
+    listItem(obj, "initial event", fresh, pending);
     // Delivered in pages, as a paginated list would be: memory stays bounded by a page.
     if (pending.size() >= options_.pageSize) {
       sink_(std::move(pending), false);

@@ -104,6 +104,10 @@ class Reflector {
   // The end of a (re)list, paginated or streamed: what was known and is not in `fresh` was
   // deleted meanwhile.
   void finishList(std::vector<ReflectorEvent>& events, const std::set<model::NamespacedName>& fresh);
+  // One object of a (re)list: recorded as known and in `fresh`; an event unless its version is
+  // the one already known (periodic relists change nothing). `what` names it in a skip line.
+  void listItem(nlohmann::json& item, const char* what, std::set<model::NamespacedName>& fresh,
+                std::vector<ReflectorEvent>& events);
   Outcome watch();
   // Handles one watch line; returns kExpired or kFailed when the stream must end.
   Outcome onLine(std::string_view line, bool& delivered);

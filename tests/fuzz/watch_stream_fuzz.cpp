@@ -1,6 +1,7 @@
 // A list page then a watch stream as an API server sends them, through the reflector's real
 // state machine (scripted HTTP, fake clock): the first line is the list body, the rest arrive
-// as watch lines, cut into chunks by the line splitter the curl client uses.
+// as watch lines, cut into chunks by the line splitter the curl client uses; then the same
+// lines as a streaming list (sendInitialEvents) to a second reflector.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -39,5 +40,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   self = &reflector;
   http.onExhausted = [self] { self->stop(); };
   reflector.run();
+
+  // The same lines as a streaming list: initial events up to the end bookmark, then a watch.
+  fakes::ScriptedHttp streamed(&clock);
+  streamed.stream("/api/v1/services?watch=true&sendInitialEvents=true", lines);
+  watch::ReflectorOptions opts;
+  opts.streamingLists = true;
+  opts.pageSize = 2;
+  watch::Reflector streaming({"services", "/api/v1/services", "", ""}, streamed, clock, opts,
+                             [](std::vector<watch::ReflectorEvent> events, bool) {
+                               for (auto& e : events)
+                                 if (e.type == watch::ReflectorEvent::Type::kUpsert)
+                                   if (auto d = watch::decodeService(e.object); auto* err = std::get_if<watch::DecodeError>(&d))
+                                     (void)err->str();
+                             });
+  streamed.onExhausted = [&streaming] { streaming.stop(); };
+  streaming.run();
   return 0;
 }
