@@ -12,6 +12,7 @@
 #include "iptables/renderer.h"
 #include "ipvs/helper_rules.h"
 #include "nftables/renderer.h"
+#include "tests/support/with_jump_rules.h"
 #include "nftables/ruleset.h"
 #include "trace/iptables_eval.h"
 
@@ -113,16 +114,7 @@ TEST(DetectLocal, NftablesRulesUseIifnameOrSaddr) {
 // interface is not masqueraded; from another interface it is; the node's own is too (no -i).
 TEST(DetectLocal, TraceEvaluatesInterfaceMatches) {
   iptables::Renderer r(options(LocalMode::kInterfaceNamePrefix, "veth"));
-  std::string text = r.renderFull(state()).text, withJumps, table;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line[0] == '*') table = line.substr(1);
-    if (line == "COMMIT")
-      for (const auto& j : iptables::jumpRules(true))
-        if (j.table == table) withJumps += "-A " + j.srcChain + " " + j.spec() + "\n";
-    withJumps += line + "\n";
-  }
-  trace::IptDump dump = trace::parseIptablesSave(withJumps);
+  trace::IptDump dump = trace::parseIptablesSave(testing::withJumpRules(r.renderFull(state()).text));
   ASSERT_TRUE(dump.problems.empty()) << dump.problems.front();
   auto masqueraded = [&](const std::string& iface, bool fromLocal) {
     trace::Packet p;
