@@ -2,8 +2,10 @@
 // EndpointSlices of M endpoints, in full API JSON form (managedFields included, as API servers
 // send them) served in pages of 500 from memory; parsed and decoded on the stream threads,
 // applied to the cluster cache on the io thread. Prints the time to a complete listing, peak RSS,
-// and the cache's heap per 1,000 endpoints at several sizes (it must stay flat); then the same
-// listing as a streaming list (watch events from sendInitialEvents=true) for comparison.
+// and the cache's heap per 1,000 endpoints at several sizes (it must stay flat); the same listing
+// in Kubernetes' protobuf (every field a server sends, bench/k8s_full.proto) beside the JSON:
+// bytes on the wire and list+decode time; then as a streaming list (watch events from
+// sendInitialEvents=true) for comparison.
 //   build/watch_bench [--services 10000] [--endpoints 10] [--memory 10000,25000,50000] [--repeat 3]
 #include <malloc.h>
 #include <sys/resource.h>
@@ -24,7 +26,10 @@
 
 #include "dataplane/cluster_state.h"
 #include "dataplane/log.h"
+#include "tests/support/protobuf_encode.h"
 #include "watch/api_source.h"
+#include "watch/decode.h"
+#include "watch/protobuf.h"
 
 using namespace kproxy;
 using nlohmann::json;
@@ -91,23 +96,26 @@ json sliceItem(int i, int endpoints) {
 // List pages, pre-rendered: path -> page bodies; "continue" is the next page's index.
 using Pages = std::map<std::string, std::vector<std::string>>;
 
-Pages renderPages(int services, int endpoints, size_t pageSize) {
+enum class Wire { kJson, kProtobuf };
+
+Pages renderPages(int services, int endpoints, size_t pageSize, Wire wire = Wire::kJson) {
   Pages pages;
-  auto paged = [&](const std::string& path, const std::string& kind, int n, auto item) {
+  auto paged = [&](const std::string& path, const std::string& kind, const std::string& api, int n, auto item) {
     auto& out = pages[path];
     for (int start = 0; start < n || (n == 0 && out.empty()); start += static_cast<int>(pageSize)) {
       json items = json::array();
       for (int i = start; i < std::min(n, start + static_cast<int>(pageSize)); ++i) items.push_back(item(i));
       json md = {{"resourceVersion", "999999"}};
       if (start + static_cast<int>(pageSize) < n) md["continue"] = std::to_string(out.size() + 1);
-      out.push_back(json{{"kind", kind}, {"apiVersion", "v1"}, {"metadata", md}, {"items", items}}.dump());
+      json page{{"kind", kind}, {"apiVersion", api}, {"metadata", md}, {"items", items}};
+      out.push_back(wire == Wire::kJson ? page.dump() : testing::encodeProtobuf(page, kind, api, "kproxy.bench"));
       if (n == 0) break;
     }
   };
-  paged("/api/v1/services", "ServiceList", services, serviceItem);
-  paged("/apis/discovery.k8s.io/v1/endpointslices", "EndpointSliceList", services,
+  paged("/api/v1/services", "ServiceList", "v1", services, serviceItem);
+  paged("/apis/discovery.k8s.io/v1/endpointslices", "EndpointSliceList", "discovery.k8s.io/v1", services,
         [&](int i) { return sliceItem(i, endpoints); });
-  paged("/api/v1/nodes", "NodeList", 0, [](int) { return json(); });
+  paged("/api/v1/nodes", "NodeList", "v1", 0, [](int) { return json(); });
   return pages;
 }
 
@@ -212,6 +220,27 @@ Run listOnce(const Pages& pages, const Events* events = nullptr) {
   return r;
 }
 
+// One thread, no source: the pages parsed into JSON trees, and the items decoded into models.
+std::pair<double, double> parseThenDecode(const Pages& pages) {
+  double parse = 0, decode = 0;
+  size_t n = 0;
+  for (const auto& [path, bodies] : pages)
+    for (const auto& body : bodies) {
+      auto t0 = Clock::now();
+      json page = watch::decodeBody(body).value;
+      auto t1 = Clock::now();
+      for (const auto& item : page["items"]) {
+        if (path == "/api/v1/services") n += watch::decodeService(item).index();
+        else n += watch::decodeEndpointSlice(item).index();
+      }
+      auto t2 = Clock::now();
+      parse += std::chrono::duration<double>(t1 - t0).count();
+      decode += std::chrono::duration<double>(t2 - t1).count();
+    }
+  if (n) std::fprintf(stderr, "%zu items did not decode\n", n);
+  return {parse, decode};
+}
+
 std::vector<int> parseList(const char* s) {
   std::vector<int> out;
   std::stringstream ss(s);
@@ -238,10 +267,14 @@ int main(int argc, char** argv) {
   }
   log::setVerbosity(-1);
 
+  auto total = [](const Pages& p) {
+    size_t bytes = 0;
+    for (const auto& [path, v] : p)
+      for (const auto& b : v) bytes += b.size();
+    return bytes;
+  };
   Pages pages = renderPages(services, endpoints, 500);
-  size_t bytes = 0;
-  for (const auto& [p, v] : pages)
-    for (const auto& b : v) bytes += b.size();
+  size_t bytes = total(pages);
   std::vector<double> times;
   Run last;
   for (int r = 0; r < repeat; ++r) {
@@ -249,6 +282,28 @@ int main(int argc, char** argv) {
     times.push_back(last.seconds);
   }
   std::sort(times.begin(), times.end());
+  {
+    // The same objects in protobuf, as kube-apiserver answers Accept: application/vnd.kubernetes.protobuf.
+    Pages proto = renderPages(services, endpoints, 500, Wire::kProtobuf);
+    size_t protoBytes = total(proto);
+    std::vector<double> pt;
+    Run p;
+    for (int r = 0; r < repeat; ++r) {
+      p = listOnce(proto);
+      pt.push_back(p.seconds);
+    }
+    std::sort(pt.begin(), pt.end());
+    double js = times[times.size() / 2], ps = pt[pt.size() / 2];
+    std::printf("JSON and protobuf, %d services + %d slices x %d endpoints, pages of 500 (median of %d):\n", services,
+                services, endpoints, repeat);
+    std::printf("  %-9s %12s %10s %14s %10s %14s\n", "format", "bytes", "of JSON", "list+decode s", "of JSON", "cached");
+    std::printf("  %-9s %12zu %10s %14.3f %10s %7zu + %zu\n", "JSON", bytes, "1.00", js, "1.00", last.services, last.slices);
+    std::printf("  %-9s %12zu %10.2f %14.3f %10.2f %7zu + %zu\n", "protobuf", protoBytes,
+                static_cast<double>(protoBytes) / static_cast<double>(bytes), ps, ps / js, p.services, p.slices);
+    auto [jp, jd] = parseThenDecode(pages);
+    auto [pp, pd] = parseThenDecode(proto);
+    std::printf("  on one thread: JSON parse %.3f s + decode %.3f s; protobuf parse %.3f s + decode %.3f s\n", jp, jd, pp, pd);
+  }
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
   std::printf("initial list, %d services + %d slices x %d endpoints (%.1f MB of JSON in pages of 500):\n", services,

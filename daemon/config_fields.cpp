@@ -10,7 +10,7 @@ const std::vector<ConfigFieldSpec>& configFieldTable() {
   static const std::vector<ConfigFieldSpec> table = {
       {"featureGates", "{}", H::kSupported, ""},
       {"clientConnection.kubeconfig", "\"\"", H::kSupported, ""},
-      {"clientConnection.acceptContentTypes", "\"\"", H::kSupported, "The Accept header's content types; checked and kept (kproxy reads JSON until protobuf lands, issue 15)."},
+      {"clientConnection.acceptContentTypes", "\"\"", H::kSupported, "The Accept header of lists and watches, as given; empty: protobuf then JSON when contentType is protobuf, else JSON. kproxy reads those two."},
       {"clientConnection.contentType", "application/vnd.kubernetes.protobuf", H::kSupported, ""},
       {"clientConnection.qps", "5", H::kSupported, ""},
       {"clientConnection.burst", "10", H::kSupported, ""},

@@ -85,7 +85,7 @@ const std::vector<FlagSpec>& buildTable() {
        [](Ctx& c, const std::string& v) { c.flags.config.kubeconfig = v; }},
       {"master", FT::kString, "", "", true, H::kSupported, "The address of the Kubernetes API server (overrides any value in kubeconfig).",
        [](Ctx& c, const std::string& v) { c.flags.master = v; }},
-      {"kube-api-content-type", FT::kString, "application/vnd.kubernetes.protobuf", "clientConnection.contentType", false, H::kSupported, "Content type of requests to the API server. kproxy asks for JSON until protobuf lands (issue 15); the value is kept and checked.",
+      {"kube-api-content-type", FT::kString, "application/vnd.kubernetes.protobuf", "clientConnection.contentType", false, H::kSupported, "Content type of requests to the API server: application/vnd.kubernetes.protobuf (lists and watches in protobuf, JSON from a server without it) or application/json.",
        [](Ctx& c, const std::string& v) { c.flags.config.clientConnection.contentType = v; }},
       {"kube-api-burst", FT::kInt, "10", "clientConnection.burst", false, H::kSupported, "Burst of requests to the API server (kproxy's list and watch requests stay far below it).",
        [](Ctx& c, const std::string& v) { c.integer(v, c.flags.config.clientConnection.burst, -2147483648L, 2147483647L); }},

@@ -240,6 +240,7 @@ int runDaemon(const std::vector<std::string>& args) {
       return 1;
     }
     apiClient = client.value();
+    apiClient->accept = watch::acceptHeader(cfg.clientConnection.contentType, cfg.clientConnection.acceptContentTypes);
   }
 
   log::info("kproxy starting: node " + node + ", mode " + cfg.mode +

@@ -6,6 +6,8 @@ pkgs=(
   build-essential cmake pkg-config
   # core libraries
   libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev libyaml-dev libboost-dev libssl-dev
+  # the API server's protobuf: the library, protoc, and Python's for the test API server
+  libprotobuf-dev protobuf-compiler python3-protobuf
   # kernel clients (netlink, nftables, ipset, conntrack)
   libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev libipset-dev
   libnetfilter-conntrack-dev

@@ -106,6 +106,8 @@ Status loadCluster(const daemon::DaemonFlags& flags, const std::string& node, da
   boost::asio::io_context io;
   watch::ApiSource::Options o;
   o.client = client.value();
+  o.client.accept = watch::acceptHeader(flags.config.clientConnection.contentType,
+                                        flags.config.clientConnection.acceptContentTypes);
   o.nodeName = node;
   o.serviceCIDRs = false;  // the kernel's rules show them; the listing need not wait for them
   watch::ApiSource source(io, std::move(o));

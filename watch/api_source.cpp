@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "dataplane/log.h"
-#include "watch/bounded_json.h"
+#include "watch/protobuf.h"
 #include "watch/decode.h"
 
 namespace kproxy::watch {
@@ -169,7 +169,7 @@ std::optional<bool> ApiSource::discover(Stream& s, const std::string& groupVersi
     if (r.status == 404) return false;
     // An APIResourceList; the group may exist without this resource (older servers).
     if (r.status == 200) {
-      nlohmann::json list = parseJson(r.body).value;
+      nlohmann::json list = decodeBody(r.body).value;
       if (!list.is_object() || !list.contains("resources") || !list["resources"].is_array()) return ifUnsure;
       for (const auto& res : list["resources"])
         if (res.is_object() && res.contains("name") && res["name"] == resource) return true;

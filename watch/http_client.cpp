@@ -18,16 +18,47 @@ std::function<void(const RequestRecord&)>& requestObserver() {
 }
 }  // namespace
 
+void LineSplitter::tooLong(std::string_view head) {
+  onOverlong_(head.substr(0, 256));
+  partial_.clear();
+  partial_.shrink_to_fit();
+  overlong_ = true;
+}
+
+bool LineSplitter::feedFrames(std::string_view bytes) {
+  partial_.append(bytes);
+  size_t at = 0;
+  while (partial_.size() - at >= 4) {
+    auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(partial_[at + i])); };
+    uint32_t len = b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
+    if (len > kMaxLineBytes) {
+      std::string head = partial_.substr(at, 256);
+      tooLong(head);
+      return false;
+    }
+    if (partial_.size() - at - 4 < len) break;
+    if (len > 0) onLine_(std::string_view(partial_).substr(at + 4, len));
+    at += 4 + len;
+  }
+  partial_.erase(0, at);
+  return true;
+}
+
+bool isProtobufContentType(std::string_view contentType) {
+  std::string_view t = contentType.substr(0, contentType.find(';'));
+  while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+  return t == "application/vnd.kubernetes.protobuf";
+}
+
 bool LineSplitter::feed(std::string_view bytes) {
+  if (framed_) return !overlong_ && feedFrames(bytes);
   while (!bytes.empty() && !overlong_) {
     size_t nl = bytes.find('\n');
     std::string_view piece = bytes.substr(0, nl);
     if (partial_.size() + piece.size() > kMaxLineBytes) {
       partial_.append(piece.substr(0, std::min<size_t>(piece.size(), 256)));
-      onOverlong_(std::string_view(partial_).substr(0, 256));
-      partial_.clear();
-      partial_.shrink_to_fit();
-      overlong_ = true;
+      std::string head = partial_.substr(0, 256);
+      tooLong(head);
       return false;
     }
     partial_.append(piece);
@@ -42,7 +73,7 @@ bool LineSplitter::feed(std::string_view bytes) {
 }
 
 void LineSplitter::finish() {
-  if (!overlong_ && !partial_.empty()) onLine_(partial_);
+  if (!framed_ && !overlong_ && !partial_.empty()) onLine_(partial_);
   partial_.clear();
 }
 
@@ -77,7 +108,7 @@ class CurlHttpClient : public HttpClient {
     Transfer t;
     t.limit = kMaxErrorBody;
     LineSplitter splitter(onLine, [&](std::string_view head) {
-      log::error("watch " + target + ": an event line is longer than " + std::to_string(kMaxLineBytes) +
+      log::error("watch " + target + ": an event is longer than " + std::to_string(kMaxLineBytes) +
                  " bytes; ending the stream (starting " + std::string(head.substr(0, 80)) + ")");
     });
     t.splitter = &splitter;
@@ -101,6 +132,7 @@ class CurlHttpClient : public HttpClient {
     std::string body;
     size_t limit = 0;
     LineSplitter* splitter = nullptr;
+    bool typed = false;  // the splitter knows the stream's framing
     bool truncated = false;
     const std::atomic<bool>* cancelled = nullptr;
     const std::string* postBody = nullptr;  // a POST of this JSON, else a GET
@@ -112,6 +144,12 @@ class CurlHttpClient : public HttpClient {
     long code = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &code);
     if (t->splitter && code == 200) {
+      if (!t->typed) {
+        char* type = nullptr;
+        curl_easy_getinfo(t->curl, CURLINFO_CONTENT_TYPE, &type);
+        if (type && isProtobufContentType(type)) t->splitter->lengthPrefixed();
+        t->typed = true;
+      }
       if (t->splitter->feed(std::string_view(ptr, bytes))) return bytes;
       t->truncated = true;
       return 0;  // aborts the transfer: the rest is not inflated
@@ -213,7 +251,10 @@ class CurlHttpClient : public HttpClient {
                     " holds control characters; not sending it";
       return reply;
     }
-    curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+    // Events are POSTed as JSON and their answers read as such; lists and watches ask for what
+    // the configuration says (protobuf, then JSON for a server without it).
+    std::string accept = "Accept: " + (t.postBody ? std::string("application/json") : config_.accept);
+    curl_slist* headers = curl_slist_append(nullptr, accept.c_str());
     if (t.postBody) {
       curl_easy_setopt(c, CURLOPT_POST, 1L);
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, t.postBody->data());
@@ -226,6 +267,7 @@ class CurlHttpClient : public HttpClient {
 
     CURLcode rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
+    if (char* type = nullptr; curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type) reply.contentType = type;
     if (const auto& observe = requestObserver()) {
       // client-go times a watch until its response arrives, a list or a POST to its end.
       curl_off_t micros = 0;

@@ -20,13 +20,16 @@ struct HttpReply {
   // get(): the body passed kMaxBodyBytes (decompressed) and the transfer was cut there.
   // stream(): a line passed kMaxLineBytes and the stream was cut there.
   bool tooLarge = false;
+  std::string contentType{};  // the response's Content-Type, when one came
 
   bool transportFailed() const { return !error.empty(); }
 };
 
 class HttpClient {
  public:
-  // Called for each complete line of a streamed 200 response (one watch event per line).
+  // Called for each record of a streamed 200 response (one watch event each): a line of a JSON
+  // stream, or a frame of a protobuf one (Content-Type application/vnd.kubernetes.protobuf;
+  // stream=watch: a 4-byte big-endian length, then the bytes).
   using LineFn = std::function<void(std::string_view line)>;
 
   virtual ~HttpClient() = default;
@@ -34,7 +37,7 @@ class HttpClient {
   // `idleTimeout`. Never throws.
   virtual HttpReply get(const std::string& target, std::chrono::seconds idleTimeout) = 0;
   // GET of a line stream (a watch). Returns when the server ends it, on a transport error, when
-  // nothing arrives for `idleTimeout`, or after cancel(). Empty lines are skipped; a line longer
+  // nothing arrives for `idleTimeout`, or after cancel(). Empty lines are skipped; a record longer
   // than kMaxLineBytes ends the stream (tooLarge): an event was lost, the stream is not to be
   // trusted, and a gzip bomb must not be inflated to its end.
   virtual HttpReply stream(const std::string& target, std::chrono::seconds idleTimeout, const LineFn& onLine) = 0;
@@ -60,23 +63,35 @@ inline constexpr size_t kMaxBodyBytes = 32u << 20;
 // control byte that would end the header and start another.
 bool isHeaderSafe(std::string_view token);
 
-// Splits a byte stream into lines for HttpClient::stream implementations; an over-long line is
-// reported to `onOverlong` (with its first bytes), and feed() returns false from then on.
+// Splits a byte stream into records for HttpClient::stream implementations: lines, or after
+// lengthPrefixed() the frames of a protobuf watch stream. An over-long record is reported to
+// `onOverlong` (with its first bytes), and feed() returns false from then on.
 class LineSplitter {
  public:
   LineSplitter(const HttpClient::LineFn& onLine, std::function<void(std::string_view head)> onOverlong)
       : onLine_(onLine), onOverlong_(std::move(onOverlong)) {}
+  // Before the first feed(): the stream is length-prefixed frames, not lines.
+  void lengthPrefixed() { framed_ = true; }
   bool feed(std::string_view bytes);
   bool overlong() const { return overlong_; }
-  // The bytes after the last newline (an unterminated last line) as a final line, if any.
+  // The bytes after the last newline (an unterminated last line) as a final line, if any; an
+  // incomplete last frame is dropped.
   void finish();
 
  private:
+  bool feedFrames(std::string_view bytes);
+  void tooLong(std::string_view head);
+
   const HttpClient::LineFn& onLine_;
   std::function<void(std::string_view)> onOverlong_;
   std::string partial_;
   bool overlong_ = false;
+  bool framed_ = false;
 };
+
+// Whether a Content-Type is Kubernetes' protobuf (with or without parameters such as
+// ";stream=watch").
+bool isProtobufContentType(std::string_view contentType);
 
 // libcurl: HTTPS with CA verification, client certificates, bearer tokens (token files re-read on
 // every request, so rotated service-account tokens are picked up), gzip, HTTP/1.1 keep-alive.

@@ -10,6 +10,12 @@
 
 namespace kproxy::watch {
 
+std::string acceptHeader(const std::string& contentType, const std::string& acceptContentTypes) {
+  if (!acceptContentTypes.empty()) return acceptContentTypes;
+  if (isProtobufContentType(contentType)) return "application/vnd.kubernetes.protobuf, application/json";
+  return "application/json";
+}
+
 std::string ClientConfig::describe() const {
   std::string s = server;
   std::vector<std::string> auth;

@@ -19,6 +19,9 @@ struct ClientConfig {
   std::string token;      // static bearer token
   std::string tokenFile;  // re-read on every request (service-account tokens rotate)
   bool insecureSkipTLSVerify = false;
+  // The Accept header of lists, watches and discovery (clientConnection.contentType and
+  // acceptContentTypes decide it; see acceptHeader()).
+  std::string accept = "application/json";
 
   // For logs: server and which credentials are used, never their contents.
   std::string describe() const;
@@ -40,6 +43,10 @@ Result<ClientConfig> inClusterConfig(const std::function<std::optional<std::stri
 // --master alone (no credentials), else in-cluster.
 Result<ClientConfig> resolveClientConfig(const std::string& master, const std::string& kubeconfigPath,
                                          const std::function<std::optional<std::string>(const char*)>& getenv);
+
+// client-go's choice: acceptContentTypes when given, else the content type, protobuf with JSON
+// after it so that a server without protobuf still answers.
+std::string acceptHeader(const std::string& contentType, const std::string& acceptContentTypes);
 
 // Standard base64 (padding optional); nullopt when invalid.
 std::optional<std::string> base64Decode(const std::string& text);

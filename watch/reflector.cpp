@@ -5,7 +5,7 @@
 #include <set>
 
 #include "dataplane/log.h"
-#include "watch/bounded_json.h"
+#include "watch/protobuf.h"
 
 namespace kproxy::watch {
 
@@ -72,9 +72,9 @@ std::string objectVersion(const json& obj) {
   return rv != md->end() && rv->is_string() ? rv->get<std::string>() : "";
 }
 
-// The message of a Status body, or the first bytes of whatever came.
+// The message of a Status body (JSON or protobuf), or the first bytes of whatever came.
 std::string statusMessage(const std::string& body) {
-  json j = parseJson(body).value;
+  json j = decodeBody(body).value;
   if (j.is_object() && j.contains("message") && j["message"].is_string()) return j["message"].get<std::string>();
   std::string s = body.substr(0, 200);
   std::replace(s.begin(), s.end(), '\n', ' ');
@@ -186,12 +186,14 @@ Reflector::Outcome Reflector::list() {
       backoff("list failed: " + describeReply(r));
       return Outcome::kFailed;
     }
-    json page = parseJson(r.body).value;
+    ParsedJson parsed = decodeBody(r.body);
+    json page = std::move(parsed.value);
     size_t pageBytes = r.body.size();
     r.body.clear();
     r.body.shrink_to_fit();  // the text is not needed once parsed: hold one of the two
     if (!page.is_object() || (page.contains("items") && !page["items"].is_array() && !page["items"].is_null())) {
-      backoff("list returned malformed JSON (" + std::to_string(pageBytes) + " bytes)");
+      backoff("list returned a malformed body (" + std::to_string(pageBytes) + " bytes" +
+              (parsed.syntaxError.empty() ? std::string() : ": " + parsed.syntaxError.substr(0, 200)) + ")");
       return Outcome::kFailed;
     }
     std::vector<ReflectorEvent> events;
@@ -265,7 +267,7 @@ Reflector::Outcome Reflector::watchList() {
       ended = onLine(line, delivered);
       return;
     }
-    json ev = parseJson(line).value;
+    json ev = decodeWatchRecord(line).value;
     if (!ev.is_object() || !ev.contains("type") || !ev["type"].is_string() || !ev.contains("object") || !ev["object"].is_object()) {
       log::error(resource_.name + ": initial event skipped: " + std::string(line.substr(0, 120)));
       return;
@@ -324,13 +326,14 @@ Reflector::Outcome Reflector::watchList() {
 }
 
 Reflector::Outcome Reflector::onLine(std::string_view line, bool& delivered) {
-  json ev = parseJson(line).value;
+  ParsedJson parsed = decodeWatchRecord(line);
+  json& ev = parsed.value;
   auto skip = [&](const std::string& why) {
     std::string head(line.substr(0, 120));
     log::error(resource_.name + ": watch event skipped: " + why + ": " + head);
     return Outcome::kOk;
   };
-  if (!ev.is_object()) return skip("not a JSON object");
+  if (!ev.is_object()) return skip(parsed.syntaxError.empty() ? "not a JSON object" : parsed.syntaxError.substr(0, 200));
   auto typeIt = ev.find("type");
   auto objIt = ev.find("object");
   if (typeIt == ev.end() || !typeIt->is_string()) return skip("no type");

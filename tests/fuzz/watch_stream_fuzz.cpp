@@ -1,8 +1,11 @@
 // A list page then a watch stream as an API server sends them, through the reflector's real
 // state machine (scripted HTTP, fake clock): the first line is the list body, the rest arrive
 // as watch lines, cut into chunks by the line splitter the curl client uses; then the same
-// lines as a streaming list (sendInitialEvents) to a second reflector.
+// lines as a streaming list (sendInitialEvents) to a second reflector. Protobuf: an input that
+// starts with "k8s\0" is a 4-byte big-endian length, a list body of that length (its own magic
+// included), then length-prefixed watch frames.
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -14,14 +17,27 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kproxy;
   std::string_view in(reinterpret_cast<const char*>(data), size);
-  size_t nl = in.find('\n');
-  std::string listBody(in.substr(0, nl));
-  std::string_view rest = nl == std::string_view::npos ? std::string_view() : in.substr(nl + 1);
+  bool protobuf = in.substr(0, 4) == std::string_view("k8s\0", 4);
+  std::string listBody;
+  std::string_view rest;
+  if (protobuf) {
+    in.remove_prefix(4);
+    if (in.size() < 4) return 0;
+    auto b = [&](size_t i) { return static_cast<size_t>(static_cast<unsigned char>(in[i])); };
+    size_t len = std::min(in.size() - 4, b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3));
+    listBody = std::string(in.substr(4, len));
+    rest = in.substr(4 + len);
+  } else {
+    size_t nl = in.find('\n');
+    listBody = std::string(in.substr(0, nl));
+    rest = nl == std::string_view::npos ? std::string_view() : in.substr(nl + 1);
+  }
 
   // The splitter, fed in uneven chunks (its own edge cases).
   std::vector<std::string> lines;
   watch::HttpClient::LineFn collect = [&](std::string_view l) { lines.emplace_back(l); };
   watch::LineSplitter splitter(collect, [](std::string_view) {});
+  if (protobuf) splitter.lengthPrefixed();
   for (size_t at = 0, step = 1; at < rest.size(); at += step, step = step * 3 % 17 + 1)
     if (!splitter.feed(rest.substr(at, step))) break;
   splitter.finish();

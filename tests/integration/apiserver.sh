@@ -3,13 +3,18 @@
 #   api_certs DIR                   a CA, a server certificate for 127.0.0.1, a client certificate
 #   api_start DIR [server flags]    starts the server (HTTPS, token "$API_TOKEN"); sets API_PORT,
 #                                   API_CONTROL, API_PID (also in TOPO_PIDS, killed on cleanup);
-#                                   its state survives restarts unless API_PERSIST=0
+#                                   its state survives restarts unless API_PERSIST=0; it speaks
+#                                   protobuf too when $build/gen/python holds the generated
+#                                   messages, unless API_JSON_ONLY=1
 #   api_kubeconfig DIR FILE         a kubeconfig for it (CA data inline, token)
 #   api_ctl POST|GET PATH [FILE]    a control call (body from FILE)
 #   api_apply                       stdin (JSON object or List) -> POST /apply
 
 API_TOKEN=${API_TOKEN:-kproxy-test-token-$$}
 API_SERVER=${API_SERVER:-$(dirname "${BASH_SOURCE[0]}")/../tools/test_apiserver.py}
+# Debian's python3, which has python3-protobuf (scripts/install-deps.sh), even when another
+# python3 comes first on PATH.
+API_PYTHON=${API_PYTHON:-$([ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)}
 
 api_certs() {
   local d=$1
@@ -30,9 +35,12 @@ api_start() {
   rm -f "$d/api.port" "$d/api.control"
   local state=(--state "$d/api.state")
   [ "${API_PERSIST:-1}" != 0 ] || state=()
-  ip netns exec "$(topo_ns node)" python3 "$API_SERVER" --port "${API_PORT:-0}" --port-file "$d/api.port" \
+  local wire=()
+  [ -z "${build:-}" ] || [ ! -d "$build/gen/python/watch/proto" ] || wire=(--proto-py "$build/gen/python")
+  [ "${API_JSON_ONLY:-0}" != 1 ] || wire+=(--json-only)
+  ip netns exec "$(topo_ns node)" "$API_PYTHON" "$API_SERVER" --port "${API_PORT:-0}" --port-file "$d/api.port" \
     --control-port-file "$d/api.control" --cert "$d/server.crt" --key "$d/server.key" --client-ca "$d/ca.crt" \
-    --token "$API_TOKEN" "${state[@]}" "$@" >>"$d/apiserver.log" 2>&1 &
+    --token "$API_TOKEN" "${state[@]}" "${wire[@]}" "$@" >>"$d/apiserver.log" 2>&1 &
   API_PID=$!
   TOPO_PIDS+=("$API_PID")
   local i

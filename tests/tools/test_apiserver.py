@@ -2,7 +2,12 @@
 """A test Kubernetes API server that speaks the real list/watch protocol, for kproxy's tests and
 benchmarks (not a fake in the unit-test sense: kproxy talks to it over real HTTP(S)).
 
-Served (JSON only, as kube-apiserver serves it):
+Served in JSON, and in Kubernetes' protobuf when the Accept header prefers
+application/vnd.kubernetes.protobuf and --proto-py names the build's generated Python messages
+(gen/python, from watch/proto/k8s.proto); --json-only acts as a server without protobuf (it
+answers JSON to "protobuf, json" and 406 to protobuf alone). Protobuf bodies are "k8s\0" + a
+runtime.Unknown envelope; watches are length-prefixed WatchEvent frames. /requests records which
+content type each request was served ("served").
   GET /api, /apis/discovery.k8s.io/v1 (404 with --no-endpointslices), /apis/networking.k8s.io/v1
       (without servicecidrs with --no-servicecidrs), /version
   GET /api/v1/{services,endpoints,nodes}, /apis/discovery.k8s.io/v1/endpointslices,
@@ -90,6 +95,73 @@ def gzip_bomb(head, filler, mib, tail=b""):
         out = [c.compress(head)] + [c.compress(block) for _ in range(mib)] + [c.compress(tail), c.flush()]
         _BOMBS[key] = b"".join(out)
     return _BOMBS[key]
+
+
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+k8s_pb2 = None  # the generated messages, once --proto-py is loaded
+
+
+def rfc3339_seconds(text):
+    return int(datetime.datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
+               .replace(tzinfo=datetime.timezone.utc).timestamp())
+
+
+def fill_proto(msg, obj):
+    """JSON object -> message by field name (the .proto's names are the JSON's). Members the .proto
+    does not declare are left out; a value of the wrong type leaves its field out (the decoder then
+    reports it missing, as it would report the wrong type)."""
+    if not isinstance(obj, dict):
+        return
+    for f in msg.DESCRIPTOR.fields:
+        v = obj.get(f.name)
+        if v is None:
+            continue
+        try:
+            if f.message_type is not None and f.message_type.GetOptions().map_entry:
+                m = getattr(msg, f.name)
+                for k, x in v.items():
+                    if isinstance(x, str):
+                        m[k] = x
+            elif f.label == f.LABEL_REPEATED:
+                lst = getattr(msg, f.name)
+                for x in v:
+                    if f.message_type is not None:
+                        fill_value(lst.add(), x)
+                    else:
+                        lst.append(x)
+            elif f.message_type is not None:
+                fill_value(getattr(msg, f.name), v)
+            else:
+                if isinstance(v, bool) != (f.type == f.TYPE_BOOL):
+                    raise TypeError(f.name)
+                setattr(msg, f.name, v)
+        except (TypeError, ValueError, AttributeError):
+            msg.ClearField(f.name)
+
+
+def fill_value(msg, v):
+    name = msg.DESCRIPTOR.name
+    if name == "Time":
+        msg.seconds = rfc3339_seconds(v)
+    elif name == "IntOrString":
+        if isinstance(v, bool):
+            raise TypeError("bool")
+        if isinstance(v, int):
+            msg.type, msg.intVal = 0, v
+        else:
+            msg.type, msg.strVal = 1, str(v)
+    else:
+        fill_proto(msg, v)
+
+
+def proto_body(kind, api, obj):
+    """The "k8s\0" + runtime.Unknown body of an object or list of `kind`."""
+    msg = getattr(k8s_pb2, kind)()
+    fill_proto(msg, obj)
+    env = k8s_pb2.Unknown()
+    env.typeMeta.apiVersion, env.typeMeta.kind = api, kind
+    env.raw = msg.SerializeToString()
+    return b"k8s\x00" + env.SerializeToString()
 
 
 def status(code, reason, message):
@@ -288,10 +360,26 @@ class Handler(BaseHTTPRequestHandler):
             self.request.settimeout(None)
 
     # --- helpers
-    def send_json(self, code, body, gzip_ok=False):
-        data = json.dumps(body, separators=(",", ":")).encode()
+    def wire(self):
+        """The content type this request gets: the first of its Accept list this server speaks."""
+        for part in self.headers.get("Accept", "").split(","):
+            t = part.split(";")[0].strip()
+            if t == PROTOBUF and k8s_pb2 is not None and not self.server.opts.json_only:
+                return "protobuf"
+            if t in ("application/json", "*/*", "application/*", ""):
+                return "json"
+        return "none"
+
+    def send_json(self, code, body, gzip_ok=False, kind=None):
+        """`body` in the request's content type (protobuf when negotiated and `kind` or the body's
+        own kind names a message kproxy's .proto has)."""
+        kind = kind or (body.get("kind") if isinstance(body, dict) else None)
+        if self.wire() == "protobuf" and kind and hasattr(k8s_pb2, kind):
+            data, ctype = proto_body(kind, body.get("apiVersion", "v1"), body), PROTOBUF
+        else:
+            data, ctype = json.dumps(body, separators=(",", ":")).encode(), "application/json"
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", ctype)
         if gzip_ok and len(data) > 128:
             data = gzip.compress(data, compresslevel=1)
             self.send_header("Content-Encoding", "gzip")
@@ -355,7 +443,7 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.authenticate()
         with store.cv:
             store.requests.append({"method": "GET", "path": url.path, "query": q, "auth": auth or "rejected",
-                                   "accept": self.headers.get("Accept", ""),
+                                   "served": self.wire(), "accept": self.headers.get("Accept", ""),
                                    "acceptEncoding": self.headers.get("Accept-Encoding", ""),
                                    "headers": list(self.headers.keys())})
             hostile = dict(store.hostile)
@@ -364,6 +452,9 @@ class Handler(BaseHTTPRequestHandler):
                                               self.headers.get("Authorization", "(none)")))
         if auth is None:
             return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+        if self.wire() == "none":
+            return self.send_json(406, status(406, "NotAcceptable", "only the following media types are accepted: "
+                                              "application/json"))
         if url.path == "/version":
             return self.send_json(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-kproxy-test"})
         if url.path == "/api":
@@ -459,6 +550,19 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def event(self, typ, obj):
+        if self.watch_wire == "protobuf":
+            kind = obj.get("kind") if isinstance(obj, dict) else None
+            ev = k8s_pb2.WatchEvent()
+            ev.type = typ
+            if kind and hasattr(k8s_pb2, kind):
+                ev.object.raw = proto_body(kind, obj.get("apiVersion", "v1"), obj)
+            else:  # what protobuf cannot say (a string as the object): an object of a kind nobody reads
+                env = k8s_pb2.Unknown()
+                env.typeMeta.apiVersion, env.typeMeta.kind = "v1", "Pod"
+                ev.object.raw = b"k8s\x00" + env.SerializeToString()
+            data = ev.SerializeToString()
+            self.chunk(len(data).to_bytes(4, "big") + data)
+            return
         self.chunk(json.dumps({"type": typ, "object": obj}, separators=(",", ":")).encode() + b"\n")
 
     def watch(self, kind, api, q, labels, fields):
@@ -475,8 +579,9 @@ class Handler(BaseHTTPRequestHandler):
         if initial_events and (q.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks):
             return self.send_json(422, status(422, "Invalid", "sendInitialEvents requires resourceVersionMatch=NotOlderThan "
                                                              "and allowWatchBookmarks=true"))
+        self.watch_wire = self.wire()
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", PROTOBUF + ";stream=watch" if self.watch_wire == "protobuf" else "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         with store.cv:
@@ -532,10 +637,15 @@ class Handler(BaseHTTPRequestHandler):
                         if store.garbage_seen.get(kind, 0) != store.garbage:
                             store.garbage_seen[kind] = store.garbage
                             deep = b"[" * 85000 + b"]" * 85000
-                            out += [("RAW", b"}{this is not json\n"), ("ADDED", "a string, not an object"),
-                                    ("SURPRISE", {"metadata": {"name": "x"}}),
-                                    ("RAW", b'{"type":"ADDED","object":{"metadata":{"name":"deep","namespace":"t",'
-                                            b'"uid":"d"},"spec":{"ports":' + deep + b'}}}\n')]
+                            if self.watch_wire == "protobuf":  # protobuf has no nesting to abuse
+                                junk = b"\x0a\x05ADD"
+                                out += [("RAW", len(junk).to_bytes(4, "big") + junk),
+                                        ("ADDED", "a string, not an object"), ("SURPRISE", {"metadata": {"name": "x"}})]
+                            else:
+                                out += [("RAW", b"}{this is not json\n"), ("ADDED", "a string, not an object"),
+                                        ("SURPRISE", {"metadata": {"name": "x"}}),
+                                        ("RAW", b'{"type":"ADDED","object":{"metadata":{"name":"deep","namespace":"t",'
+                                                b'"uid":"d"},"spec":{"ports":' + deep + b'}}}\n')]
                         if bookmarks and opts.bookmark_interval > 0 and time.monotonic() >= next_bookmark:
                             out.append(("BOOKMARK", {"kind": kind, "apiVersion": api,
                                                      "metadata": {"resourceVersion": str(store.rv)}}))
@@ -673,7 +783,14 @@ def main():
     p.add_argument("--watch-list", action="store_true",
                    help="serve streaming lists (sendInitialEvents=true), as a server with the WatchList feature")
     p.add_argument("--no-servicecidrs", action="store_true", help="act as a cluster without networking.k8s.io/v1 ServiceCIDRs")
+    p.add_argument("--proto-py", help="directory of the generated watch/proto/k8s_pb2.py: serve protobuf too")
+    p.add_argument("--json-only", action="store_true", help="act as a server without protobuf")
     opts = p.parse_args()
+    if opts.proto_py:
+        global k8s_pb2
+        sys.path.insert(0, opts.proto_py)
+        from watch.proto import k8s_pb2 as module
+        k8s_pb2 = module
 
     store = Store(opts.state)
     ctx = None

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/fakes/scripted_http.h"
+#include "tests/support/protobuf_encode.h"
 
 namespace kproxy::watch {
 namespace {
@@ -16,13 +17,22 @@ json obj(const std::string& name, const std::string& rv) {
   return {{"metadata", {{"name", name}, {"namespace", "ns"}, {"resourceVersion", rv}}}, {"spec", {{"clusterIP", "10.96.0.1"}}}};
 }
 
+// Every reflector test runs twice: the server answering in JSON, then in protobuf (the lists and
+// events written by these helpers; hand-written malformed text stays as it is).
+bool gProtobuf = false;
+
 std::string list(const std::string& rv, std::vector<json> items, const std::string& cont = "") {
   json md = {{"resourceVersion", rv}};
   if (!cont.empty()) md["continue"] = cont;
-  return json{{"kind", "ServiceList"}, {"apiVersion", "v1"}, {"metadata", md}, {"items", items}}.dump();
+  json body{{"kind", "ServiceList"}, {"apiVersion", "v1"}, {"metadata", md}, {"items", items}};
+  return gProtobuf ? testing::encodeProtobuf(body, "ServiceList", "v1") : body.dump();
 }
 
-std::string event(const std::string& type, const json& o) { return json{{"type", type}, {"object", o}}.dump(); }
+std::string event(const std::string& type, const json& o) {
+  if (!gProtobuf) return json{{"type", type}, {"object", o}}.dump();
+  std::string kind = o.is_object() && o.contains("kind") ? o["kind"].get<std::string>() : type == "ERROR" ? "Status" : "Service";
+  return testing::encodeProtobufWatchEvent(type, o, kind, "v1", false);
+}
 
 std::string expired() {
   return event("ERROR", {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Failure"},
@@ -34,9 +44,9 @@ struct Delivery {
   bool listed;
 };
 
-class ReflectorTest : public ::testing::Test {
+class ReflectorTest : public ::testing::TestWithParam<bool> {
  protected:
-  ReflectorTest() : http(&clock) {}
+  ReflectorTest() : http(&clock) { gProtobuf = GetParam(); }
 
   Reflector& make(ReflectorOptions opts = {}) {
     reflector = std::make_unique<Reflector>(ResourceRequest{"services", "/api/v1/services", "!a,!b", ""}, http, clock,
@@ -63,7 +73,7 @@ class ReflectorTest : public ::testing::Test {
   std::vector<Delivery> got;
 };
 
-TEST_F(ReflectorTest, ListsThenWatchesFromTheListVersion) {
+TEST_P(ReflectorTest, ListsThenWatchesFromTheListVersion) {
   http.ok("/api/v1/services?limit=500&labelSelector=%21a%2C%21b", list("10", {obj("a", "5"), obj("b", "7")}))
       .stream("/api/v1/services?watch=true&resourceVersion=10&allowWatchBookmarks=true&timeoutSeconds=",
               {event("ADDED", obj("c", "11")), event("MODIFIED", obj("a", "12")), event("DELETED", obj("b", "13"))});
@@ -82,7 +92,7 @@ TEST_F(ReflectorTest, ListsThenWatchesFromTheListVersion) {
   EXPECT_EQ(reflector->resourceVersion(), "13");
 }
 
-TEST_F(ReflectorTest, FollowsListPagesAndMarksOnlyTheLastAsListed) {
+TEST_P(ReflectorTest, FollowsListPagesAndMarksOnlyTheLastAsListed) {
   http.ok("/api/v1/services?limit=2&", list("10", {obj("a", "1"), obj("b", "2")}, "tok/1"))
       .ok("/api/v1/services?limit=2&continue=tok%2F1&", list("10", {obj("c", "3")}))
       .stream("/api/v1/services?watch=true&resourceVersion=10&", {});
@@ -96,7 +106,7 @@ TEST_F(ReflectorTest, FollowsListPagesAndMarksOnlyTheLastAsListed) {
   EXPECT_TRUE(got[1].listed);
 }
 
-TEST_F(ReflectorTest, BookmarkAdvancesTheVersionTheNextWatchStartsFrom) {
+TEST_P(ReflectorTest, BookmarkAdvancesTheVersionTheNextWatchStartsFrom) {
   json bookmark = {{"kind", "Service"}, {"apiVersion", "v1"}, {"metadata", {{"resourceVersion", "20"}}}};
   http.ok("/api/v1/services?", list("10", {}))
       .stream("/api/v1/services?watch=true&resourceVersion=10&", {event("BOOKMARK", bookmark)})
@@ -107,7 +117,7 @@ TEST_F(ReflectorTest, BookmarkAdvancesTheVersionTheNextWatchStartsFrom) {
   ASSERT_EQ(got.size(), 1u);  // only the (empty) list: a bookmark is no event
 }
 
-TEST_F(ReflectorTest, ExpiredWatchRelistsAndTheNewListReplacesWhatWasKnown) {
+TEST_P(ReflectorTest, ExpiredWatchRelistsAndTheNewListReplacesWhatWasKnown) {
   // While away: b was deleted, c changed, d created; a is unchanged (not delivered again).
   http.ok("/api/v1/services?", list("5", {obj("a", "1"), obj("b", "2"), obj("c", "3")}))
       .stream("/api/v1/services?watch=true&resourceVersion=5&", {expired()})
@@ -122,7 +132,7 @@ TEST_F(ReflectorTest, ExpiredWatchRelistsAndTheNewListReplacesWhatWasKnown) {
   EXPECT_TRUE(clock.waits.empty()) << "the first relist after a 410 is immediate";
 }
 
-TEST_F(ReflectorTest, DeletesDuringADisconnectAreSeenAfterTheRelist) {
+TEST_P(ReflectorTest, DeletesDuringADisconnectAreSeenAfterTheRelist) {
   http.ok("/api/v1/services?", list("5", {obj("a", "1"), obj("b", "2")}))
       .stream("/api/v1/services?watch=true&resourceVersion=5&", {}, {200, "", "Recv failure: Connection reset by peer"})
       .fail("/api/v1/services?watch=true&resourceVersion=5&", "Failed to connect to 127.0.0.1 port 6443")
@@ -136,7 +146,7 @@ TEST_F(ReflectorTest, DeletesDuringADisconnectAreSeenAfterTheRelist) {
   EXPECT_EQ(clock.waits.size(), 2u);  // the reset and the refused connection backed off
 }
 
-TEST_F(ReflectorTest, BackoffDoublesIsCappedAndJitteredAndResetsAfterSuccess) {
+TEST_P(ReflectorTest, BackoffDoublesIsCappedAndJitteredAndResetsAfterSuccess) {
   for (int i = 0; i < 8; ++i) http.fail("/api/v1/services?", "Connection refused");
   http.ok("/api/v1/services?", list("1", {}));
   http.status("/api/v1/services?watch=true&", 500, R"({"message":"etcd down"})");
@@ -163,7 +173,7 @@ TEST_F(ReflectorTest, BackoffDoublesIsCappedAndJitteredAndResetsAfterSuccess) {
   EXPECT_GE(clock.waits[8].count(), 399);
 }
 
-TEST_F(ReflectorTest, MalformedAndUnknownEventsAreSkippedAndTheStreamGoesOn) {
+TEST_P(ReflectorTest, MalformedAndUnknownEventsAreSkippedAndTheStreamGoesOn) {
   http.ok("/api/v1/services?", list("1", {}))
       .stream("/api/v1/services?watch=true&",
               {"this is not json", R"({"type":"ADDED","object":5})", R"({"type":"ADDED"})",
@@ -176,7 +186,7 @@ TEST_F(ReflectorTest, MalformedAndUnknownEventsAreSkippedAndTheStreamGoesOn) {
   EXPECT_EQ(reflector->resourceVersion(), "4");
 }
 
-TEST_F(ReflectorTest, AnExpiredContinueTokenRestartsTheList) {
+TEST_P(ReflectorTest, AnExpiredContinueTokenRestartsTheList) {
   http.ok("/api/v1/services?limit=1&", list("10", {obj("a", "1")}, "t1"))
       .status("/api/v1/services?limit=1&continue=t1", 410, R"({"code":410,"message":"continue expired"})")
       .ok("/api/v1/services?limit=1&labelSelector", list("15", {obj("b", "2")}))
@@ -190,7 +200,7 @@ TEST_F(ReflectorTest, AnExpiredContinueTokenRestartsTheList) {
   EXPECT_EQ(reflector->known(), 1u);
 }
 
-TEST_F(ReflectorTest, ErrorStatusesAndMalformedListsBackOffWithoutDroppingKnownObjects) {
+TEST_P(ReflectorTest, ErrorStatusesAndMalformedListsBackOffWithoutDroppingKnownObjects) {
   http.status("/api/v1/services?", 401, R"({"kind":"Status","message":"Unauthorized","code":401})")
       .ok("/api/v1/services?", "{not json")
       .ok("/api/v1/services?", R"({"items":5})")
@@ -204,14 +214,14 @@ TEST_F(ReflectorTest, ErrorStatusesAndMalformedListsBackOffWithoutDroppingKnownO
   EXPECT_EQ(got[0].what, (std::vector<std::string>{"+ns/a@1"}));
 }
 
-TEST_F(ReflectorTest, AServerClosingEveryWatchAtOnceGetsBackoffNotASpin) {
+TEST_P(ReflectorTest, AServerClosingEveryWatchAtOnceGetsBackoffNotASpin) {
   http.ok("/api/v1/services?", list("3", {}));
   for (int i = 0; i < 3; ++i) http.stream("/api/v1/services?watch=true", {}, {200, "", ""}, std::chrono::seconds(0));
   make().run();
   EXPECT_EQ(clock.waits.size(), 3u);
 }
 
-TEST_F(ReflectorTest, RepeatedExpiryBacksOff) {
+TEST_P(ReflectorTest, RepeatedExpiryBacksOff) {
   http.ok("/api/v1/services?", list("3", {}))
       .stream("/api/v1/services?watch=true", {expired()})
       .ok("/api/v1/services?", list("4", {}))
@@ -224,7 +234,7 @@ TEST_F(ReflectorTest, RepeatedExpiryBacksOff) {
 
 // The curl client cuts a page at kMaxBodyBytes (decompressed): the reflector asks for the same
 // page again in pages ten times smaller, down to one object, and only then fails (with backoff).
-TEST_F(ReflectorTest, ATooLargePageIsAskedForAgainInSmallerPages) {
+TEST_P(ReflectorTest, ATooLargePageIsAskedForAgainInSmallerPages) {
   HttpReply tooLarge{0, "", "response larger than 33554432 bytes", true};
   http.steps.push_back({"/api/v1/services?limit=500&", tooLarge, {}, std::chrono::seconds(0)});
   http.steps.push_back({"/api/v1/services?limit=50&", tooLarge, {}, std::chrono::seconds(0)});
@@ -245,7 +255,7 @@ TEST_F(ReflectorTest, ATooLargePageIsAskedForAgainInSmallerPages) {
 
 // An object nested past kMaxJsonDepth in a list page or a watch event is skipped by name; the
 // others in the same page go on.
-TEST_F(ReflectorTest, ADeeplyNestedObjectIsSkippedAndTheRestOfThePageGoesOn) {
+TEST_P(ReflectorTest, ADeeplyNestedObjectIsSkippedAndTheRestOfThePageGoesOn) {
   std::string deep = std::string(100000, '[') + std::string(100000, ']');
   std::string page = R"({"kind":"ServiceList","metadata":{"resourceVersion":"9"},"items":[)" + obj("a", "1").dump() +
                      R"(,{"metadata":{"name":"deep","namespace":"ns","resourceVersion":"2"},"spec":{"ports":)" + deep +
@@ -262,7 +272,7 @@ TEST_F(ReflectorTest, ADeeplyNestedObjectIsSkippedAndTheRestOfThePageGoesOn) {
 
 // A watch line past kMaxLineBytes ends the stream: resumed from the last version after backoff,
 // never at once (a gzip bomb used to be re-watched every few seconds).
-TEST_F(ReflectorTest, AnOverlongWatchLineBacksOff) {
+TEST_P(ReflectorTest, AnOverlongWatchLineBacksOff) {
   HttpReply cut{200, "", "a line longer than 16777216 bytes", true};
   http.ok("/api/v1/services?", list("3", {}));
   for (int i = 0; i < 3; ++i) http.stream("/api/v1/services?watch=true&resourceVersion=3", {}, cut);
@@ -279,7 +289,7 @@ std::string initialEventsEnd(const std::string& rv) {
 const char* kWatchList = "/api/v1/services?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&"
                          "allowWatchBookmarks=true&timeoutSeconds=60&labelSelector=%21a%2C%21b";
 
-TEST_F(ReflectorTest, StreamingListDeliversTheInitialEventsAsAListThenWatches) {
+TEST_P(ReflectorTest, StreamingListDeliversTheInitialEventsAsAListThenWatches) {
   ReflectorOptions opts;
   opts.streamingLists = true;
   opts.pageSize = 2;
@@ -297,7 +307,7 @@ TEST_F(ReflectorTest, StreamingListDeliversTheInitialEventsAsAListThenWatches) {
   for (const auto& t : http.targets) EXPECT_EQ(t.find("limit="), std::string::npos) << "no paginated list: " << t;
 }
 
-TEST_F(ReflectorTest, AStreamingRelistDeletesWhatIsGoneAsAListDoes) {
+TEST_P(ReflectorTest, AStreamingRelistDeletesWhatIsGoneAsAListDoes) {
   ReflectorOptions opts;
   opts.streamingLists = true;
   http.stream(kWatchList, {event("ADDED", obj("a", "5")), event("ADDED", obj("b", "7")), initialEventsEnd("10")})
@@ -310,7 +320,7 @@ TEST_F(ReflectorTest, AStreamingRelistDeletesWhatIsGoneAsAListDoes) {
   EXPECT_EQ(reflector->relists(), 1u);
 }
 
-TEST_F(ReflectorTest, AServerRefusingStreamingListsGetsPaginatedListsFromThenOn) {
+TEST_P(ReflectorTest, AServerRefusingStreamingListsGetsPaginatedListsFromThenOn) {
   ReflectorOptions opts;
   opts.streamingLists = true;
   http.status(kWatchList, 422, R"({"kind":"Status","code":422,"message":"sendInitialEvents is forbidden"})")
@@ -325,7 +335,7 @@ TEST_F(ReflectorTest, AServerRefusingStreamingListsGetsPaginatedListsFromThenOn)
   EXPECT_TRUE(clock.waits.empty()) << "a refusal is an answer, not a failure to back off from";
 }
 
-TEST_F(ReflectorTest, AServerIgnoringSendInitialEventsIsFoundOutByTheMissingBookmark) {
+TEST_P(ReflectorTest, AServerIgnoringSendInitialEventsIsFoundOutByTheMissingBookmark) {
   ReflectorOptions opts;
   opts.streamingLists = true;
   // An old server watches from now on: synthetic ADDED events, no end bookmark, ends at the timeout.
@@ -338,6 +348,9 @@ TEST_F(ReflectorTest, AServerIgnoringSendInitialEventsIsFoundOutByTheMissingBook
   EXPECT_TRUE(got[1].listed);
   EXPECT_FALSE(reflector->streaming());
 }
+
+INSTANTIATE_TEST_SUITE_P(WireFormats, ReflectorTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Protobuf" : "Json"; });
 
 TEST(LineSplitter, SplitsAcrossChunks) {
   std::vector<std::string> lines;
