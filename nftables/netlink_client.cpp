@@ -11,6 +11,7 @@
 #include <linux/netlink.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 #include <cstring>
@@ -69,17 +70,26 @@ CommitResult NetlinkNftClient::commit(const Transaction& tx) {
   }
   EncodedBatch batch = encodeTransaction(tx, seq_);
   seq_ = batch.endSeq + 1;
-  r.bytes = batch.bytes.size();
+  r.bytes = batch.size();
   r.messages = batch.messages;
-  // One sendmsg carries the whole batch: the kernel applies what one message holds.
-  if (batch.bytes.size() + 65536 > sndbuf_) {
-    int want = static_cast<int>(batch.bytes.size() + 65536);
+  // One sendmsg carries the whole batch (the kernel applies what one message holds), its
+  // pieces gathered from an iovec each.
+  if (r.bytes + 65536 > sndbuf_) {
+    int want = static_cast<int>(r.bytes + 65536);
     ::setsockopt(mnl_socket_get_fd(nl_), SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want);
     sndbuf_ = static_cast<size_t>(want);
   }
-  if (mnl_socket_sendto(nl_, batch.bytes.data(), batch.bytes.size()) < 0) {
-    r.error = std::string("sending the netlink batch (") + std::to_string(batch.bytes.size()) +
-              " bytes): " + std::strerror(errno);
+  std::vector<iovec> iov;
+  for (auto& c : batch.chunks) iov.push_back({c.data(), c.size()});
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  msghdr msg{};
+  msg.msg_name = &kernel;
+  msg.msg_namelen = sizeof kernel;
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = iov.size();
+  if (::sendmsg(mnl_socket_get_fd(nl_), &msg, 0) < 0) {
+    r.error = std::string("sending the netlink batch (") + std::to_string(r.bytes) + " bytes): " + std::strerror(errno);
     return r;
   }
   std::vector<char> buf(1 << 16);

@@ -295,13 +295,13 @@ class Encoder {
   EncodedBatch finish() {
     // The last real message asks for an ACK: its answer tells that the batch went through.
     if (lastMessageOffset_ != std::string::npos) {
-      auto* nlh = reinterpret_cast<nlmsghdr*>(out_.bytes.data() + lastMessageOffset_);
+      auto* nlh = reinterpret_cast<nlmsghdr*>(out_.chunks[lastMessageChunk_].data() + lastMessageOffset_);
       nlh->nlmsg_flags |= NLM_F_ACK;
       out_.lastSeq = nlh->nlmsg_seq;
     }
     out_.endSeq = seq_;
     nlmsghdr* nlh = nftnl_batch_end(scratch_.data(), seq_++);
-    out_.bytes.append(scratch_.data(), nlh->nlmsg_len);
+    append(nlh);
     return std::move(out_);
   }
 
@@ -334,7 +334,18 @@ class Encoder {
     nfg->version = NFNETLINK_V0;
     nfg->res_id = htons(NFNL_SUBSYS_NFTABLES);
     if (tx_.generation) mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(*tx_.generation));
-    out_.bytes.append(scratch_.data(), nlh->nlmsg_len);
+    append(nlh);
+  }
+
+  // The message at the end of the last piece, or of a new one when it does not fit.
+  void append(const nlmsghdr* nlh) {
+    if (out_.chunks.empty() || out_.chunks.back().size() + nlh->nlmsg_len > kBatchChunkBytes) {
+      out_.chunks.emplace_back();
+      out_.chunks.back().reserve(std::max<size_t>(kBatchChunkBytes, nlh->nlmsg_len));
+    }
+    lastMessageChunk_ = out_.chunks.size() - 1;
+    lastMessageOffset_ = out_.chunks.back().size();
+    out_.chunks.back().append(reinterpret_cast<const char*>(nlh), nlh->nlmsg_len);
   }
 
   nlmsghdr* header(uint16_t type, uint16_t flags) {
@@ -342,8 +353,7 @@ class Encoder {
   }
 
   void emit(nlmsghdr* nlh) {
-    lastMessageOffset_ = out_.bytes.size();
-    out_.bytes.append(scratch_.data(), nlh->nlmsg_len);
+    append(nlh);
     out_.opOfMessage.push_back(opIndex_);
     ++out_.messages;
   }
@@ -686,11 +696,25 @@ class Encoder {
   uint32_t opIndex_ = 0;
   uint32_t setIds_ = 0;
   std::string scratch_;
+  size_t lastMessageChunk_ = 0;
   size_t lastMessageOffset_ = std::string::npos;
   EncodedBatch out_;
 };
 
 }  // namespace
+
+size_t EncodedBatch::size() const {
+  size_t n = 0;
+  for (const auto& c : chunks) n += c.size();
+  return n;
+}
+
+std::string EncodedBatch::contiguous() const {
+  std::string s;
+  s.reserve(size());
+  for (const auto& c : chunks) s += c;
+  return s;
+}
 
 EncodedBatch encodeTransaction(const Transaction& tx, uint32_t firstSeq) {
   Encoder enc(tx, firstSeq);

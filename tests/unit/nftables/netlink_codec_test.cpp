@@ -99,7 +99,7 @@ std::string exprsOf(IPFamily f, Rule r) {
   Transaction tx;
   tx.family = f;
   tx.addRule("c1", r);
-  Decoded d = decode(encodeTransaction(tx, 100).bytes);
+  Decoded d = decode(encodeTransaction(tx, 100).contiguous());
   EXPECT_EQ(d.rules.size(), 1u);
   return d.rules.empty() ? "" : d.rules[0];
 }
@@ -231,7 +231,7 @@ TEST(NetlinkCodec, EndpointMapsAreCreatedAsNftCreatesTheirTypeofDeclaration) {
     tx.family = f;
     tx.addSet(m);
     tx.addSet(np);
-    Decoded d = decode(encodeTransaction(tx, 1).bytes);
+    Decoded d = decode(encodeTransaction(tx, 1).contiguous());
     ASSERT_EQ(d.sets.size(), 2u);
     // What the kernel lists for maps nft created from the same typeof declarations.
     if (f == IPFamily::kIPv4) {
@@ -266,7 +266,7 @@ TEST(NetlinkCodec, BatchFramingSequenceGenerationAndAck) {
   tx.addRule(chain.name, rule);
   tx.addElements(map, ptrs);
   EncodedBatch b = encodeTransaction(tx, 500);
-  Decoded d = decode(b.bytes);
+  Decoded d = decode(b.contiguous());
   // begin, newset, newchain, (anonymous newset + newsetelem), newrule, 2 element messages, end.
   std::vector<std::string> want = {"batch-begin", "newset", "newchain", "newset", "newsetelem", "newrule",
                                    "newsetelem", "newsetelem", "batch-end"};
