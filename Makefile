@@ -50,6 +50,7 @@ fuzz: deps
 bench: all
 	$(BUILD)/render_bench
 	$(BUILD)/watch_bench
+	$(BUILD)/memory_bench
 
 # 30 minutes of endpoint churn against a live daemon (root): RSS, fds and sync times over time.
 SOAK_SECONDS ?= 1800

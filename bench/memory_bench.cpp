@@ -9,6 +9,7 @@
 //   build/memory_bench [--services 10000] [--endpoints 10]
 #include <malloc.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -143,12 +144,16 @@ int main(int argc, char** argv) {
     });
     dataplane::SyncReport full;
     step("full sync (render + encode; applied state kept)", [&] { full = backend->syncFull(desired); });
-    std::printf("  %-44s %9.1f MB to the kernel, ok %d\n", "", static_cast<double>(full.bytes) / 1e6, full.ok);
+    std::printf("  %-44s %9.1f MB to the kernel in %.3f s, ok %d\n", "", static_cast<double>(full.bytes) / 1e6,
+                full.totalSeconds, full.ok);
+    auto t0 = std::chrono::steady_clock::now();
     auto [next, changed] = change();
+    std::printf("  %-44s %9.2f ms\n", "desired state after one change",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1e3);
     dataplane::SyncReport partial;
     step("partial sync, one endpoint", [&] { partial = backend->syncPartial(next, changed); });
-    std::printf("  %-44s %9.3f MB to the kernel, ok %d, full %d\n", "", static_cast<double>(partial.bytes) / 1e6,
-                partial.ok, partial.full);
+    std::printf("  %-44s %9.3f MB to the kernel in %.2f ms, ok %d, full %d\n", "",
+                static_cast<double>(partial.bytes) / 1e6, partial.totalSeconds * 1e3, partial.ok, partial.full);
     desired = next;
     step("backend destroyed", [&] { backend.reset(); });
   }
