@@ -47,11 +47,13 @@ void step(const char* what, const std::function<void()>& fn) {
   ::malloc_trim(0);
   double heap0 = heapMB(), rss0 = statusMB("VmRSS:");
   resetPeak();
+  auto t0 = std::chrono::steady_clock::now();
   fn();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double peak = statusMB("VmHWM:");
   ::malloc_trim(0);
-  std::printf("  %-44s %+9.1f MB kept %9.1f MB transient peak (RSS %6.1f -> peak %6.1f -> %6.1f)\n", what,
-              heapMB() - heap0, std::max(0.0, peak - statusMB("VmRSS:")), rss0, peak, statusMB("VmRSS:"));
+  std::printf("  %-44s %+9.1f MB kept %9.1f MB transient peak (RSS %6.1f -> peak %6.1f -> %6.1f) %7.3f s\n", what,
+              heapMB() - heap0, std::max(0.0, peak - statusMB("VmRSS:")), rss0, peak, statusMB("VmRSS:"), seconds);
 }
 
 // iptables-restore that takes the input and forgets it.

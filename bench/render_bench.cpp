@@ -103,7 +103,7 @@ void BM_BuildDesiredState(benchmark::State& st) {
   auto c = kproxy::bench::makeCluster(static_cast<int>(st.range(0)), kEndpoints);
   for (auto _ : st) {
     auto s = kproxy::dataplane::buildDesiredState(c.services, c.slices, node(), kproxy::model::IPFamily::kIPv4);
-    benchmark::DoNotOptimize(s.ports.pointers().data());
+    benchmark::DoNotOptimize(s.ports.chunks().data());
   }
 }
 BENCHMARK(BM_BuildDesiredState)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
@@ -87,30 +88,46 @@ bool portLeavesStaleFlows(const dataplane::ServicePortInfo* before, const datapl
 }  // namespace
 
 bool udpFlowsMayBeStale(const dataplane::DesiredState* before, const dataplane::DesiredState& now) {
-  const auto& cur = now.ports.pointers();
+  const auto& cur = now.ports;
   if (!before) {
-    return std::any_of(cur.begin(), cur.end(), [](const auto& p) { return p->protocol == model::Protocol::kUDP; });
+    return std::any_of(cur.begin(), cur.end(), [](const auto& p) { return p.protocol == model::Protocol::kUDP; });
   }
-  // Both lists are sorted by name: walk them together.
-  const auto& old = before->ports.pointers();
+  // Both lists are sorted by name: walk them together; a chunk both share holds no change.
+  const auto& old = before->ports;
   auto o = old.begin();
   auto deletedUdp = [](const dataplane::ServicePortInfo& p) {
     return p.protocol == model::Protocol::kUDP && !p.endpoints.empty();  // flows may be DNATed to its pods
   };
-  for (const auto& p : cur) {
-    for (; o != old.end() && (*o)->name < p->name; ++o)  // in `before` only: deleted
-      if (deletedUdp(**o)) return true;
-    const dataplane::ServicePortInfo* prev = nullptr;
-    if (o != old.end() && (*o)->name == p->name) {
-      prev = o->get();
-      ++o;
-      if (prev == p.get()) continue;  // shared: unchanged
+  std::set<const dataplane::PortList::Vec*> shared;
+  for (const auto& c : old.chunks()) shared.insert(c.get());
+  size_t at = 0;
+  for (const auto& chunk : cur.chunks()) {
+    auto p = cur.begin() + static_cast<std::ptrdiff_t>(at);
+    at += chunk->size();
+    if (shared.count(chunk.get())) {
+      // The same ports in both: skip them in `before` too (deleted ones before them still count).
+      for (; o != old.end() && o->name < chunk->front()->name; ++o)
+        if (deletedUdp(*o)) return true;
+      if (o != old.end() && o.ptr() == chunk->front()) {
+        o += static_cast<std::ptrdiff_t>(chunk->size());
+        continue;
+      }
     }
-    if (p->protocol != model::Protocol::kUDP) continue;
-    if (portLeavesStaleFlows(prev, *p)) return true;
+    for (auto end = cur.begin() + static_cast<std::ptrdiff_t>(at); p != end; ++p) {
+      for (; o != old.end() && o->name < p->name; ++o)  // in `before` only: deleted
+        if (deletedUdp(*o)) return true;
+      const dataplane::ServicePortInfo* prev = nullptr;
+      if (o != old.end() && o->name == p->name) {
+        prev = &*o;
+        ++o;
+        if (prev == &*p) continue;  // shared: unchanged
+      }
+      if (p->protocol != model::Protocol::kUDP) continue;
+      if (portLeavesStaleFlows(prev, *p)) return true;
+    }
   }
   for (; o != old.end(); ++o)
-    if (deletedUdp(**o)) return true;
+    if (deletedUdp(*o)) return true;
   return false;
 }
 

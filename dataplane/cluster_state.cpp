@@ -228,15 +228,62 @@ std::shared_ptr<const DesiredState> ClusterState::desired(model::IPFamily family
     }
     if (cache.dirty.empty() && cache.state) return cache.state;
   }
+  rebuildRuns(cache, cache.dirty, cache.state == nullptr);
   cache.dirty.clear();
-  PortList::Vec all;
-  all.reserve(cache.ports.size());
-  for (const auto& [key, ports] : cache.ports) all.insert(all.end(), ports.begin(), ports.end());
+  std::vector<PortList::Chunk> chunks;
+  chunks.reserve(cache.runs.size());
+  for (const auto& [key, chunk] : cache.runs) chunks.push_back(chunk);
   auto state = std::make_shared<DesiredState>();
   state->family = family;
-  state->ports = PortList(std::move(all));  // services in key order, each one's ports sorted
+  state->ports = PortList(std::move(chunks));  // services in key order, each one's ports sorted
   cache.state = state;
   return cache.state;
+}
+
+namespace {
+// Services per run: a change copies one run's pointers, a state holds one chunk per run.
+constexpr size_t kServicesPerRun = 128;
+}  // namespace
+
+void ClusterState::rebuildRuns(FamilyCache& cache, const std::set<model::NamespacedName>& keys, bool all) {
+  using PortsIt = std::map<model::NamespacedName, std::vector<PortList::Ptr>>::const_iterator;
+  // Cuts [from, to) of the services into runs of kServicesPerRun.
+  auto emit = [&](PortsIt from, PortsIt to) {
+    while (from != to) {
+      auto chunk = std::make_shared<PortList::Vec>();
+      model::NamespacedName first = from->first;
+      for (size_t n = 0; from != to && n < kServicesPerRun; ++from, ++n)
+        chunk->insert(chunk->end(), from->second.begin(), from->second.end());
+      cache.runs[first] = std::move(chunk);
+    }
+  };
+  if (all || cache.runs.empty()) {
+    cache.runs.clear();
+    emit(cache.ports.begin(), cache.ports.end());
+    return;
+  }
+  std::set<model::NamespacedName> starts;  // the runs to rebuild
+  for (const auto& key : keys) {
+    auto it = cache.runs.upper_bound(key);
+    if (it != cache.runs.begin()) --it;  // the run holding key; keys before every run belong to the first
+    starts.insert(it->first);
+  }
+  for (const auto& start : starts) {
+    auto it = cache.runs.find(start);
+    if (it == cache.runs.end()) continue;  // absorbed by the run before it
+    bool first = it == cache.runs.begin();
+    auto next = std::next(it);
+    PortsIt from = first ? cache.ports.cbegin() : cache.ports.lower_bound(start);
+    PortsIt to = next == cache.runs.end() ? cache.ports.cend() : cache.ports.lower_bound(next->first);
+    // A run that shrank to under half takes in the next one, so runs stay few.
+    if (next != cache.runs.end() && static_cast<size_t>(std::distance(from, to)) < kServicesPerRun / 2) {
+      auto after = std::next(next);
+      to = after == cache.runs.end() ? cache.ports.cend() : cache.ports.lower_bound(after->first);
+      cache.runs.erase(next);
+    }
+    cache.runs.erase(it);
+    emit(from, to);
+  }
 }
 
 }  // namespace kproxy::dataplane

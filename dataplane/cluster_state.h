@@ -92,8 +92,14 @@ class ClusterState {
     bool valid = false;
     std::set<model::NamespacedName> dirty;  // services to rebuild at the next desired()
     std::map<model::NamespacedName, std::vector<PortList::Ptr>> ports;  // services with ports only
+    // The same ports in runs of consecutive services, keyed by each run's first service: a run
+    // covers the services from its key to the next run's (the first run, from the start). A
+    // change rebuilds its run; the next state shares every other run's chunk.
+    std::map<model::NamespacedName, PortList::Chunk> runs;
     std::shared_ptr<const DesiredState> state;
   };
+  // Rebuilds the runs holding `keys` (all of them when `all`).
+  static void rebuildRuns(FamilyCache& cache, const std::set<model::NamespacedName>& keys, bool all);
   std::array<FamilyCache, 2> cache_;
 
   void touch(const model::NamespacedName& svc);

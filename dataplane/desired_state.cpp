@@ -1,6 +1,7 @@
 #include "dataplane/desired_state.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -17,13 +18,74 @@ std::string ServicePortName::str() const {
   return s;
 }
 
+void PortList::const_iterator::locate() {
+  const auto& starts = list_->starts_;
+  if (index_ >= list_->size_) {
+    chunk_ = starts.size(), off_ = 0;
+    return;
+  }
+  chunk_ = static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), index_) - starts.begin()) - 1;
+  off_ = index_ - starts[chunk_];
+}
+
+PortList::PortList(Vec ports) {
+  if (!ports.empty()) {
+    chunks_.push_back(std::make_shared<Vec>(std::move(ports)));
+    mutable_ = true;
+  }
+  index();
+}
+
+PortList::PortList(std::vector<Chunk> chunks) {
+  for (auto& c : chunks)
+    if (c && !c->empty()) chunks_.push_back(std::move(c));
+  index();
+}
+
+void PortList::index() {
+  starts_.clear();
+  size_ = 0;
+  for (const auto& c : chunks_) {
+    starts_.push_back(size_);
+    size_ += c->size();
+  }
+}
+
+const ServicePortInfo& PortList::at(size_t i) const {
+  if (i >= size_) throw std::out_of_range("PortList::at");
+  return (*this)[i];
+}
+
+PortList::Vec& PortList::own() {
+  if (!mutable_ || chunks_.size() != 1 || chunks_.front().use_count() != 1) {
+    auto all = std::make_shared<Vec>();
+    all->reserve(size_);
+    for (const auto& c : chunks_) all->insert(all->end(), c->begin(), c->end());
+    chunks_.assign(1, all);
+    mutable_ = true;
+    index();
+    return *all;
+  }
+  // Created by this list as a non-const Vec, and held by it alone.
+  return const_cast<Vec&>(*chunks_.front());
+}
+
+void PortList::push_back(Ptr p) {
+  own().push_back(std::move(p));
+  index();
+}
+
 void PortList::sortByName() {
-  std::sort(ports_.begin(), ports_.end(), [](const Ptr& a, const Ptr& b) { return a->name < b->name; });
+  if (empty()) return;
+  Vec& v = own();
+  std::sort(v.begin(), v.end(), [](const Ptr& a, const Ptr& b) { return a->name < b->name; });
 }
 
 ServicePortInfo& PortList::edit(size_t i) {
-  auto copy = std::make_shared<ServicePortInfo>(*ports_.at(i));
-  ports_[i] = copy;
+  if (i >= size_) throw std::out_of_range("PortList::edit");
+  Vec& v = own();
+  auto copy = std::make_shared<ServicePortInfo>(*v[i]);
+  v[i] = copy;
   return *copy;
 }
 

@@ -91,11 +91,15 @@ struct NodeContext {
 
 // The ports of a DesiredState, each immutable and shared: successive states (and the copy a
 // backend keeps as applied) share every port that did not change, so building the next state
-// after one change costs that change, not the cluster. Iterates as `const ServicePortInfo&`.
+// after one change costs that change, not the cluster. The ports are held in chunks (runs of
+// consecutive services) that states share too: the next state copies a few hundred chunk
+// pointers, not one pointer per port (at 50,000 Services that copy was 12 ms of every change).
+// Iterates as `const ServicePortInfo&`.
 class PortList {
  public:
   using Ptr = std::shared_ptr<const ServicePortInfo>;
   using Vec = std::vector<Ptr>;
+  using Chunk = std::shared_ptr<const Vec>;
 
   class const_iterator {
    public:
@@ -106,26 +110,44 @@ class PortList {
     using reference = const ServicePortInfo&;
 
     const_iterator() = default;
-    explicit const_iterator(Vec::const_iterator it) : it_(it) {}
-    reference operator*() const { return **it_; }
-    pointer operator->() const { return it_->get(); }
-    reference operator[](difference_type n) const { return *it_[n]; }
-    const Ptr& ptr() const { return *it_; }
-    const_iterator& operator++() { ++it_; return *this; }
-    const_iterator operator++(int) { auto t = *this; ++it_; return t; }
-    const_iterator& operator--() { --it_; return *this; }
-    const_iterator operator--(int) { auto t = *this; --it_; return t; }
-    const_iterator& operator+=(difference_type n) { it_ += n; return *this; }
-    const_iterator& operator-=(difference_type n) { it_ -= n; return *this; }
+    const_iterator(const PortList* list, size_t index) : list_(list), index_(index) { locate(); }
+    reference operator*() const { return *ptr(); }
+    pointer operator->() const { return ptr().get(); }
+    reference operator[](difference_type n) const { return *(*this + n); }
+    const Ptr& ptr() const { return (*list_->chunks_[chunk_])[off_]; }
+    const_iterator& operator++() {
+      ++index_;
+      if (++off_ == list_->chunks_[chunk_]->size()) ++chunk_, off_ = 0;
+      return *this;
+    }
+    const_iterator operator++(int) { auto t = *this; ++*this; return t; }
+    const_iterator& operator--() {
+      --index_;
+      if (off_ == 0) off_ = list_->chunks_[--chunk_]->size();
+      --off_;
+      return *this;
+    }
+    const_iterator operator--(int) { auto t = *this; --*this; return t; }
+    const_iterator& operator+=(difference_type n) {
+      index_ = static_cast<size_t>(static_cast<difference_type>(index_) + n);
+      locate();
+      return *this;
+    }
+    const_iterator& operator-=(difference_type n) { return *this += -n; }
     friend const_iterator operator+(const_iterator a, difference_type n) { return a += n; }
     friend const_iterator operator+(difference_type n, const_iterator a) { return a += n; }
     friend const_iterator operator-(const_iterator a, difference_type n) { return a -= n; }
-    friend difference_type operator-(const const_iterator& a, const const_iterator& b) { return a.it_ - b.it_; }
-    friend bool operator==(const const_iterator& a, const const_iterator& b) { return a.it_ == b.it_; }
-    friend auto operator<=>(const const_iterator& a, const const_iterator& b) { return a.it_ <=> b.it_; }
+    friend difference_type operator-(const const_iterator& a, const const_iterator& b) {
+      return static_cast<difference_type>(a.index_) - static_cast<difference_type>(b.index_);
+    }
+    friend bool operator==(const const_iterator& a, const const_iterator& b) { return a.index_ == b.index_; }
+    friend auto operator<=>(const const_iterator& a, const const_iterator& b) { return a.index_ <=> b.index_; }
 
    private:
-    Vec::const_iterator it_;
+    void locate();
+
+    const PortList* list_ = nullptr;
+    size_t index_ = 0, chunk_ = 0, off_ = 0;
   };
 
   // A run of consecutive ports (one service's).
@@ -138,27 +160,37 @@ class PortList {
   };
 
   PortList() = default;
-  explicit PortList(Vec ports) : ports_(std::move(ports)) {}
+  explicit PortList(Vec ports);
+  // Chunks in order (empty ones are left out).
+  explicit PortList(std::vector<Chunk> chunks);
 
-  const_iterator begin() const { return const_iterator(ports_.begin()); }
-  const_iterator end() const { return const_iterator(ports_.end()); }
-  size_t size() const { return ports_.size(); }
-  bool empty() const { return ports_.empty(); }
-  const ServicePortInfo& operator[](size_t i) const { return *ports_[i]; }
-  const ServicePortInfo& at(size_t i) const { return *ports_.at(i); }
-  const ServicePortInfo& front() const { return *ports_.front(); }
-  const ServicePortInfo& back() const { return *ports_.back(); }
-  const Vec& pointers() const { return ports_; }
+  const_iterator begin() const { return const_iterator(this, 0); }
+  const_iterator end() const { return const_iterator(this, size_); }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const ServicePortInfo& operator[](size_t i) const { return begin()[static_cast<std::ptrdiff_t>(i)]; }
+  const ServicePortInfo& at(size_t i) const;
+  const ServicePortInfo& front() const { return *chunks_.front()->front(); }
+  const ServicePortInfo& back() const { return *chunks_.back()->back(); }
+  // Two states sharing a chunk share all its ports (what changed is elsewhere).
+  const std::vector<Chunk>& chunks() const { return chunks_; }
 
-  void push_back(ServicePortInfo p) { ports_.push_back(std::make_shared<const ServicePortInfo>(std::move(p))); }
-  void push_back(Ptr p) { ports_.push_back(std::move(p)); }
-  void reserve(size_t n) { ports_.reserve(n); }
+  // Building (before the list is shared): these make it one chunk of its own first.
+  void push_back(ServicePortInfo p) { push_back(std::make_shared<const ServicePortInfo>(std::move(p))); }
+  void push_back(Ptr p);
+  void reserve(size_t n) { own().reserve(n); }
   // Copy on write: port i becomes a private copy (other states sharing it keep the old one).
   ServicePortInfo& edit(size_t i);
   void sortByName();
 
  private:
-  Vec ports_;
+  Vec& own();  // the ports as one chunk this list alone holds
+  void index();
+
+  std::vector<Chunk> chunks_;
+  std::vector<size_t> starts_;  // index of each chunk's first port
+  size_t size_ = 0;
+  bool mutable_ = false;  // the one chunk was made by this list as a non-const Vec
 };
 
 struct DesiredState {

@@ -188,6 +188,54 @@ TEST(ClusterState, IncrementalDesiredStateEqualsAFullBuildAfterRandomHistories) 
   }
 }
 
+// States are made of runs of services shared between states: one change rebuilds one run, and
+// however services come and go (before the first run, across run ends, whole runs emptied) the
+// state equals a full build.
+TEST(ClusterState, RunsOfServicesAreSharedAndStayExactAcrossChurn) {
+  ClusterState st("node1");
+  auto name = [](int i) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "s%04d", i);
+    return std::string(buf);
+  };
+  auto ip = [](int i) { return "10.96." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1); };
+  for (int i = 100; i < 1100; ++i) {
+    st.upsertService(svc(name(i), ip(i)));
+    st.upsertSlice(slice(name(i) + "-1", name(i), "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1)));
+  }
+  auto before = st.desired(IPFamily::kIPv4);
+  ASSERT_EQ(before->ports.size(), 1000u);
+  EXPECT_GE(before->ports.chunks().size(), 5u) << "the ports come in runs";
+  st.upsertSlice(slice(name(500) + "-1", name(500), "10.1.0.1"));
+  auto after = st.desired(IPFamily::kIPv4);
+  std::set<const PortList::Vec*> old;
+  for (const auto& c : before->ports.chunks()) old.insert(c.get());
+  size_t fresh = 0;
+  for (const auto& c : after->ports.chunks()) fresh += !old.count(c.get());
+  EXPECT_EQ(fresh, 1u) << "one change, one run rebuilt";
+  ASSERT_EQ(*after, st.buildDesired(IPFamily::kIPv4));
+
+  std::mt19937 rng(7);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  for (int round = 0; round < 40; ++round) {
+    for (int k = pick(60); k > 0; --k) {
+      int i = pick(1300);  // before the first run, inside, and after the last
+      switch (pick(4)) {
+        case 0: st.deleteService({"ns", name(i)}); break;
+        case 1: st.deleteSlice({"ns", name(i) + "-1"}); break;
+        default:
+          st.upsertService(svc(name(i), ip(i)));
+          st.upsertSlice(slice(name(i) + "-1", name(i), "10.2." + std::to_string(i / 250) + "." + std::to_string(pick(250) + 1)));
+      }
+    }
+    if (round == 20)  // a whole stretch of services goes at once
+      for (int i = 300; i < 700; ++i) st.deleteService({"ns", name(i)});
+    ASSERT_EQ(*st.desired(IPFamily::kIPv4), st.buildDesired(IPFamily::kIPv4)) << "round " << round;
+  }
+  EXPECT_LE(st.desired(IPFamily::kIPv4)->ports.chunks().size(), st.desired(IPFamily::kIPv4)->ports.size() / 32 + 2)
+      << "runs that shrink merge, so they stay few";
+}
+
 TEST(ClusterState, AnEndpointChangeRebuildsOnlyItsService) {
   ClusterState st("node1");
   for (int i = 0; i < 20; ++i) {
@@ -199,13 +247,14 @@ TEST(ClusterState, AnEndpointChangeRebuildsOnlyItsService) {
   auto after = st.desired(model::IPFamily::kIPv4);
   ASSERT_EQ(after->ports.size(), 20u);
   size_t shared = 0;
-  for (size_t i = 0; i < 20; ++i) shared += before->ports.pointers()[i] == after->ports.pointers()[i];
+  auto ptr = [](const auto& s, size_t i) { return (s->ports.begin() + static_cast<std::ptrdiff_t>(i)).ptr(); };
+  for (size_t i = 0; i < 20; ++i) shared += ptr(before, i) == ptr(after, i);
   EXPECT_EQ(shared, 19u);
   EXPECT_EQ(after->portsOf({"ns", "s7"}).begin()->endpoints.at(0).ip, "10.0.1.7");
   EXPECT_EQ(before->portsOf({"ns", "s7"}).begin()->endpoints.at(0).ip, "10.0.0.8") << "the old state is untouched";
   // A full sync's rebuild shares nothing but equals the incremental state.
   auto rebuilt = st.desired(model::IPFamily::kIPv4, true);
-  EXPECT_NE(rebuilt->ports.pointers()[0], after->ports.pointers()[0]);
+  EXPECT_NE(ptr(rebuilt, 0), ptr(after, 0));
   EXPECT_EQ(*rebuilt, *after);
 }
 

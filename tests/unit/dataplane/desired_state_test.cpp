@@ -262,3 +262,56 @@ TEST(DesiredState, PortsOfFindsAServicesPorts) {
 
 }  // namespace
 }  // namespace kproxy::dataplane
+
+namespace kproxy::dataplane {
+namespace {
+
+ServicePortInfo portNamed(const std::string& svc, const std::string& port) {
+  ServicePortInfo p;
+  p.name = {{"ns", svc}, port, Protocol::kTCP};
+  return p;
+}
+
+// A list in chunks iterates, indexes and searches as one sequence; building methods make it one
+// chunk of its own without touching the chunks other lists share.
+TEST(PortList, ChunksReadAsOneSequenceAndStayShared) {
+  auto chunk = [](std::vector<std::pair<std::string, std::string>> names) {
+    auto v = std::make_shared<PortList::Vec>();
+    for (const auto& [s, p] : names) v->push_back(std::make_shared<const ServicePortInfo>(portNamed(s, p)));
+    return PortList::Chunk(v);
+  };
+  PortList::Chunk a = chunk({{"a", ""}, {"b", "x"}}), empty = chunk({}), b = chunk({{"b", "y"}, {"c", ""}, {"d", ""}});
+  DesiredState st;
+  st.ports = PortList({a, empty, b});
+  ASSERT_EQ(st.ports.size(), 5u);
+  std::vector<std::string> seen;
+  for (const auto& p : st.ports) seen.push_back(p.name.str());
+  EXPECT_EQ(seen, (std::vector<std::string>{"ns/a", "ns/b:x", "ns/b:y", "ns/c", "ns/d"}));
+  std::vector<std::string> backwards;
+  for (auto it = st.ports.end(); it != st.ports.begin();) backwards.push_back((--it)->name.str());
+  EXPECT_EQ(backwards.front(), "ns/d");
+  EXPECT_EQ(backwards.back(), "ns/a");
+  EXPECT_EQ(st.ports[3].name.str(), "ns/c");
+  EXPECT_EQ((st.ports.begin() + 4)->name.str(), "ns/d");
+  EXPECT_EQ((st.ports.end() - 3)->name.str(), "ns/b:y");
+  EXPECT_EQ(st.ports.end() - st.ports.begin(), 5);
+  EXPECT_THROW((void)st.ports.at(5), std::out_of_range);
+  auto range = st.portsOf({"ns", "b"});  // across the chunk boundary
+  ASSERT_EQ(range.size(), 2u);
+  EXPECT_EQ(range.begin()->name.port, "x");
+  EXPECT_EQ((range.end() - 1)->name.port, "y");
+  EXPECT_TRUE(st.portsOf({"ns", "bb"}).empty());
+
+  PortList copy = st.ports;
+  copy.edit(2).clusterIP = "10.96.0.9";
+  EXPECT_EQ(copy[2].clusterIP, "10.96.0.9");
+  EXPECT_EQ(st.ports[2].clusterIP, "") << "the shared chunk is untouched";
+  EXPECT_EQ(st.ports.chunks()[1], b);
+  copy.push_back(portNamed("e", ""));
+  EXPECT_EQ(copy.size(), 6u);
+  EXPECT_EQ(copy.back().name.str(), "ns/e");
+  EXPECT_EQ(st.ports.size(), 5u);
+}
+
+}  // namespace
+}  // namespace kproxy::dataplane
