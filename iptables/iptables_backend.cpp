@@ -13,6 +13,15 @@ double secondsSince(std::chrono::steady_clock::time_point t) {
 }
 }  // namespace
 
+namespace {
+// A list of one restore text, moved in (a braced list would copy it: 33 MB at 10,000 Services).
+std::vector<std::string> one(std::string text) {
+  std::vector<std::string> v;
+  v.push_back(std::move(text));
+  return v;
+}
+}  // namespace
+
 IptablesBackend::IptablesBackend(RenderOptions options, std::unique_ptr<RestoreClient> client)
     : renderer_(std::move(options)), client_(std::move(client)) {}
 
@@ -36,8 +45,7 @@ SyncReport IptablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
   size_t chunk = client_->fullSyncChunkPorts();
   if (chunk == 0) {
     RenderResult r = renderer_.renderFull(*state, chainsInSave(nat.value()), extras);
-    std::string text = std::move(r.text);
-    return load({std::move(text)}, r, true, std::move(state), secondsSince(start));
+    return load(one(std::move(r.text)), r, true, std::move(state), secondsSince(start));
   }
   RenderResult summary;
   auto texts = renderer_.renderFullChunked(*state, chainsInSave(nat.value()), extras, chunk, &summary);
@@ -58,8 +66,7 @@ SyncReport IptablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
     applied_ = std::move(state);
     return report;
   }
-  std::string text = std::move(r.text);
-  return load({std::move(text)}, r, false, std::move(state), renderSeconds);
+  return load(one(std::move(r.text)), r, false, std::move(state), renderSeconds);
 }
 
 SyncReport IptablesBackend::load(std::vector<std::string> texts, const RenderResult& r, bool full,

@@ -69,6 +69,7 @@ class LineBuffer {
     ++lines_;
   }
   const std::string& data() const { return buf_; }
+  std::string take() { return std::move(buf_); }  // the text; the buffer is left empty
   size_t lines() const { return lines_; }
   void reserve(size_t n) { buf_.reserve(n); }
 
@@ -145,8 +146,10 @@ class RenderPass {
     largeCluster_ = endpoints > kLargeClusterEndpointsThreshold;
     size_t ports = portsToWrite.value_or(changed ? 0 : state.ports.size());
     size_t perPortEndpoints = state.ports.empty() ? 0 : endpoints / state.ports.size() + 1;
-    natRules_.reserve(state.ports.size() * 200 + ports * (600 + perPortEndpoints * 260));
-    natChains_.reserve(4096 + ports * (96 + perPortEndpoints * 32));
+    // The NAT rules' buffer becomes the whole text: room for the chain lines and the filter table too.
+    size_t chainBytes = 4096 + ports * (96 + perPortEndpoints * 32);
+    natRules_.reserve(state.ports.size() * 200 + ports * (600 + perPortEndpoints * 260) + chainBytes);
+    natChains_.reserve(chainBytes);
     // The detect-local match of this sync (the Node's pod CIDRs may have changed since the last).
     const dataplane::LocalMatch local = r_.options_.localMatch();
     ifLocal_ = local.iptables(false);
@@ -197,27 +200,34 @@ class RenderPass {
     filterRules_.line({"-A", kForwardChain, "-m comment --comment", "\"kubernetes forwarding conntrack rule\"",
                        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"});
 
-    RenderResult res;
-    res.text.reserve(filterChains_.data().size() + filterRules_.data().size() + natChains_.data().size() +
-                     natRules_.data().size() + 4096);
-    auto jumps = [&](std::string_view table) {
+    // The NAT rules are most of the text: it is made in their buffer, everything before them
+    // put in front in place, so the text never exists twice (33 MB at 10,000 Services).
+    std::string head;
+    head.reserve(filterChains_.data().size() + filterRules_.data().size() + natChains_.data().size() + 4096);
+    auto jumps = [&](std::string& out, std::string_view table) {
       if (!extras_) return;
       for (const auto& j : extras_->missingJumps)
-        if (j.table == table) res.text += "-I " + j.srcChain + " 1 " + j.spec() + "\n";
+        if (j.table == table) out += "-I " + j.srcChain + " 1 " + j.spec() + "\n";
     };
-    if (extras_ && extras_->canary) res.text += "*mangle\n:" + std::string(kCanaryChain) + " - [0:0]\nCOMMIT\n";
+    if (extras_ && extras_->canary) head += "*mangle\n:" + std::string(kCanaryChain) + " - [0:0]\nCOMMIT\n";
     const std::string canary = extras_ && extras_->canary ? ":" + std::string(kCanaryChain) + " - [0:0]\n" : "";
-    res.text += "*filter\n";
-    res.text += filterChains_.data();
-    res.text += canary;
-    res.text += filterRules_.data();
-    jumps("filter");
-    res.text += "COMMIT\n*nat\n";
-    res.text += natChains_.data();
-    res.text += canary;
-    res.text += natRules_.data();
-    jumps("nat");
-    res.text += "COMMIT\n";
+    head += "*filter\n";
+    head += filterChains_.data();
+    head += canary;
+    head += filterRules_.data();
+    jumps(head, "filter");
+    head += "COMMIT\n*nat\n";
+    head += natChains_.data();
+    head += canary;
+    RenderResult res;
+    res.text = natRules_.take();
+    std::string tail;
+    jumps(tail, "nat");
+    tail += "COMMIT\n";
+    if (res.text.capacity() < res.text.size() + head.size() + tail.size())
+      res.text.reserve(res.text.size() + head.size() + tail.size());
+    res.text.insert(0, head);
+    res.text += tail;
     res.deletedChains = std::move(deleted);
     res.filterChains = filterChains_.lines();
     res.filterRules = filterRules_.lines();
