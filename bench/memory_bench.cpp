@@ -80,6 +80,24 @@ class DropNft : public nftables::NftClient {
     generation_++;
     return r;
   }
+  // A full sync's stream: encoded op by op as the kernel client does, then dropped.
+  std::unique_ptr<nftables::TxStream> begin(nftables::IPFamily family, std::optional<uint32_t> generation) override {
+    struct Stream : nftables::TxStream {
+      Stream(nftables::IPFamily f, std::optional<uint32_t> g) : writer(f, g, 1) {}
+      void add(const nftables::Op& op) override { writer.add(op); }
+      nftables::CommitResult commit() override {
+        nftables::EncodedBatch b = writer.finish();
+        nftables::CommitResult r;
+        r.ok = true;
+        r.bytes = b.size();
+        r.messages = b.messages;
+        return r;
+      }
+      nftables::BatchWriter writer;
+    };
+    ++generation_;
+    return std::make_unique<Stream>(family, generation);
+  }
   Result<nftables::TableListing> list(nftables::IPFamily) override {
     nftables::TableListing l;
     l.generation = generation_;

@@ -80,6 +80,11 @@ bool wellFormed(const void* buf, size_t len) {
 
 void readBatchAnswer(const void* buf, size_t len, const EncodedBatch& batch, const Transaction& tx,
                      BatchAnswer& answer) {
+  readBatchAnswer(buf, len, batch, [&](uint32_t seq) { return batch.describe(tx, seq); }, answer);
+}
+
+void readBatchAnswer(const void* buf, size_t len, const EncodedBatch& batch,
+                     const std::function<std::string(uint32_t seq)>& describe, BatchAnswer& answer) {
   if (!wellFormed(buf, len)) {
     if (answer.error.empty()) answer.error = "a malformed netlink answer (" + std::to_string(len) + " bytes)";
     answer.done = true;
@@ -98,7 +103,7 @@ void readBatchAnswer(const void* buf, size_t len, const EncodedBatch& batch, con
         answer.error = "the ruleset changed since it was last read (generation mismatch)";
       } else {
         std::string ext = extackMessage(nlh);
-        answer.error = batch.describe(tx, seq) + ": " + std::strerror(code) + (ext.empty() ? "" : " (" + ext + ")");
+        answer.error = describe(seq) + ": " + std::strerror(code) + (ext.empty() ? "" : " (" + ext + ")");
       }
     }
     if (seq == batch.lastSeq || (seq == batch.beginSeq && err->error != 0)) answer.done = true;

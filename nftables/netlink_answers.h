@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -26,6 +27,9 @@ struct BatchAnswer {
 };
 void readBatchAnswer(const void* buf, size_t len, const EncodedBatch& batch, const Transaction& tx,
                      BatchAnswer& answer);
+// The same with the op of a message told by `describe(seq)` (a streamed transaction's).
+void readBatchAnswer(const void* buf, size_t len, const EncodedBatch& batch,
+                     const std::function<std::string(uint32_t seq)>& describe, BatchAnswer& answer);
 
 // One message of a dump: the generation id; the name of a chain, or of a named (not anonymous)
 // set or map, of table kube-proxy. nullopt for anything else, malformed messages included.

@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <vector>
@@ -58,18 +59,100 @@ Status NetlinkNftClient::open() {
   return Status::ok();
 }
 
+namespace {
+
+// Keeps copies of each op's objects (stable addresses) and commits them as one Transaction.
+class CopyingTxStream : public TxStream {
+ public:
+  CopyingTxStream(NftClient& client, IPFamily family, std::optional<uint32_t> generation) : client_(client) {
+    tx_.family = family;
+    tx_.generation = generation;
+  }
+  void add(const Op& op) override {
+    Op o = op;
+    if (op.chain) o.chain = &chains_.emplace_back(*op.chain);
+    if (op.rule) o.rule = &rules_.emplace_back(*op.rule);
+    if (op.set) o.set = &sets_.emplace_back(*op.set);
+    for (auto& e : o.elements) e = &elements_.emplace_back(*e);
+    tx_.ops.push_back(std::move(o));
+  }
+  CommitResult commit() override { return client_.commit(tx_); }
+
+ private:
+  NftClient& client_;
+  Transaction tx_;
+  std::deque<Chain> chains_;
+  std::deque<Rule> rules_;
+  std::deque<Set> sets_;
+  std::deque<Element> elements_;
+};
+
+// Encodes each op as it comes; only the batch's bytes and a note per op are kept.
+class EncodingTxStream : public TxStream {
+ public:
+  EncodingTxStream(std::function<CommitResult(EncodedBatch&, const BatchWriter&)> send, IPFamily family,
+                   std::optional<uint32_t> generation, uint32_t firstSeq)
+      : send_(std::move(send)), writer_(family, generation, firstSeq) {}
+  void add(const Op& op) override {
+    writer_.add(op);
+    ++ops_;
+  }
+  CommitResult commit() override {
+    EncodedBatch batch = writer_.finish();
+    if (ops_ == 0) {
+      CommitResult r;
+      r.ok = true;
+      return r;
+    }
+    return send_(batch, writer_);
+  }
+
+ private:
+  std::function<CommitResult(EncodedBatch&, const BatchWriter&)> send_;
+  BatchWriter writer_;
+  size_t ops_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<TxStream> NftClient::begin(IPFamily family, std::optional<uint32_t> generation) {
+  return std::make_unique<CopyingTxStream>(*this, family, generation);
+}
+
+std::unique_ptr<TxStream> NetlinkNftClient::begin(IPFamily family, std::optional<uint32_t> generation) {
+  // The socket first: opening it sets where the sequence numbers start. A failure shows at commit.
+  (void)open();
+  uint32_t first = seq_;
+  return std::make_unique<EncodingTxStream>(
+      [this](EncodedBatch& batch, const BatchWriter& writer) {
+        seq_ = batch.endSeq + 1;
+        return send(batch, [&](uint32_t seq) { return writer.describe(batch, seq); });
+      },
+      family, generation, first);
+}
+
 CommitResult NetlinkNftClient::commit(const Transaction& tx) {
-  CommitResult r;
   if (tx.empty()) {
+    CommitResult r;
     r.ok = true;
     return r;
   }
   if (Status st = open(); !st) {
+    CommitResult r;
     r.error = st.message();
     return r;
   }
   EncodedBatch batch = encodeTransaction(tx, seq_);
   seq_ = batch.endSeq + 1;
+  return send(batch, [&](uint32_t seq) { return batch.describe(tx, seq); });
+}
+
+CommitResult NetlinkNftClient::send(EncodedBatch& batch, const std::function<std::string(uint32_t seq)>& describe) {
+  CommitResult r;
+  if (Status st = open(); !st) {
+    r.error = st.message();
+    return r;
+  }
   r.bytes = batch.size();
   r.messages = batch.messages;
   // One sendmsg carries the whole batch (the kernel applies what one message holds), its
@@ -107,7 +190,7 @@ CommitResult NetlinkNftClient::commit(const Transaction& tx) {
       r.error = std::string("reading the kernel's answer: ") + std::strerror(errno);
       return r;
     }
-    readBatchAnswer(buf.data(), static_cast<size_t>(n), batch, tx, answer);
+    readBatchAnswer(buf.data(), static_cast<size_t>(n), batch, describe, answer);
     done = answer.done;
   }
   r.generationChanged = answer.generationChanged;

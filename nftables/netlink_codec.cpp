@@ -309,9 +309,11 @@ class Encoder {
     return std::move(out_);
   }
 
-  void op(uint32_t index) {
+  void op(uint32_t index) { op(tx_.ops[index], index); }
+
+  // An op that is not in tx_.ops (a streamed transaction's); `index` is what opOfMessage records.
+  void op(const Op& o, uint32_t index) {
     opIndex_ = index;
-    const Op& o = tx_.ops[index];
     switch (o.kind) {
       case Op::Kind::kAddTable: table(NFT_MSG_NEWTABLE, NLM_F_CREATE, o.comment); break;
       case Op::Kind::kDeleteTable: table(NFT_MSG_DELTABLE, 0, {}); break;
@@ -719,6 +721,65 @@ std::string EncodedBatch::contiguous() const {
   s.reserve(size());
   for (const auto& c : chunks) s += c;
   return s;
+}
+
+struct BatchWriter::Impl {
+  Transaction header;  // family and generation; no ops
+  std::optional<Encoder> enc;
+  std::vector<Note> notes;
+  std::vector<std::string> names;    // distinct consecutive names of the notes
+  std::vector<std::string> details;  // set and element ops' descriptions
+};
+
+BatchWriter::BatchWriter(IPFamily family, std::optional<uint32_t> generation, uint32_t firstSeq)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->header.family = family;
+  impl_->header.generation = generation;
+  impl_->enc.emplace(impl_->header, firstSeq);
+}
+
+BatchWriter::~BatchWriter() = default;
+
+void BatchWriter::add(const Op& op) {
+  auto index = static_cast<uint32_t>(impl_->notes.size());
+  impl_->enc->op(op, index);
+  auto& names = impl_->names;
+  if (names.empty() || names.back() != op.name) names.push_back(op.name);
+  Note n{op.kind, static_cast<uint32_t>(names.size() - 1), 0, UINT32_MAX};
+  if (op.set) {
+    n.detail = static_cast<uint32_t>(impl_->details.size());
+    impl_->details.push_back(describeOp(impl_->header.family, op));
+  }
+  if (op.kind == Op::Kind::kAddRule && !impl_->notes.empty() && impl_->notes.back().kind == Op::Kind::kAddRule &&
+      impl_->notes.back().name == n.name)
+    n.position = impl_->notes.back().position + 1;
+  impl_->notes.push_back(n);
+}
+
+EncodedBatch BatchWriter::finish() {
+  EncodedBatch b = impl_->enc->finish();
+  impl_->enc.reset();
+  return b;
+}
+
+std::string BatchWriter::describe(const EncodedBatch& batch, uint32_t seq) const {
+  if (seq == batch.beginSeq) return "batch begin (generation check)";
+  if (seq <= batch.beginSeq || seq - batch.beginSeq - 1 >= batch.opOfMessage.size()) return "message " + std::to_string(seq);
+  const Note& n = impl_->notes.at(batch.opOfMessage[seq - batch.beginSeq - 1]);
+  const std::string& name = impl_->names.at(n.name);
+  switch (n.kind) {
+    case Op::Kind::kAddRule: return "add rule " + std::to_string(n.position + 1) + " of chain " + name;
+    case Op::Kind::kAddSet:
+    case Op::Kind::kFlushSet:
+    case Op::Kind::kAddElements:
+    case Op::Kind::kDeleteElements:
+      if (n.detail < impl_->details.size()) return impl_->details[n.detail];
+      [[fallthrough]];
+    default: {
+      Op op{n.kind, name, {}, {}, {}, {}, {}};
+      return describeOp(impl_->header.family, op);
+    }
+  }
 }
 
 EncodedBatch encodeTransaction(const Transaction& tx, uint32_t firstSeq) {

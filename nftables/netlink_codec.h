@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,31 @@ inline constexpr size_t kBatchChunkBytes = 1u << 20;
 inline constexpr size_t kElementsPerMessage = 512;
 
 EncodedBatch encodeTransaction(const Transaction& tx, uint32_t firstSeq);
+
+// The same, for a transaction too large to hold as objects (a full sync): each op is encoded as it
+// is added, so the objects it points to need only live until add() returns. What an error is
+// reported against is kept per op: the whole description for set and element ops (they are
+// few), compactly for the others: kind, chain name, a rule's position among the chain's rules
+// added one after the other ("add rule 2 of chain service-X").
+class BatchWriter {
+ public:
+  BatchWriter(IPFamily family, std::optional<uint32_t> generation, uint32_t firstSeq);
+  ~BatchWriter();
+  void add(const Op& op);
+  EncodedBatch finish();
+  // The op of message `seq` of the finished `batch`, for the kernel's error.
+  std::string describe(const EncodedBatch& batch, uint32_t seq) const;
+
+ private:
+  struct Note {
+    Op::Kind kind;
+    uint32_t name;      // index into the names
+    uint32_t position;  // rules: which of its chain's, from 0
+    uint32_t detail;    // set and element ops: index of their description
+  };
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Text of one op for logs and errors.
 std::string describeOp(IPFamily family, const Op& op);

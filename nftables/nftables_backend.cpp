@@ -1,5 +1,7 @@
 #include "nftables/nftables_backend.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <deque>
 #include <stdexcept>
@@ -175,24 +177,53 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
       return report;
     }
     const TableListing& kernel = listing.value();
+    std::set<std::string> existingChains(kernel.chains.begin(), kernel.chains.end());
+    std::set<std::string> existingSets(kernel.sets.begin(), kernel.sets.end());
+    std::set<std::string> wantedChains, wantedSets;
 
-    // What the table must hold.
+    // One transaction, streamed: each Service is rendered and its sets, chains and rules handed
+    // to the client (which encodes them at once), then freed. Only its map elements are kept,
+    // until every key's first owner is known and the elements go last. At 10,000 Services the
+    // rendered objects of all of them at once were 83 MB.
+    auto tx = client_->begin(family, kernel.generation);
+    Transaction one;  // builds one op at a time
+    auto send = [&] {
+      for (const auto& op : one.ops) tx->add(op);
+      one.ops.clear();
+    };
+    auto addChain = [&](const Chain& c) {
+      one.addChain(c);
+      if (existingChains.count(c.name)) one.flushChain(c.name);
+      send();
+      wantedChains.insert(c.name);
+    };
+    auto addRules = [&](const Chain& c) {
+      for (const auto& r : c.rules) {
+        one.addRule(c.name, r);
+        send();
+      }
+    };
+
     Table base = renderer_.base();
     std::map<std::string, uint16_t> setIdx;
     for (size_t i = 0; i < base.sets.size(); ++i) setIdx[base.sets[i].name] = static_cast<uint16_t>(i);
-    std::map<model::NamespacedName, ServiceObjects> services;
-    const auto& ports = state->ports;
-    for (auto i = ports.begin(); i != ports.end();) {
-      auto j = i;
-      while (j != ports.end() && j->name.service == i->name.service) ++j;
-      services[i->name.service] = renderer_.renderService({i, j});
-      i = j;
+    one.addTable(base.comment);
+    send();
+    for (const auto& s : base.sets) {
+      one.addSet(s);
+      if (existingSets.count(s.name)) one.flushSet(s);
+      send();
+      wantedSets.insert(s.name);
     }
+    for (const auto& c : base.chains) addChain(c);
+
     // Claims of every key in owner order (base, then services by name): the first claim of a
     // key is the one the kernel gets.
-    std::map<ElementId, Owners> owners;
+    auto ownerMap = std::make_unique<OwnerMap>();
+    auto& owners = ownerMap->map;
     std::map<std::string, size_t> names;
     std::map<std::string, std::vector<const Element*>> bySet;
+    std::deque<std::vector<Element>> elements;  // the services' elements, until they are sent
     auto claim = [&](const Element& e, const std::string& owner) {
       auto set = setIdx.find(e.set);
       if (set == setIdx.end()) throw std::logic_error("nftables: element of unknown set " + e.set);
@@ -210,79 +241,91 @@ SyncReport NftablesBackend::syncFull(std::shared_ptr<const dataplane::DesiredSta
     for (const auto& e : base.elements) claim(e, kBaseOwner);
     std::map<std::string, Chain> shared;
     std::map<std::string, std::set<std::string>> users;
-    for (const auto& [svc, objs] : services) {
-      std::string owner = svc.str();
-      for (const auto& e : objs.elements) claim(e, owner);
-      for (const auto& c : objs.sharedChains) {
-        users[c].insert(owner);
-        if (!shared.count(c)) shared.emplace(c, renderer_.dnatChain(c));
-      }
-    }
-    report.renderSeconds = secondsSince(start);
-
-    Transaction tx;
-    tx.family = family;
-    tx.generation = kernel.generation;
-    std::set<std::string> existingChains(kernel.chains.begin(), kernel.chains.end());
-    std::set<std::string> existingSets(kernel.sets.begin(), kernel.sets.end());
-    std::set<std::string> wantedChains, wantedSets;
-    tx.addTable(base.comment);
-    for (const auto& s : base.sets) {
-      tx.addSet(s);
-      if (existingSets.count(s.name)) tx.flushSet(s);
-      wantedSets.insert(s.name);
-    }
-    // Affinity sets keep what they learned: created if missing, never flushed.
-    for (const auto& [svc, objs] : services)
+    const auto& ports = state->ports;
+    // The owner names are kept after the sync: made now, together, rather than one by one among
+    // the Services' rendered objects (kept nodes scattered among freed ones pin their pages).
+    for (const auto& p : ports) names.try_emplace(p.name.service.str(), 0);
+    for (auto i = ports.begin(); i != ports.end();) {
+      auto j = i;
+      while (j != ports.end() && j->name.service == i->name.service) ++j;
+      std::string owner = i->name.service.str();
+      ServiceObjects objs = renderer_.renderService({i, j});
+      i = j;
+      // Affinity sets keep what they learned: created if missing, never flushed.
       for (const auto& s : objs.sets) {
-        tx.addSet(s);
+        one.addSet(s);
+        send();
         wantedSets.insert(s.name);
       }
-    std::vector<const Chain*> chains;
-    for (const auto& c : base.chains) chains.push_back(&c);
-    for (const auto& [name, c] : shared) chains.push_back(&c);
-    for (const auto& [svc, objs] : services)
-      for (const auto& c : objs.chains) chains.push_back(&c);
-    for (const Chain* c : chains) {
-      tx.addChain(*c);
-      if (existingChains.count(c->name)) tx.flushChain(c->name);
-      wantedChains.insert(c->name);
+      for (const auto& c : objs.sharedChains) {
+        users[c].insert(owner);
+        if (shared.count(c)) continue;
+        const Chain& chain = shared.emplace(c, renderer_.dnatChain(c)).first->second;
+        addChain(chain);
+        addRules(chain);
+      }
+      for (const auto& c : objs.chains) addChain(c);
+      for (const auto& c : objs.chains) addRules(c);
+      for (const auto& e : elements.emplace_back(std::move(objs.elements))) claim(e, owner);
     }
-    for (const Chain* c : chains)
-      for (const auto& r : c->rules) tx.addRule(c->name, r);
+    for (const auto& c : base.chains) addRules(c);
     // Elements: the first owner's value of every key, one add per set.
     for (const auto& s : base.sets)
-      if (auto it = bySet.find(s.name); it != bySet.end()) tx.addElements(s, std::move(it->second));
+      if (auto it = bySet.find(s.name); it != bySet.end()) {
+        one.addElements(s, std::move(it->second));
+        send();
+      }
     // What nothing uses any more: chains flushed now and deleted a sync later, sets deleted now.
     std::vector<std::string> flushed;
     for (const auto& c : kernel.chains)
       if (!wantedChains.count(c)) {
-        tx.flushChain(c);
+        one.flushChain(c);
+        send();
         flushed.push_back(c);
       }
     size_t setsDeleted = 0;
     for (const auto& s : kernel.sets)
       if (!wantedSets.count(s)) {
-        tx.deleteSet(s);
+        one.deleteSet(s);
+        send();
         ++setsDeleted;
       }
-
+    elements.clear();  // sent: a streaming client holds their bytes, a copying one its copies
+    for (auto it = names.begin(); it != names.end();) it = it->second == 0 ? names.erase(it) : std::next(it);
+    report.renderSeconds = secondsSince(start);
     report.servicePortsWritten = ports.size();
-    bool raced = false;
-    report = commitWith(tx, report, start, &raced);
-    if (raced && attempt < 2) {
+
+    auto kernelStart = std::chrono::steady_clock::now();
+    CommitResult r = tx->commit();
+    report.kernelSeconds = secondsSince(kernelStart);
+    report.totalSeconds = secondsSince(start);
+    report.bytes += r.bytes;
+    ++report.transactions;
+    report.ok = r.ok;
+    if (!r.ok) report.error = r.error.empty() ? "commit failed" : r.error;
+    if (r.generationChanged && attempt < 2) {
       log::info("nftables: the ruleset changed while we read it; listing it again");
       continue;
     }
     if (!report.ok) return report;
+    // Everything of this sync but what is kept is freed now; the users of the shared chains,
+    // made one by one among the rendered objects, are copied into memory of their own so the
+    // pages those were on can go back to the system (malloc_trim, as the daemon does after every
+    // full sync).
+    tx.reset();
+    bySet.clear();
+    ::malloc_trim(0);
+    std::map<std::string, std::set<std::string>> compactUsers;
+    for (const auto& [c, s] : users) compactUsers.emplace(c, std::set<std::string>(s.begin(), s.end()));
+    users.clear();
     report.deleted += setsDeleted;
     committed_ = true;
     base_ = std::move(base);
     setIndex_ = std::move(setIdx);
-    owners_ = std::move(owners);
+    owners_ = std::move(ownerMap);
     names_ = std::move(names);  // nodes move with the map: owners_' pointers stay valid
     sharedChains_ = std::move(shared);
-    chainUsers_ = std::move(users);
+    chainUsers_ = std::move(compactUsers);
     for (const auto& c : flushed) staleChains_.emplace(c, now_());
     for (const auto& c : wantedChains) staleChains_.erase(c);
     generation_->value = readGeneration();
@@ -327,7 +370,7 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
     auto it = work.find(id);
     if (it != work.end()) return it->second;
     auto& v = work[id];
-    if (auto cur = owners_.find(id); cur != owners_.end())
+    if (auto cur = owners_->map.find(id); cur != owners_->map.end())
       for (const std::string* n : cur->second) v.push_back(*n);
     return v;
   };
@@ -401,8 +444,8 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
   std::deque<Element> keys;  // deletes name only the key
   std::map<uint16_t, std::vector<const Element*>> dels, adds;
   for (const auto& [id, after] : work) {
-    auto cur = owners_.find(id);
-    const std::string* wasOwner = cur == owners_.end() || cur->second.empty() ? nullptr : cur->second.front();
+    auto cur = owners_->map.find(id);
+    const std::string* wasOwner = cur == owners_->map.end() || cur->second.empty() ? nullptr : cur->second.front();
     const std::string* willOwner = after.empty() ? nullptr : &after.front();
     const Element* was = wasOwner ? valueOf(*wasOwner, id, *applied_, oldObjs) : nullptr;
     const Element* will = willOwner ? valueOf(*willOwner, id, *state, newObjs) : nullptr;
@@ -435,17 +478,17 @@ SyncReport NftablesBackend::syncPartial(std::shared_ptr<const dataplane::Desired
     if (!report.ok) return report;
   }
   for (const auto& [id, after] : work) {
-    auto cur = owners_.find(id);
-    if (cur != owners_.end())
+    auto cur = owners_->map.find(id);
+    if (cur != owners_->map.end())
       for (const std::string* n : cur->second) releaseName(n);
     if (after.empty()) {
-      if (cur != owners_.end()) owners_.erase(cur);
+      if (cur != owners_->map.end()) owners_->map.erase(cur);
       continue;
     }
     Owners v;
     v.reserve(after.size());
     for (const auto& n : after) v.push_back(acquireName(n));
-    owners_[id] = std::move(v);
+    owners_->map[id] = std::move(v);
   }
   for (const auto& c : flushChains) staleChains_.emplace(c, now_());
   for (const Chain* c : addChains) staleChains_.erase(c->name);

@@ -383,18 +383,17 @@ Table Renderer::renderFull(const dataplane::DesiredState& state) const {
   Table t = base();
   std::set<std::pair<std::string, ElementKey>> seen;
   for (const auto& e : t.elements) seen.insert({e.set, e.key});
-  std::vector<ServiceObjects> services;
+  // Chains in the order a full sync creates them (and `nft list` shows them): each shared dnat
+  // chain just before the first Service that goes to it.
   std::set<std::string> shared;
   const auto& ports = state.ports;
   for (auto i = ports.begin(); i != ports.end();) {
     auto j = i;
     while (j != ports.end() && j->name.service == i->name.service) ++j;
-    services.push_back(renderService({i, j}));
-    shared.insert(services.back().sharedChains.begin(), services.back().sharedChains.end());
+    ServiceObjects s = renderService({i, j});
     i = j;
-  }
-  for (const auto& name : shared) t.chains.push_back(dnatChain(name));
-  for (auto& s : services) {
+    for (const auto& name : s.sharedChains)
+      if (shared.insert(name).second) t.chains.push_back(dnatChain(name));
     for (auto& x : s.sets) t.sets.push_back(std::move(x));
     for (auto& c : s.chains) t.chains.push_back(std::move(c));
     // A key two services claim (the same external IP and port) goes to the first, by name.

@@ -287,6 +287,27 @@ TEST(NetlinkCodec, BatchFramingSequenceGenerationAndAck) {
   EXPECT_EQ(b.describe(tx, 503), b.describe(tx, 505)) << "an anonymous map belongs to its rule";
   EXPECT_EQ(b.describe(tx, 507), "add 1000 element(s) of service-ips (10.96.0.1 . tcp . 1000 : goto service-x, ...)");
   EXPECT_EQ(b.describe(tx, 500), "batch begin (generation check)");
+
+  // The same ops streamed one by one (a full sync's way): the same bytes, and errors named by
+  // what each op kept (kind, chain or set, a rule's position).
+  BatchWriter w(tx.family, tx.generation, 500);
+  for (const auto& op : tx.ops) w.add(op);
+  Transaction more;
+  more.addRule(chain.name, rule);
+  w.add(more.ops.back());
+  EncodedBatch s = w.finish();
+  Decoded ds = decode(s.contiguous());
+  std::vector<std::string> wantStreamed(want.begin(), want.end() - 1);
+  for (const char* t : {"newset", "newsetelem", "newrule", "batch-end"}) wantStreamed.push_back(t);
+  EXPECT_EQ(ds.types, wantStreamed);
+  EXPECT_EQ(std::vector<std::string>(ds.sets.begin(), ds.sets.end() - 1), d.sets) << "encoded alike";
+  EXPECT_EQ(s.lastSeq, 510u);
+  EXPECT_EQ(w.describe(s, 505), "add rule 1 of chain service-x");
+  EXPECT_EQ(w.describe(s, 510), "add rule 1 of chain service-x") << "positions count a chain's consecutive rules";
+  EXPECT_EQ(w.describe(s, 507), b.describe(tx, 507)) << "element ops are described in full";
+  EXPECT_EQ(w.describe(s, 501), "add map service-ips");
+  EXPECT_EQ(w.describe(s, 502), "add chain service-x");
+  EXPECT_EQ(w.describe(s, 500), "batch begin (generation check)");
 }
 
 // Found by the netlink fuzzer: libmnl's walk takes a length over 2 GiB for a negative int and
