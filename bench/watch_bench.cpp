@@ -275,24 +275,24 @@ int main(int argc, char** argv) {
   };
   Pages pages = renderPages(services, endpoints, 500);
   size_t bytes = total(pages);
-  std::vector<double> times;
+  // `repeat` listings of `p`: their times sorted, and the last run.
+  auto listings = [&](const Pages& p, Run& lastRun) {
+    std::vector<double> t;
+    for (int r = 0; r < repeat; ++r) {
+      lastRun = listOnce(p);
+      t.push_back(lastRun.seconds);
+    }
+    std::sort(t.begin(), t.end());
+    return t;
+  };
   Run last;
-  for (int r = 0; r < repeat; ++r) {
-    last = listOnce(pages);
-    times.push_back(last.seconds);
-  }
-  std::sort(times.begin(), times.end());
+  std::vector<double> times = listings(pages, last);
   {
     // The same objects in protobuf, as kube-apiserver answers Accept: application/vnd.kubernetes.protobuf.
     Pages proto = renderPages(services, endpoints, 500, Wire::kProtobuf);
     size_t protoBytes = total(proto);
-    std::vector<double> pt;
     Run p;
-    for (int r = 0; r < repeat; ++r) {
-      p = listOnce(proto);
-      pt.push_back(p.seconds);
-    }
-    std::sort(pt.begin(), pt.end());
+    std::vector<double> pt = listings(proto, p);
     double js = times[times.size() / 2], ps = pt[pt.size() / 2];
     std::printf("JSON and protobuf, %d services + %d slices x %d endpoints, pages of 500 (median of %d):\n", services,
                 services, endpoints, repeat);
