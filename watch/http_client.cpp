@@ -47,7 +47,7 @@ bool LineSplitter::feedFrames(std::string_view bytes) {
 bool isProtobufContentType(std::string_view contentType) {
   std::string_view t = contentType.substr(0, contentType.find(';'));
   while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
-  return t == "application/vnd.kubernetes.protobuf";
+  return t == kProtobufContentType;
 }
 
 bool LineSplitter::feed(std::string_view bytes) {

@@ -89,6 +89,8 @@ class LineSplitter {
   bool framed_ = false;
 };
 
+inline constexpr std::string_view kProtobufContentType = "application/vnd.kubernetes.protobuf";
+
 // Whether a Content-Type is Kubernetes' protobuf (with or without parameters such as
 // ";stream=watch").
 bool isProtobufContentType(std::string_view contentType);

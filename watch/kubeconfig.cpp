@@ -12,7 +12,7 @@ namespace kproxy::watch {
 
 std::string acceptHeader(const std::string& contentType, const std::string& acceptContentTypes) {
   if (!acceptContentTypes.empty()) return acceptContentTypes;
-  if (isProtobufContentType(contentType)) return "application/vnd.kubernetes.protobuf, application/json";
+  if (isProtobufContentType(contentType)) return std::string(kProtobufContentType) + ", application/json";
   return "application/json";
 }
 

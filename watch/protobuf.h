@@ -10,7 +10,6 @@
 
 namespace kproxy::watch {
 
-inline constexpr std::string_view kProtobufContentType = "application/vnd.kubernetes.protobuf";
 // Every protobuf body starts with it, then a runtime.Unknown holding the kind and the object.
 inline constexpr std::string_view kProtobufMagic{"k8s\0", 4};
 
