@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "ebpf/loader.h"
 #include "iptables/chain_names.h"
 #include "iptables/jump_rules.h"
 #include "iptables/subprocess.h"
@@ -113,6 +114,14 @@ void cleanupNftables(CleanupReport& report) {
   }
 }
 
+// eBPF mode's programs (detached through their pinned links) and maps.
+void cleanupEbpf(const std::string& pinDir, CleanupReport& report) {
+  std::vector<std::string> removed;
+  Status s = ebpf::removePinned(pinDir, removed);
+  if (!removed.empty()) report.removed.push_back(std::to_string(removed.size()) + " eBPF pins under " + pinDir);
+  if (!s) report.errors.push_back(s.message());
+}
+
 }  // namespace
 
 std::string cleanupRestoreText(const std::string& table, const std::string& saveText, bool (*doomed)(std::string_view),
@@ -139,8 +148,9 @@ std::string cleanupRestoreText(const std::string& table, const std::string& save
   return text;
 }
 
-CleanupReport cleanupAll() {
+CleanupReport cleanupAll(const std::string& ebpfPinDir) {
   CleanupReport report;
+  cleanupEbpf(ebpfPinDir, report);
   for (auto backend : {XtablesBackend::kNft, XtablesBackend::kLegacy})
     for (auto family : {model::IPFamily::kIPv4, model::IPFamily::kIPv6}) cleanupIptables(backend, family, anyKubeChain, report);
   cleanupIpvsServers(report);  // before the device and sets that say which are ours
@@ -150,8 +160,9 @@ CleanupReport cleanupAll() {
   return report;
 }
 
-CleanupReport cleanupOtherModes(const std::string& mode, XtablesBackend active) {
+CleanupReport cleanupOtherModes(const std::string& mode, XtablesBackend active, const std::string& ebpfPinDir) {
   CleanupReport report;
+  if (mode != "ebpf") cleanupEbpf(ebpfPinDir, report);
   XtablesBackend other = active == XtablesBackend::kNft ? XtablesBackend::kLegacy : XtablesBackend::kNft;
   if (mode == "ipvs") {
     for (auto family : {model::IPFamily::kIPv4, model::IPFamily::kIPv6}) {
@@ -165,7 +176,7 @@ CleanupReport cleanupOtherModes(const std::string& mode, XtablesBackend active) 
   }
   cleanupIpvsServers(report);
   for (auto family : {model::IPFamily::kIPv4, model::IPFamily::kIPv6}) {
-    if (mode == "nftables") {
+    if (mode == "nftables" || mode == "ebpf") {
       for (auto b : {XtablesBackend::kNft, XtablesBackend::kLegacy}) cleanupIptables(b, family, anyKubeChain, report);
     } else {
       cleanupIptables(other, family, anyKubeChain, report);

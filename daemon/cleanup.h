@@ -17,13 +17,16 @@ struct CleanupReport {
 };
 
 // `kproxy cleanup` / `--cleanup`: everything any mode creates. Idempotent.
-CleanupReport cleanupAll();
+// `ebpfPinDir`: eBPF mode's pins (<bpffs>/kproxy).
+CleanupReport cleanupAll(const std::string& ebpfPinDir);
 
 // At start-up, what modes other than `mode` left. iptables mode on `active`: the other backend's
 // kube chains, IPVS-mode chains, ipsets, kube-ipvs0 and the nftables tables (our own live chains
 // stay). nftables mode: every kube chain of both iptables backends, ipsets and kube-ipvs0 (our
 // table stays).
-CleanupReport cleanupOtherModes(const std::string& mode, iptables::XtablesBackend active);
+// Every mode but eBPF's removes its pinned programs and maps under `ebpfPinDir`; eBPF mode removes
+// the other modes' objects, as nftables mode does.
+CleanupReport cleanupOtherModes(const std::string& mode, iptables::XtablesBackend active, const std::string& ebpfPinDir);
 
 // The restore text that deletes the chains `doomed` selects from one table's iptables-save
 // output, and the jump rules into them from built-in chains (pure, for tests).

@@ -314,8 +314,8 @@ bool featureEnabled(const ProxyConfig& c, const std::string& gate) {
 
 std::vector<std::string> validateProxyConfig(const ProxyConfig& c) {
   std::vector<std::string> errors;
-  static const std::set<std::string> kModes = {"", "iptables", "ipvs", "nftables"};
-  if (!kModes.count(c.mode)) errors.push_back("mode: \"" + c.mode + "\" is not iptables, ipvs or nftables");
+  static const std::set<std::string> kModes = {"", "iptables", "ipvs", "nftables", "ebpf"};
+  if (!kModes.count(c.mode)) errors.push_back("mode: \"" + c.mode + "\" is not iptables, ipvs, nftables or ebpf");
   if (c.mode == "ipvs" && !featureEnabled(c, "KubeProxyIPVS"))
     errors.push_back("mode: \"ipvs\" is not allowed with the feature gate KubeProxyIPVS=false (ipvs mode is deprecated since kube-proxy 1.37)");
   if (!c.ipvs.scheduler.empty() && !ipvs::isSchedulerName(c.ipvs.scheduler))

@@ -114,7 +114,7 @@ const std::vector<FlagSpec>& buildTable() {
        [](Ctx& c, const std::string& v) { c.boolean(v, c.flags.config.enableProfiling); }},
       {"show-hidden-metrics-for-version", FT::kString, "", "showHiddenMetricsForVersion", false, H::kNoEffect, "The previous version whose hidden metrics to show; kproxy hides none.",
        [](Ctx& c, const std::string& v) { c.flags.config.showHiddenMetricsForVersion = v; }},
-      {"proxy-mode", FT::kString, "iptables", "mode", false, H::kSupported, "iptables (default), ipvs or nftables.",
+      {"proxy-mode", FT::kString, "iptables", "mode", false, H::kSupported, "iptables (default), ipvs, nftables, or ebpf (kproxy's: socket-level load balancing, see README).",
        [](Ctx& c, const std::string& v) { c.flags.config.mode = v; }},
       // iptables and nftables.
       {"iptables-masquerade-bit", FT::kInt, "14", "iptables.masqueradeBit", false, H::kSupported, "The fwmark bit for packets to masquerade, 0-31 (iptables and ipvs modes; nftables mode takes nftables.masqueradeBit from the file).",
@@ -237,6 +237,10 @@ const std::vector<FlagSpec>& buildTable() {
       // kproxy's own.
       {"manifests", FT::kString, "", "", true, H::kKproxy, "Instead of an API server: Services, EndpointSlices, Nodes and ServiceCIDRs from manifests in this directory, following changes.",
        [](Ctx& c, const std::string& v) { c.flags.manifests = v; }},
+      {"ebpf-cgroup-path", FT::kString, "", "", true, H::kKproxy, "ebpf mode: the cgroup v2 directory whose processes (the node's, pods included) get socket-level load balancing; default the cgroup2 mount.",
+       [](Ctx& c, const std::string& v) { c.flags.ebpfCgroupPath = v; }},
+      {"ebpf-bpffs-path", FT::kString, "/sys/fs/bpf", "", true, H::kKproxy, "ebpf mode: the bpf filesystem where kproxy/ keeps its maps and program links pinned (a restart takes them over); --cleanup and the other modes remove it.",
+       [](Ctx& c, const std::string& v) { c.flags.ebpfBpffs = v; }},
       {"watch-timeout", FT::kDuration, "5m0s", "", true, H::kKproxy, "How long each watch runs before it is renewed (a silent stream is dropped after that plus up to 30s).",
        [](Ctx& c, const std::string& v) {
          std::chrono::milliseconds d{};

@@ -32,6 +32,10 @@ struct DaemonFlags {
   bool cleanup = false;
   bool initOnly = false;
   bool cleanupOtherModes = true;
+  // eBPF mode: the bpf filesystem whose kproxy/ directory holds the pins, and the cgroup v2
+  // directory the socket programs attach to ("": the cgroup2 mount).
+  std::string ebpfBpffs = "/sys/fs/bpf";
+  std::string ebpfCgroupPath;
   bool help = false;
   // --help-markdown: the flag table as README shows it ("flags"); --help-markdown=config: the
   // config field table.

@@ -37,6 +37,8 @@
 #include "iptables/iptables_backend.h"
 #include "iptables/nfacct.h"
 #include "ipvs/ipvs_backend.h"
+#include "ebpf/ebpf_backend.h"
+#include "ebpf/loader.h"
 #include "nftables/nftables_backend.h"
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
@@ -123,7 +125,7 @@ bool privilegedStart(const DaemonFlags& flags, iptables::XtablesBackend backend)
       return false;
     }
   }
-  if (flags.cleanupOtherModes) printReport(cleanupOtherModes(cfg.mode, backend), "cleanup of other modes");
+  if (flags.cleanupOtherModes) printReport(cleanupOtherModes(cfg.mode, backend, ebpf::pinDirUnder(flags.ebpfBpffs)), "cleanup of other modes");
   applyHostSettings(cfg);
   // NodePorts on 127.0.0.1 exist in iptables mode only (as upstream: not in nftables mode), and
   // route_localnet opens 127.0.0.0/8 to the network (CVE-2020-8558): set only when
@@ -168,8 +170,8 @@ int runInitOnly(const DaemonFlags& flags, iptables::XtablesBackend backend) {
 
 }  // namespace
 
-int runCleanup() {
-  CleanupReport r = cleanupAll();
+int runCleanup(const std::string& bpffs) {
+  CleanupReport r = cleanupAll(ebpf::pinDirUnder(bpffs));
   printReport(r, "cleanup");
   return r.ok() ? 0 : 1;
 }
@@ -220,7 +222,7 @@ int runDaemon(const std::vector<std::string>& args) {
     log::info("wrote configuration to " + flags.writeConfigTo);
     return 0;
   }
-  if (flags.cleanup) return runCleanup();
+  if (flags.cleanup) return runCleanup(flags.ebpfBpffs);
   raiseFdLimit();
   const ProxyConfig& cfg = flags.config;
   const bool nftMode = cfg.mode == "nftables";
@@ -244,8 +246,26 @@ int runDaemon(const std::vector<std::string>& args) {
   }
 
   log::info("kproxy starting: node " + node + ", mode " + cfg.mode +
-            (nftMode ? std::string() : std::string(", backend ") + iptables::backendName(backend)) +
+            (nftMode || cfg.mode == "ebpf" ? std::string() : std::string(", backend ") + iptables::backendName(backend)) +
             ", source " + (apiClient ? "API server " + apiClient->describe() : "manifests " + flags.manifests));
+  // eBPF mode: the programs' load is the kernel's check, made before anything else is removed.
+  std::unique_ptr<ebpf::LoadedPrograms> bpfPrograms;
+  if (cfg.mode == "ebpf") {
+    ebpf::LoaderPaths paths{ebpf::pinDirUnder(flags.ebpfBpffs),
+                            flags.ebpfCgroupPath.empty() ? ebpf::cgroup2Mount() : flags.ebpfCgroupPath};
+    if (paths.cgroup.empty()) {
+      std::cerr << "kproxy: --proxy-mode ebpf: no cgroup2 mount here (mount one, or give --ebpf-cgroup-path); "
+                   "nothing was changed\n";
+      return 1;
+    }
+    auto loaded = ebpf::LoadedPrograms::load(paths);
+    if (!loaded) {
+      std::cerr << "kproxy: --proxy-mode ebpf: " << loaded.error() << "; the other modes' rules were left as they are\n";
+      return 1;
+    }
+    bpfPrograms = std::move(loaded).value();
+    for (const auto& line : bpfPrograms->report()) log::info("ebpf: " + line);
+  }
   if (!privilegedStart(flags, backend)) return 1;
   if (cfg.mode == "ipvs") log::warning("ipvs mode is deprecated since kube-proxy 1.37 (feature gate KubeProxyIPVS); nftables mode is its successor");
   if (featureEnabled(cfg, "KubeProxyNFTablesLocalhostNodePorts"))
@@ -296,6 +316,17 @@ int runDaemon(const std::vector<std::string>& args) {
   auto nftGeneration = std::make_shared<nftables::OwnGeneration>();  // one per network namespace
   for (auto& opts : perFamily) {
     auto family = opts.family;
+    if (bpfPrograms) {
+      if (family != model::IPFamily::kIPv4) {
+        log::warning("ebpf mode serves IPv4 Services only so far; IPv6 Services are not proxied");
+        continue;
+      }
+      backends.push_back({family, std::make_unique<ebpf::EbpfBackend>(
+                                      std::move(opts), std::make_unique<ebpf::BpfMapClient>(
+                                                           bpfPrograms->servicesFd(), bpfPrograms->backendsFd(),
+                                                           bpfPrograms->affinityFd()))});
+      continue;
+    }
     if (nftMode) {
       auto b = std::make_unique<nftables::NftablesBackend>(std::move(opts), std::make_unique<nftables::NetlinkNftClient>());
       b->shareGeneration(nftGeneration);

@@ -8,6 +8,7 @@ namespace kproxy::daemon {
 
 int runDaemon(const std::vector<std::string>& args);
 // `kproxy cleanup`: everything any mode created, in this network namespace.
-int runCleanup();
+// `bpffs`: where eBPF mode's pins are (--ebpf-bpffs-path).
+int runCleanup(const std::string& bpffs);
 
 }  // namespace kproxy::daemon

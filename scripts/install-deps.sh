@@ -11,6 +11,9 @@ pkgs=(
   # kernel clients (netlink, nftables, ipset, conntrack)
   libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev libipset-dev
   libnetfilter-conntrack-dev
+  # eBPF mode: BPF programs compiled by clang (below) for the bpf target, skeletons by bpftool,
+  # loaded with libbpf
+  libbpf-dev bpftool libelf-dev zlib1g-dev
   # tests and benchmarks; clang's libFuzzer for the fuzz targets (make fuzz)
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # the real kernel tools the root tests drive

@@ -17,7 +17,10 @@ passed=0
 failed=0
 ok() { echo "ok   [$LIVE_TAG] $*"; passed=$((passed + 1)); }
 bad() { echo "FAIL [$LIVE_TAG] $*"; failed=$((failed + 1)); }
-from() { local ns=$1; shift; ip netns exec "$(topo_ns "$ns")" "$build/kproxy-testclient" "$@" 2>&1 || true; }
+# client_exec NS COMMAND...: how a client process runs in a namespace (ebpf mode's test also
+# puts it in its cgroup).
+if ! declare -F client_exec >/dev/null; then client_exec() { local ns=$1; shift; ip netns exec "$(topo_ns "$ns")" "$@"; }; fi
+from() { local ns=$1; shift; client_exec "$ns" "$build/kproxy-testclient" "$@" 2>&1 || true; }
 count() { awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }' <<<"$2"; }
 in_range() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
 # http_get IP PORT PATH: a GET from inside the node namespace (bash's /dev/tcp; no curl needed).
@@ -133,7 +136,7 @@ live_common_scenarios() {
   [ "$(count pod-1 "$out")" = 5 ] && ok "hairpin: pod-1 reaches itself through its Service" || bad "hairpin: $out"
 
   # A restart keeps an established connection.
-  ip netns exec "$(topo_ns client)" "$build/kproxy-testclient" hold 10.96.0.80 80 4 >"$work/hold" 2>&1 &
+  client_exec client "$build/kproxy-testclient" hold 10.96.0.80 80 4 >"$work/hold" 2>&1 &
   local holder=$!
   sleep 1
   topo_stop_kproxy

@@ -1,6 +1,9 @@
 // Client for the netns tests and the demo: counts which "pod" answers.
 //   kproxy-testclient tcp IP PORT COUNT [--timeout-ms N]   short connections, one line each
-//   kproxy-testclient udp IP PORT COUNT [--src-port P] [--timeout-ms N]
+//   kproxy-testclient udp IP PORT COUNT [--src-port P] [--timeout-ms N] [--sendto]
+//   --sendto: an unconnected UDP socket (sendto/recvfrom) instead of a connected one
+//   --peer: count, instead of the pod names, the address the socket shows as its peer:
+//           "peer=IP:PORT" (TCP: getpeername) or "from=IP:PORT" (UDP: the reply's source)
 //   kproxy-testclient hold IP PORT SECONDS [--rst]          one connection, a line every 100 ms;
 //                                                           --rst closes it with a reset
 // Prints "NAME COUNT" per answering pod, then "refused N", "timeout N" when nonzero, and for
@@ -22,6 +25,14 @@
 namespace {
 
 int timeoutMs = 1000;
+bool showPeer = false;
+bool sendTo = false;
+
+std::string str(const sockaddr_in& a) {
+  char ip[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &a.sin_addr, ip, sizeof ip);
+  return std::string(ip) + ":" + std::to_string(ntohs(a.sin_port));
+}
 
 sockaddr_in addr(const char* ip, int port) {
   sockaddr_in a{};
@@ -69,6 +80,10 @@ std::string tcpOnce(const sockaddr_in& a) {
     else if (::write(fd, "hello\n", 6) == 6) {
       std::string name = readLine(fd, timeoutMs);
       if (!name.empty()) result = name;
+      sockaddr_in peer{};
+      socklen_t plen = sizeof peer;
+      if (!name.empty() && showPeer)
+        result = ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) == 0 ? "peer=" + str(peer) : "error";
     }
   }
   ::close(fd);
@@ -88,12 +103,17 @@ std::string udpOnce(const sockaddr_in& a, int srcPort) {
       return "error";
     }
   }
-  ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+  if (!sendTo) ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
   std::string result = "timeout";
-  if (::send(fd, "hello\n", 6, 0) == 6 && waitFor(fd, POLLIN, timeoutMs)) {
+  const ssize_t sent = sendTo ? ::sendto(fd, "hello\n", 6, 0, reinterpret_cast<const sockaddr*>(&a), sizeof a)
+                              : ::send(fd, "hello\n", 6, 0);
+  if (sent < 0 && errno == ECONNREFUSED) result = "refused";
+  if (sent == 6 && waitFor(fd, POLLIN, timeoutMs)) {
     char buf[256];
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n > 0) result = std::string(buf, buf[n - 1] == '\n' ? n - 1 : n);
+    sockaddr_in from{};
+    socklen_t flen = sizeof from;
+    ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+    if (n > 0) result = showPeer ? "from=" + str(from) : std::string(buf, buf[n - 1] == '\n' ? n - 1 : n);
     else if (n < 0 && errno == ECONNREFUSED) result = "refused";
   }
   ::close(fd);
@@ -116,6 +136,8 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--rst") == 0) rst = true;
     else if (i + 1 < argc && std::strcmp(argv[i], "--src-port") == 0) srcPort = std::atoi(argv[++i]);
     else if (i + 1 < argc && std::strcmp(argv[i], "--timeout-ms") == 0) timeoutMs = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--peer") == 0) showPeer = true;
+    else if (std::strcmp(argv[i], "--sendto") == 0) sendTo = true;
   }
   if (mode == "hold") {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
