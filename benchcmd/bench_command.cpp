@@ -15,8 +15,10 @@
 
 #include "benchcmd/bench_report.h"
 #include "daemon/sync_scheduler.h"
+#include "ebpf/loader.h"
 #include "benchcmd/cluster_files.h"
 #include "benchcmd/conn_rate.h"
+#include "benchcmd/ebpf_lab.h"
 #include "benchcmd/netns_lab.h"
 #include "benchcmd/proxy_process.h"
 
@@ -35,7 +37,7 @@ same connections straight to a pod before kproxy started (the no-proxy limit).
 Options:
   --services LIST    Service counts to sweep (default 100,1000,5000,10000)
   --endpoints N      endpoints per Service (default 10)
-  --modes LIST       iptables, iptables-nft, iptables-legacy, ipvs, nftables
+  --modes LIST       iptables, iptables-nft, iptables-legacy, ipvs, nftables, ebpf
                      (default iptables,ipvs,nftables; iptables means both backends; a mode this
                      kernel or build lacks is reported and skipped)
   --duration SECS    each connection measurement (default 2)
@@ -105,7 +107,7 @@ std::string parse(const std::vector<std::string>& args, Options& o) {
     } else if (a == "--modes") {
       o.modes = splitList(*v);
       for (const auto& m : o.modes)
-        if (m != "iptables" && m != "iptables-nft" && m != "iptables-legacy" && m != "ipvs" && m != "nftables")
+        if (m != "iptables" && m != "iptables-nft" && m != "iptables-legacy" && m != "ipvs" && m != "nftables" && m != "ebpf")
           return "--modes: unknown mode \"" + m + "\"";
     } else if (a == "--duration") {
       char* end = nullptr;
@@ -157,6 +159,7 @@ std::vector<Mode> expandModes(const std::vector<std::string>& wanted, std::ostre
       add({name, {"--proxy-mode", "iptables", "--iptables-backend", backend}});
     }
     if (w == "nftables") add({"nftables", {"--proxy-mode", "nftables"}});
+    if (w == "ebpf") add({"ebpf", {"--proxy-mode", "ebpf"}});  // the lab's paths are added per row
     if (w == "ipvs") {
       if (::access("/proc/net/ip_vs", F_OK) != 0)
         err << "kproxy bench: skipping ipvs: this kernel has no IPVS (no /proc/net/ip_vs)\n";
@@ -167,7 +170,7 @@ std::vector<Mode> expandModes(const std::vector<std::string>& wanted, std::ostre
   return out;
 }
 
-int64_t countKernelObjects(const NetnsLab& lab, const std::string& mode) {
+int64_t countKernelObjects(const NetnsLab& lab, const EbpfLab& ebpfLab, const std::string& mode) {
   if (mode.rfind("iptables-", 0) == 0) {
     auto r = lab.exec("node", {mode + "-save"});
     if (!r || r.value().exitCode != 0) return -1;
@@ -189,6 +192,10 @@ int64_t countKernelObjects(const NetnsLab& lab, const std::string& mode) {
         if (item.contains(kind) && item[kind].contains("elem")) n += static_cast<int64_t>(item[kind]["elem"].size());
     }
     return n;
+  }
+  if (mode == "ebpf") {  // Service addresses and endpoint slots
+    auto maps = ebpf::readPinned(ebpf::pinDirUnder(ebpfLab.bpffs()));
+    return maps ? static_cast<int64_t>(maps.value().services.size() + maps.value().backends.size()) : -1;
   }
   if (mode == "ipvs") {  // virtual servers, destinations and ipset members
     auto servers = lab.exec("node", {"ipvsadm", "-Sn"});
@@ -261,12 +268,14 @@ BenchRow measureRow(const Options& o, const Mode& mode, int services, const std:
   check(writeCluster(dir, services, o.endpoints, lab.pods()));
 
   std::vector<ConnStats> pod, vip;
-  for (int i = 0; i < o.repeat; ++i) {
+  const bool ebpfMode = mode.name == "ebpf";
+  // ebpf mode's programs see every connect() of the node, a pod's too: its direct rate is
+  // measured with them, below, interleaved with the ClusterIP's.
+  for (int i = 0; i < o.repeat && !ebpfMode; ++i) {
     interrupted();
     progress(tag + ": connections straight to a pod (" + std::to_string(i + 1) + "/" + std::to_string(o.repeat) + ")");
     pod.push_back(take(measureConnections(lab.ns("client"), NetnsLab::podIP(1), kPodPort, o.duration, o.clients)));
   }
-  row.pod = median(pod);
 
   progress(tag + ": kproxy full sync");
   ProxyProcess proxy;
@@ -277,16 +286,31 @@ BenchRow measureRow(const Options& o, const Mode& mode, int services, const std:
                                 "--iptables-sync-period", "1h", "--healthz-bind-address", "",
                                 "--metrics-bind-address", ""};
   args.insert(args.end(), mode.flags.begin(), mode.flags.end());
+  // ebpf mode: its programs on a cgroup of the bench's own, its pins on a bpffs of its own.
+  EbpfLab ebpfLab(work + "/ebpf");
+  if (ebpfMode) {
+    check(ebpfLab.up());
+    args.insert(args.end(), {"--ebpf-bpffs-path", ebpfLab.bpffs(), "--ebpf-cgroup-path", ebpfLab.cgroup()});
+  }
   check(proxy.start(lab.ns("node"), exe, args, work + "/kproxy-" + mode.name + "-" + std::to_string(services) + ".log"));
   row.fullSyncSeconds = take(proxy.waitForSync(true, 1, 1800));
-  row.kernelObjects = countKernelObjects(lab, mode.name);
+  row.kernelObjects = countKernelObjects(lab, ebpfLab, mode.name);
+  if (ebpfMode) row.mapMemlockBytes = ebpfLab.mapMemlockBytes();
 
   for (int i = 0; i < o.repeat; ++i) {
     interrupted();
     progress(tag + ": connections to the ClusterIP (" + std::to_string(i + 1) + "/" + std::to_string(o.repeat) + ")");
-    vip.push_back(take(measureConnections(lab.ns("client"), kTargetIP, kTargetPort, o.duration, o.clients)));
+    // ebpf mode balances the connections of processes in its cgroup: the bench's, meanwhile.
+    if (ebpfMode) check(ebpfLab.enter());
+    auto rate = measureConnections(lab.ns("client"), kTargetIP, kTargetPort, o.duration, o.clients);
+    auto direct = ebpfMode ? measureConnections(lab.ns("client"), NetnsLab::podIP(1), kPodPort, o.duration, o.clients)
+                           : Result<ConnStats>(ConnStats{});
+    if (ebpfMode) ebpfLab.leave();
+    vip.push_back(take(std::move(rate)));
+    if (ebpfMode) pod.push_back(take(std::move(direct)));
   }
   row.clusterIP = median(vip);
+  row.pod = median(pod);
 
   std::vector<double> partial;
   for (int g = 1; g <= o.changes; ++g) {
@@ -300,6 +324,7 @@ BenchRow measureRow(const Options& o, const Mode& mode, int services, const std:
   row.peakRssBytes = proxy.peakRssBytes();
   proxy.stop();
   servers.stop();
+  ebpfLab.down();
   return row;
 }
 
@@ -365,7 +390,11 @@ int runBench(const std::vector<std::string>& args, std::ostream& out, std::ostre
   out << formatTable(rows);
   out << "(sync: kproxy's own account, desired state + render + kernel; partial: median of " << o.changes
       << " one-endpoint changes;\n ClusterIP/s, pod IP/s: short TCP connections per second, median of " << o.repeat
-      << " x " << o.duration << " s; ratio = ClusterIP / pod; p50/p99: ClusterIP connection latency)\n\n";
+      << " x " << o.duration << " s; ratio = ClusterIP / pod; p50/p99: ClusterIP connection latency)\n";
+  for (const auto& r : rows)
+    if (r.mapMemlockBytes >= 0)
+      out << "ebpf maps at " << r.services << " Services: " << r.mapMemlockBytes / (1024 * 1024) << " MiB locked (memlock)\n";
+  out << "\n";
   out << formatSyncBudget(rows, 30, [](double full, double period) {
     daemon::SyncScheduler::Options opts;
     opts.syncPeriod = std::chrono::duration_cast<daemon::SyncScheduler::Duration>(std::chrono::duration<double>(period));

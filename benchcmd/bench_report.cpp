@@ -22,7 +22,7 @@ std::string objects(int64_t n) { return n < 0 ? "n/a" : std::to_string(n); }
 // Modes in a fixed order and colour, so plots of different runs compare.
 const std::vector<std::pair<std::string, std::string>>& palette() {
   static const std::vector<std::pair<std::string, std::string>> p = {
-      {"iptables-legacy", "#d95f02"}, {"iptables-nft", "#1b6ac9"}, {"ipvs", "#7570b3"}, {"nftables", "#1b9e77"}};
+      {"iptables-legacy", "#d95f02"}, {"iptables-nft", "#1b6ac9"}, {"ipvs", "#7570b3"}, {"nftables", "#1b9e77"}, {"ebpf", "#e7298a"}};
   return p;
 }
 std::string colorOf(const std::string& mode) {

@@ -16,6 +16,7 @@ struct BenchRow {
   int endpoints = 0;  // per Service
   double fullSyncSeconds = 0;
   double partialSyncSeconds = 0;  // median over the endpoint changes
+  int64_t mapMemlockBytes = -1;   // ebpf: the kernel's charge for kproxy's maps
   int64_t kernelObjects = -1;     // iptables: rules; nftables: rules + set and map elements; -1 unknown
   uint64_t peakRssBytes = 0;      // the kproxy daemon's VmHWM
   ConnStats clusterIP;            // to the target Service's ClusterIP

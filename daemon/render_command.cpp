@@ -9,6 +9,7 @@
 #include "dataplane/desired_state.h"
 #include "dataplane/ip.h"
 #include "iptables/renderer.h"
+#include "ebpf/map_layout.h"
 #include "ipvs/render_script.h"
 #include "nftables/renderer.h"
 #include "watch/decode.h"
@@ -23,7 +24,8 @@ Print the rules kproxy would program for the Services, EndpointSlices and Nodes 
 manifests (YAML, multi-document YAML, JSON, or List): iptables-restore input, with
 --proxy-mode nftables an `nft -f` file for table ip|ip6 kube-proxy, with --proxy-mode ipvs a
 shell script doing what IPVS mode does (kube-ipvs0 addresses, ipset restore, ipvsadm --restore,
-the helper rules). Nothing is programmed.
+the helper rules), with --proxy-mode ebpf the eBPF maps' entries as text (Service addresses and
+their endpoint slots). Nothing is programmed.
 Directories are read for *.yaml, *.yml and *.json files.
 
 Options:
@@ -41,7 +43,7 @@ Options:
   --iptables-masquerade-bit N    fwmark bit for masquerading (default 14: 0x4000)
   --iptables-localhost-nodeports true|false
                                  allow NodePorts on 127.0.0.1 (default true)
-  --proxy-mode iptables|nftables|ipvs
+  --proxy-mode iptables|nftables|ipvs|ebpf
                                  the rules of this mode (default iptables)
   --ipvs-scheduler NAME          IPVS scheduler (default rr)
   --family 4|6                   IP family to render (default 4)
@@ -149,8 +151,8 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
   if (manifests.empty()) return usageError("--manifests is required");
   if (!ipvs::isSchedulerName(scheduler))
     return usageError("--ipvs-scheduler: \"" + scheduler + "\" is not an IPVS scheduler name (Linux has " + ipvs::kSchedulerNames + ")");
-  if (mode != "iptables" && mode != "nftables" && mode != "ipvs")
-    return usageError("--proxy-mode " + mode + ": iptables, nftables or ipvs can be rendered");
+  if (mode != "iptables" && mode != "nftables" && mode != "ipvs" && mode != "ebpf")
+    return usageError("--proxy-mode " + mode + ": iptables, nftables, ipvs or ebpf can be rendered");
   for (const auto& c : cidrArgs) {
     auto parsed = net::parseCidr(c);
     if (!parsed) return usageError("--cluster-cidr: \"" + c + "\" is not a valid CIDR");
@@ -193,7 +195,9 @@ int runRender(const std::vector<std::string>& args, std::ostream& out, std::ostr
   }
 
   dataplane::DesiredState state = dataplane::buildDesiredState(objects.services, objects.slices, ctx, opts.family);
-  if (mode == "nftables") {
+  if (mode == "ebpf") {
+    out << ebpf::renderText(ebpf::entriesOf(state, ebpf::entryOptionsFor(opts)));
+  } else if (mode == "nftables") {
     out << nftables::toText(nftables::Renderer(opts).renderFull(state));
   } else if (mode == "ipvs") {
     ipvs::IpvsOptions io;

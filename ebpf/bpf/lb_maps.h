@@ -7,8 +7,9 @@
 
 #define KPROXY_MAX_SERVICES 262144    /* Service addresses: ClusterIPs, external and LB IPs */
 #define KPROXY_MAX_BACKENDS 1048576   /* endpoint slots over every Service address */
+/* The LRU maps are allocated whole (about 80 bytes an entry): 5 MB each. */
 #define KPROXY_MAX_AFFINITY 65536     /* ClientIP affinity entries (LRU) */
-#define KPROXY_MAX_REVERSE 262144     /* sockets' original destinations (LRU) */
+#define KPROXY_MAX_REVERSE 65536      /* sockets' original destinations (LRU) */
 
 /* kproxy_services: a Service address:port/protocol. */
 struct kproxy_svc_key {

@@ -14,6 +14,7 @@ char LICENSE[] SEC("license") = "GPL";
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, KPROXY_MAX_SERVICES);
+  __uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the entries there are, not for the limit */
   __type(key, struct kproxy_svc_key);
   __type(value, struct kproxy_svc_value);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -22,6 +23,7 @@ struct {
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, KPROXY_MAX_BACKENDS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct kproxy_be_key);
   __type(value, struct kproxy_be_value);
   __uint(pinning, LIBBPF_PIN_BY_NAME);

@@ -23,7 +23,7 @@ leftovers() { ip netns list | grep -c '^kproxy-bench-' || true; }
 root_rules_before=$(iptables-save 2>/dev/null | grep -c KUBE || true)
 
 set +e
-"$build/kproxy" bench --services 10 --endpoints 3 --modes iptables,nftables,ipvs --duration 0.3 --repeat 1 \
+"$build/kproxy" bench --services 10 --endpoints 3 --modes iptables,nftables,ipvs,ebpf --duration 0.3 --repeat 1 \
   --changes 2 --csv "$work/b.csv" --svg "$work/b.svg" >"$work/out" 2>"$work/err"
 rc=$?
 set -e
@@ -38,7 +38,7 @@ if python3 - "$work/b.csv" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 modes = [r["mode"] for r in rows]
-assert modes == ["iptables-nft", "iptables-legacy", "nftables"], modes
+assert modes == ["iptables-nft", "iptables-legacy", "nftables", "ebpf"], modes
 objects = {}
 for r in rows:
     f = {k: float(v) for k, v in r.items() if k != "mode"}
@@ -55,7 +55,7 @@ for r in rows:
     objects[r["mode"]] = f["kernel_objects"]
 assert objects["iptables-nft"] == objects["iptables-legacy"], objects
 PY
-then ok "CSV: one sane row per mode (iptables-nft, iptables-legacy, nftables)"
+then ok "CSV: one sane row per mode (iptables-nft, iptables-legacy, nftables, ebpf)"
 else bad "CSV: $(cat "$work/b.csv")"; fi
 
 if python3 - "$work/b.svg" <<'PY'
@@ -63,13 +63,17 @@ import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 assert root.tag == "{http://www.w3.org/2000/svg}svg", root.tag
 texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
-for want in ("iptables-nft", "iptables-legacy", "nftables", "straight to a pod (no proxy)", "connections per second"):
+for want in ("iptables-nft", "iptables-legacy", "nftables", "ebpf", "straight to a pod (no proxy)", "connections per second"):
     assert want in texts, (want, texts)
-assert len(list(root.iter("{http://www.w3.org/2000/svg}polyline"))) == 10
+assert len(list(root.iter("{http://www.w3.org/2000/svg}polyline"))) == 13  # 3 per mode, 1 for the pod
 PY
 then ok "SVG parses, with axes and a legend entry per mode"
 else bad "SVG: $(head -c 300 "$work/b.svg")"; fi
 
+grep -q '^ebpf maps at 10 Services: [0-9]* MiB locked' "$work/out" && ok "ebpf row reports its maps' locked memory" ||
+  bad "no locked map memory for ebpf: $(cat "$work/out")"
+[ -z "$(grep kproxy-bench- /proc/self/mounts)" ] && ok "no bpffs or cgroup2 mount left behind" ||
+  bad "mounts left: $(grep kproxy-bench- /proc/self/mounts)"
 [ "$(leftovers)" = 0 ] && ok "no network namespace left behind" || bad "namespaces left: $(ip netns list | grep kproxy-bench-)"
 [ -z "$(pgrep -f 'kproxy --manifests /tmp/kproxy-bench-' || true)" ] && ok "no kproxy left running" || bad "kproxy still running"
 [ "$(iptables-save 2>/dev/null | grep -c KUBE || true)" = "$root_rules_before" ] && ok "root namespace rules untouched" ||

@@ -101,6 +101,12 @@ TEST_F(RenderCommand, IpvsModeIsAScriptForTheUsualTools) {
   EXPECT_EQ(closed, 3u);
 }
 
+TEST_F(RenderCommand, EbpfModeListsTheMapEntries) {
+  write("svc.yaml", kGood);
+  ASSERT_EQ(run({"--manifests", (dir_ / "svc.yaml").string(), "--proxy-mode", "ebpf"}), 0) << err_.str();
+  EXPECT_EQ(out_.str(), "service 10.96.0.10:80/tcp count 1\n  slot 0 10.0.1.1:80\n");
+}
+
 TEST_F(RenderCommand, FamilySixRendersIPv6Rules) {
   write("v6.yaml", R"(kind: Service
 metadata: {name: svc6, namespace: ns1}
