@@ -39,6 +39,7 @@
 #include "ipvs/ipvs_backend.h"
 #include "ebpf/ebpf_backend.h"
 #include "ebpf/loader.h"
+#include "ebpf/socket_terminator.h"
 #include "nftables/nftables_backend.h"
 #include "dataplane/ip.h"
 #include "dataplane/log.h"
@@ -321,10 +322,14 @@ int runDaemon(const std::vector<std::string>& args) {
         log::warning("ebpf mode serves IPv4 Services only so far; IPv6 Services are not proxied");
         continue;
       }
+      auto terminator = ebpf::UdpSocketTerminator::load(ebpf::pinDirUnder(flags.ebpfBpffs));
+      if (!terminator)
+        log::warning(terminator.error() + "; a UDP socket connected to an endpoint that goes away keeps sending there");
       backends.push_back({family, std::make_unique<ebpf::EbpfBackend>(
-                                      std::move(opts), std::make_unique<ebpf::BpfMapClient>(
-                                                           bpfPrograms->servicesFd(), bpfPrograms->backendsFd(),
-                                                           bpfPrograms->affinityFd()))});
+                                      std::move(opts),
+                                      std::make_unique<ebpf::BpfMapClient>(bpfPrograms->servicesFd(), bpfPrograms->backendsFd(),
+                                                                           bpfPrograms->affinityFd()),
+                                      terminator ? std::move(terminator).value() : nullptr)});
       continue;
     }
     if (nftMode) {

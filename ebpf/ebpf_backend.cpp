@@ -1,6 +1,10 @@
 #include "ebpf/ebpf_backend.h"
 
+#include <netinet/in.h>
+
 #include <chrono>
+
+#include "dataplane/log.h"
 
 namespace kproxy::ebpf {
 
@@ -19,12 +23,16 @@ void merge(MapEntries& into, MapEntries&& from) {
 
 }  // namespace
 
-EbpfBackend::EbpfBackend(dataplane::ProxyOptions options, MapClientPtr client)
-    : options_(std::move(options)), entryOptions_(entryOptionsFor(options_)), client_(std::move(client)) {}
+EbpfBackend::EbpfBackend(dataplane::ProxyOptions options, MapClientPtr client, SocketTerminatorPtr terminator)
+    : options_(std::move(options)),
+      entryOptions_(entryOptionsFor(options_)),
+      client_(std::move(client)),
+      terminator_(std::move(terminator)) {}
 
-SyncReport EbpfBackend::apply(const MapWrites& w, const MapEntries& want, const std::set<SvcKey>* touched,
+SyncReport EbpfBackend::apply(const MapEntries& have, const MapEntries& want, const std::set<SvcKey>* touched,
                               bool affinityTouched, SyncReport report) {
   const auto start = std::chrono::steady_clock::now();
+  const MapWrites w = diff(have, want);
   if (Status s = client_->apply(w); !s) {
     report.error = s.message();
     return report;
@@ -56,6 +64,20 @@ SyncReport EbpfBackend::apply(const MapWrites& w, const MapEntries& want, const 
       return report;
     }
   }
+  // A connected UDP socket keeps its endpoint: one whose endpoint left its Service is aborted.
+  if (terminator_) {
+    std::set<GoneEndpoint> live, gone;
+    for (const auto& [k, v] : want.backends)
+      if (k.svc.proto == IPPROTO_UDP) live.insert({k.svc, v});
+    for (const auto& [k, v] : have.backends)
+      if (k.svc.proto == IPPROTO_UDP && !live.contains({k.svc, v})) gone.insert({k.svc, v});
+    if (!gone.empty()) {
+      auto n = terminator_->terminate({gone.begin(), gone.end()});
+      if (!n) log::warning("UDP sockets to removed endpoints not terminated: " + n.error());
+      else if (n.value()) log::info("terminated " + std::to_string(n.value()) + " UDP socket(s) connected to " +
+                                    std::to_string(gone.size()) + " removed endpoint(s)");
+    }
+  }
   report.kernelSeconds = since(start);
   report.ok = true;
   return report;
@@ -73,7 +95,7 @@ SyncReport EbpfBackend::syncFull(std::shared_ptr<const dataplane::DesiredState> 
     return report;
   }
   report.renderSeconds = since(start);
-  report = apply(diff(have.value(), want), want, nullptr, true, std::move(report));
+  report = apply(have.value(), want, nullptr, true, std::move(report));
   report.totalSeconds = since(start);
   if (report.ok) applied_ = std::move(state);
   return report;
@@ -99,7 +121,7 @@ SyncReport EbpfBackend::syncPartial(std::shared_ptr<const dataplane::DesiredStat
       affinity = affinity || v.affinitySecs;
     }
   report.renderSeconds = since(start);
-  report = apply(diff(have, want), want, &touched, affinity, std::move(report));
+  report = apply(have, want, &touched, affinity, std::move(report));
   report.totalSeconds = since(start);
   if (report.ok) applied_ = std::move(state);
   return report;

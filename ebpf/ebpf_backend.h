@@ -7,12 +7,14 @@
 
 #include "dataplane/backend.h"
 #include "ebpf/map_client.h"
+#include "ebpf/socket_terminator.h"
 
 namespace kproxy::ebpf {
 
 class EbpfBackend : public dataplane::Backend {
  public:
-  EbpfBackend(dataplane::ProxyOptions options, MapClientPtr client);
+  // `terminator` (may be null) aborts UDP sockets connected to an endpoint that went away.
+  EbpfBackend(dataplane::ProxyOptions options, MapClientPtr client, SocketTerminatorPtr terminator = nullptr);
 
   const char* mode() const override { return "ebpf"; }
   const char* kernelStep() const override { return "bpf map"; }
@@ -27,14 +29,16 @@ class EbpfBackend : public dataplane::Backend {
   }
 
  private:
-  // Applies `w`; then, when `affinityTouched`, drops the affinity entries of Services in `touched`
-  // (every Service when null) to endpoints `want` no longer has for them.
-  dataplane::SyncReport apply(const MapWrites& w, const MapEntries& want, const std::set<SvcKey>* touched,
+  // Writes the difference from `have` to `want`; then, when `affinityTouched`, drops the affinity
+  // entries of Services in `touched` (every Service when null) to endpoints `want` no longer has
+  // for them, and aborts UDP sockets connected to such endpoints.
+  dataplane::SyncReport apply(const MapEntries& have, const MapEntries& want, const std::set<SvcKey>* touched,
                               bool affinityTouched, dataplane::SyncReport report);
 
   dataplane::ProxyOptions options_;
   EntryOptions entryOptions_;
   MapClientPtr client_;
+  SocketTerminatorPtr terminator_;
 };
 
 }  // namespace kproxy::ebpf

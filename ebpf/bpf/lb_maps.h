@@ -10,6 +10,7 @@
 /* The LRU maps are allocated whole (about 80 bytes an entry): 5 MB each. */
 #define KPROXY_MAX_AFFINITY 65536     /* ClientIP affinity entries (LRU) */
 #define KPROXY_MAX_REVERSE 65536      /* sockets' original destinations (LRU) */
+#define KPROXY_MAX_GONE 16384         /* endpoint removals one socket walk handles */
 
 /* kproxy_services: a Service address:port/protocol. */
 struct kproxy_svc_key {
@@ -60,6 +61,12 @@ struct kproxy_rev_value {
   __u32 addr;
   __u16 port;
   __u16 pad;
+};
+
+/* kproxy_gone (the socket terminator's): a Service address and one of its endpoints that went away. */
+struct kproxy_gone_key {
+  struct kproxy_rev_value svc;
+  struct kproxy_be_value be;
 };
 
 #endif

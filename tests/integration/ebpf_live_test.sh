@@ -100,6 +100,19 @@ grep -q '^pod-' <<<"$out" && bad "a process outside the cgroup reached a pod: $o
 
 live_common_scenarios
 
+# A UDP socket connected before its endpoint goes away (a resolver's long-lived socket): aborted,
+# so the client's next socket reaches the new endpoint (conntrack modes flush the flow instead).
+client_exec client "$build/kproxy-testclient" udp-hold 10.96.0.10 53 5 >"$work/udphold" 2>&1 &
+holder=$!
+sleep 1.5
+{ cat "$work/dns.svc"; slice dns 5353 UDP 3; } | write dns.yaml
+wait "$holder" || true
+out=$(cat "$work/udphold")
+if [ "$(count pod-2 "$out")" -gt 0 ] && [ "$(count pod-3 "$out")" -gt 3 ] && [ "$(count new-socket "$out")" -ge 1 ] &&
+   grep -q 'terminated 1 UDP socket' "$log"; then
+  ok "a connected UDP socket to a removed endpoint was aborted; the next one reached the new endpoint ($(tr '\n' ' ' <<<"$out"))"
+else bad "stale connected UDP socket: $(tr '\n' ' ' <<<"$out"); log: $(grep -c terminated "$log") terminations"; fi
+
 # The restart in the common scenarios moved the pinned links onto the new programs.
 n=$(grep -c 'took over the pinned link' "$log" || true)
 [ "$n" = 4 ] && ok "restart took over the 4 pinned links" || bad "links taken over at restart: $n"

@@ -4,6 +4,8 @@
 //   --sendto: an unconnected UDP socket (sendto/recvfrom) instead of a connected one
 //   --peer: count, instead of the pod names, the address the socket shows as its peer:
 //           "peer=IP:PORT" (TCP: getpeername) or "from=IP:PORT" (UDP: the reply's source)
+//   kproxy-testclient udp-hold IP PORT SECONDS        one connected UDP socket asking every 100 ms;
+//                                                           on an error (aborted) a new socket
 //   kproxy-testclient hold IP PORT SECONDS [--rst]          one connection, a line every 100 ms;
 //                                                           --rst closes it with a reset
 // Prints "NAME COUNT" per answering pod, then "refused N", "timeout N" when nonzero, and for
@@ -165,6 +167,40 @@ int main(int argc, char** argv) {
       ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
     }
     ::close(fd);
+    return 0;
+  }
+  if (mode == "udp-hold") {
+    // Counts the answering pods, and "new-socket N" for each socket after the first.
+    std::map<std::string, int> seen;
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(count);
+    int fd = -1;
+    while (std::chrono::steady_clock::now() < end) {
+      if (fd < 0) {
+        fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+          seen["refused"]++;
+          ::close(fd);
+          fd = -1;
+          ::usleep(100000);
+          continue;
+        }
+        if (!seen.empty()) seen["new-socket"]++;
+      }
+      char buf[256];
+      bool broken = ::send(fd, "hello\n", 6, 0) != 6;
+      if (!broken && waitFor(fd, POLLIN, 300)) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) seen[std::string(buf, buf[n - 1] == '\n' ? n - 1 : n)]++;
+        broken = n < 0 && errno != EAGAIN;
+      }
+      if (broken) {  // aborted (or refused): the next round makes a new socket
+        ::close(fd);
+        fd = -1;
+      }
+      ::usleep(100000);
+    }
+    if (fd >= 0) ::close(fd);
+    for (const auto& [name, n] : seen) std::printf("%s %d\n", name.c_str(), n);
     return 0;
   }
   std::map<std::string, int> counts;

@@ -106,6 +106,46 @@ TEST(EbpfBackendTest, AffinityToAnEndpointThatWentAwayIsForgotten) {
   EXPECT_EQ(f.maps->affinity_, (std::vector<AffinityEntry>{{1, t, {0x0af40202, 8080}}}));
 }
 
+struct RecordingTerminator : SocketTerminator {
+  std::vector<std::vector<GoneEndpoint>> calls;
+  Result<size_t> terminate(const std::vector<GoneEndpoint>& gone) override {
+    calls.push_back(gone);
+    return gone.size();
+  }
+};
+
+TEST(EbpfBackendTest, UdpSocketsToAnEndpointThatLeftItsServiceAreTerminated) {
+  auto terminator = std::make_unique<RecordingTerminator>();
+  auto* calls = &terminator->calls;
+  auto maps = std::make_unique<FakeBpfMaps>();
+  EbpfBackend backend(dataplane::ProxyOptions{}, std::move(maps), std::move(terminator));
+  auto udp = [](int endpoints, int first = 1) {
+    auto p = port("dns", 10, 0);
+    p.protocol = p.name.protocol = Protocol::kUDP;
+    for (int i = first; i < first + endpoints; ++i) {
+      dataplane::EndpointInfo e;
+      e.ip = "10.244.10." + std::to_string(i);
+      e.port = 5353;
+      e.ready = e.serving = true;
+      p.clusterEndpoints.push_back(p.endpoints.size());
+      p.endpoints.push_back(e);
+    }
+    return p;
+  };
+  ASSERT_TRUE(backend.syncFull(state({udp(2), port("web", 1, 2)})).ok);
+  EXPECT_TRUE(calls->empty()) << "nothing went away";
+  // 10.244.10.1 leaves dns (10.244.10.2 moves to slot 0 and stays); web (TCP) loses one too.
+  ASSERT_TRUE(backend.syncPartial(state({udp(1, 2), port("web", 1, 1)}), {{"ns", "dns"}, {"ns", "web"}}).ok);
+  ASSERT_EQ(calls->size(), 1u);
+  ASSERT_EQ(calls->front().size(), 1u);
+  EXPECT_EQ(calls->front()[0].svc.str(), "10.96.0.10:80/udp");
+  EXPECT_EQ(calls->front()[0].backend.str(), "10.244.10.1:5353");
+  // The Service goes: its sockets to its last endpoint too (a full sync finds it in the maps).
+  ASSERT_TRUE(backend.syncFull(state({port("web", 1, 1)})).ok);
+  ASSERT_EQ(calls->size(), 2u);
+  EXPECT_EQ(calls->back()[0].backend.str(), "10.244.10.2:5353");
+}
+
 TEST(EbpfBackendTest, AKernelErrorKeepsTheAppliedState) {
   Fixture f;
   auto first = state({port("a", 1, 1)});
