@@ -169,6 +169,11 @@ void describeProxyMetrics(Metrics& m, const std::string& mode) {
              "SyncProxyRules latency in seconds for full resyncs", b, kVec);
   m.describe("kubeproxy_sync_partial_proxy_rules_duration_seconds", "histogram",
              "SyncProxyRules latency in seconds for partial resyncs", b, kVec);
+  if (mode == "ebpf") {  // kproxy's own mode, named as nftables mode's counter
+    m.describe("kubeproxy_sync_proxy_rules_ebpf_sync_failures_total", "counter",
+               "Cumulative proxy eBPF map sync failures", {}, kVec);
+    return;
+  }
   if (mode == "nftables") {
     m.describe("kubeproxy_sync_proxy_rules_nftables_sync_failures_total", "counter",
                "Cumulative proxy nftables sync failures", {}, kVec);
@@ -223,7 +228,9 @@ void perFamilyMetrics(Metrics& m, const std::string& mode, const std::string& fa
       "kubeproxy_sync_partial_proxy_rules_duration_seconds", "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
       "kubeproxy_sync_proxy_rules_last_timestamp_seconds", "kubeproxy_network_programming_duration_seconds",
       "kubeproxy_conntrack_reconciler_sync_duration_seconds", "kubeproxy_conntrack_reconciler_deleted_entries_total"};
-  if (mode == "nftables") {
+  if (mode == "ebpf") {
+    names.push_back("kubeproxy_sync_proxy_rules_ebpf_sync_failures_total");
+  } else if (mode == "nftables") {
     names.push_back("kubeproxy_sync_proxy_rules_nftables_sync_failures_total");
     names.push_back("kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total");
   } else {

@@ -209,8 +209,8 @@ void ProxyDaemon::onSyncDone(std::vector<dataplane::SyncReport> reports) {
         metrics_->counterAdd("kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total", static_cast<double>(r.cleanupFailures), fam);
       if (!r.ok) {
         // Charged to the mode's own counter, as upstream's proxiers do.
-        if (mode == "nftables") {
-          metrics_->counterAdd("kubeproxy_sync_proxy_rules_nftables_sync_failures_total", 1, fam);
+        if (mode == "nftables" || mode == "ebpf") {
+          metrics_->counterAdd(std::string("kubeproxy_sync_proxy_rules_") + mode + "_sync_failures_total", 1, fam);
         } else {
           metrics_->counterAdd("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", 1, fam);
           if (!r.full && mode == "iptables")

@@ -72,6 +72,12 @@ if grep -q 'service 10.96.0.80:80/tcp count 3' <<<"$m" && grep -q 'service 10.96
 else bad "unexpected maps: $(head -c 800 <<<"$m")"; fi
 out=$(http_get 127.0.0.1 10249 /proxyMode)
 grep -q 'ebpf$' <<<"$out" && ok "/proxyMode says ebpf" || bad "/proxyMode: $out"
+metrics=$(http_get 127.0.0.1 10249 /metrics)
+if grep -q '^kubeproxy_sync_proxy_rules_ebpf_sync_failures_total{ip_family="IPv4"} 0' <<<"$metrics" &&
+   grep -q '^kubeproxy_sync_full_proxy_rules_duration_seconds_count{ip_family="IPv4"} [1-9]' <<<"$metrics" &&
+   ! grep -q 'iptables_restore_failures' <<<"$metrics"; then
+  ok "/metrics: ebpf mode's failure counter at 0, full syncs observed, no iptables counters"
+else bad "/metrics: $(grep -E 'failures|full_proxy_rules_duration_seconds_count' <<<"$metrics" | tr '\n' ' ')"; fi
 if [ -z "$( { in_node iptables-nft-save -t nat; in_node iptables-legacy-save -t nat; } 2>/dev/null | grep 'KUBE-' )" ] &&
    ! in_node nft list tables 2>/dev/null | grep -q kube-proxy; then
   ok "no iptables rule and no nftables table in ebpf mode"
