@@ -27,13 +27,35 @@ class ManifestSet {
   SourceBatch update(const std::map<std::string, FileObjects>& files);
   SourceBatch update(const std::map<std::string, Objects>& files);  // copies; for tests
 
+  // Where each key of one kind is defined: a key defined in several files takes the last file's
+  // object (by path; within one file, the later object).
+  template <typename K, typename T>
+  struct Index {
+    struct Def {
+      const std::string* file;  // a key of lastGood_
+      const T* object;
+    };
+    std::map<K, std::vector<Def>> defs;
+    const Def* effectiveDef(const K& k) const {
+      auto it = defs.find(k);
+      if (it == defs.end() || it->second.empty()) return nullptr;
+      const Def* best = &it->second.front();
+      for (const auto& d : it->second)
+        if (*d.file >= *best->file) best = &d;
+      return best;
+    }
+    const T* effective(const K& k) const {
+      const Def* d = effectiveDef(k);
+      return d ? d->object : nullptr;
+    }
+  };
+
  private:
   std::map<std::string, FileObjects> lastGood_;
-  // The merged view, by key; a key defined in several files takes the last file's object.
-  std::map<model::NamespacedName, const model::Service*> services_;
-  std::map<model::NamespacedName, const model::EndpointSlice*> slices_;
-  std::map<std::string, const model::Node*> nodes_;
-  std::map<std::string, const model::ServiceCIDR*> serviceCIDRs_;
+  Index<model::NamespacedName, model::Service> services_;
+  Index<model::NamespacedName, model::EndpointSlice> slices_;
+  Index<std::string, model::Node> nodes_;
+  Index<std::string, model::ServiceCIDR> serviceCIDRs_;
 };
 
 class FileSource : public Source {

@@ -32,6 +32,28 @@ TEST(ManifestSet, DiffsAndKeepsLastGoodObjectsOfABrokenFile) {
   EXPECT_EQ(b4.deleteServices, (std::vector<model::NamespacedName>{{"ns", "b"}}));
 }
 
+TEST(ManifestSet, AKeyInTwoFilesTakesTheLaterFileAndFallsBackWhenItGoes) {
+  ManifestSet set;
+  auto a = std::make_shared<const Objects>(decode(kSvcA));
+  auto a2 = std::make_shared<const Objects>(decode(kSvcA2));
+  auto b = std::make_shared<const Objects>(decode(kSvcB));
+  auto b1 = set.update(std::map<std::string, ManifestSet::FileObjects>{{"1.yaml", a}, {"2.yaml", a2}, {"3.yaml", b}});
+  ASSERT_EQ(b1.upsertServices.size(), 2u);
+  EXPECT_EQ(b1.upsertServices[0].ports[0].port, 81) << "2.yaml sorts after 1.yaml: its ns/a wins";
+  // Unchanged files (the same decoding) produce nothing.
+  EXPECT_TRUE(set.update(std::map<std::string, ManifestSet::FileObjects>{{"1.yaml", a}, {"2.yaml", a2}, {"3.yaml", b}}).empty());
+  // 2.yaml goes: ns/a is 1.yaml's again (an upsert, not a delete); 3.yaml goes: ns/b is deleted.
+  auto b2 = set.update(std::map<std::string, ManifestSet::FileObjects>{{"1.yaml", a}});
+  ASSERT_EQ(b2.upsertServices.size(), 1u);
+  EXPECT_EQ(b2.upsertServices[0].ports[0].port, 80);
+  EXPECT_EQ(b2.deleteServices, (std::vector<model::NamespacedName>{{"ns", "b"}}));
+  // The same object in a new file and gone from the old one in one update: no change at all.
+  auto b3 = set.update(std::map<std::string, ManifestSet::FileObjects>{{"4.yaml", std::make_shared<const Objects>(decode(kSvcA))}});
+  EXPECT_TRUE(b3.empty()) << b3.upsertServices.size() << " upserts, " << b3.deleteServices.size() << " deletes";
+  EXPECT_EQ(set.update(std::map<std::string, ManifestSet::FileObjects>{}).deleteServices,
+            (std::vector<model::NamespacedName>{{"ns", "a"}}));
+}
+
 TEST(FileSource, DeliversTheInitialListingThenFollowsChanges) {
   fs::path dir = fs::temp_directory_path() / ("kproxy-fs-test-" + std::to_string(::getpid()));
   fs::create_directories(dir);
