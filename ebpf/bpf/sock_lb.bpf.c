@@ -6,6 +6,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "lb_maps.h"
+#include "reverse_map.bpf.h"
 
 #define ECONNREFUSED 111
 
@@ -37,13 +38,6 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } kproxy_affinity SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, KPROXY_MAX_REVERSE);
-  __type(key, struct kproxy_rev_key);
-  __type(value, struct kproxy_rev_value);
-  __uint(pinning, LIBBPF_PIN_BY_NAME);
-} kproxy_reverse SEC(".maps");
 
 /* Picks the endpoint for a connection to `svc`; 0 and the endpoint in *out, or -ECONNREFUSED. */
 static __always_inline int pick(void *ctx, const struct kproxy_svc_key *svc, const struct kproxy_svc_value *v,

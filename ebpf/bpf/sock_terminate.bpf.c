@@ -9,6 +9,7 @@
 
 #include "kernel_types.h"
 #include "lb_maps.h"
+#include "reverse_map.bpf.h"
 
 #define AF_INET 2
 
@@ -26,14 +27,6 @@ struct {
 
 __u64 terminated = 0; /* sockets aborted, read by kproxy */
 
-/* The socket programs' map (pinned; this object reuses it). */
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, KPROXY_MAX_REVERSE);
-  __type(key, struct kproxy_rev_key);
-  __type(value, struct kproxy_rev_value);
-  __uint(pinning, LIBBPF_PIN_BY_NAME);
-} kproxy_reverse SEC(".maps");
 
 SEC("iter/udp")
 int kproxy_terminate_udp(struct bpf_iter__udp *ctx) {
