@@ -13,16 +13,15 @@ namespace kproxy::ebpf {
 namespace {
 
 std::string ipv4(uint32_t hostOrder) {
-  char buf[INET_ADDRSTRLEN] = {};
-  in_addr a{htonl(hostOrder)};
-  ::inet_ntop(AF_INET, &a, buf, sizeof buf);
-  return buf;
+  net::IPAddress ip;
+  for (int i = 0; i < 4; ++i) ip.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(hostOrder >> (24 - 8 * i));
+  return ip.str();
 }
 
 std::optional<uint32_t> parseV4(const std::string& text) {
-  in_addr a{};
-  if (::inet_pton(AF_INET, text.c_str(), &a) != 1) return std::nullopt;
-  return ntohl(a.s_addr);
+  auto ip = net::parseIP(text);
+  if (!ip || ip->family != model::IPFamily::kIPv4) return std::nullopt;
+  return (uint32_t{ip->bytes[0]} << 24) | (uint32_t{ip->bytes[1]} << 16) | (uint32_t{ip->bytes[2]} << 8) | ip->bytes[3];
 }
 
 uint8_t protoNumber(model::Protocol p) {
@@ -33,7 +32,9 @@ uint8_t protoNumber(model::Protocol p) {
   }
 }
 
-const char* protoName(uint8_t p) { return p == IPPROTO_UDP ? "udp" : p == IPPROTO_SCTP ? "sctp" : "tcp"; }
+model::Protocol protocolOf(uint8_t p) {
+  return p == IPPROTO_UDP ? model::Protocol::kUDP : p == IPPROTO_SCTP ? model::Protocol::kSCTP : model::Protocol::kTCP;
+}
 
 // One Service address leading to `endpoints` (indices into port.endpoints), in slot order.
 void addAddress(const dataplane::ServicePortInfo& port, const std::string& ip,
@@ -65,7 +66,7 @@ kproxy_svc_key SvcKey::raw() const {
 
 SvcKey SvcKey::from(const kproxy_svc_key& k) { return {ntohl(k.addr), ntohs(k.port), k.proto}; }
 
-std::string SvcKey::str() const { return ipv4(addr) + ":" + std::to_string(port) + "/" + protoName(proto); }
+std::string SvcKey::str() const { return ipv4(addr) + ":" + std::to_string(port) + "/" + model::protocolLower(protocolOf(proto)); }
 
 kproxy_be_value BeValue::raw() const {
   kproxy_be_value v{};
